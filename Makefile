@@ -13,7 +13,7 @@ N ?= 3
 HOST ?= h1
 
 APT_PACKAGES := iproute2 iptables nftables conntrack openssh-server openssh-client python3 python3-venv \
-	python3-pyroute2 socat curl rsync util-linux procps git
+	python3-pyroute2 socat curl rsync util-linux procps git iputils-ping
 
 # Ansible never writes to /root/.ansible or /tmp outside the checkout.
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -23,7 +23,7 @@ export ANSIBLE_REMOTE_TEMP := $(BUILD)/ansible-remote-tmp
 export PYTHONDONTWRITEBYTECODE := 1
 
 # Runs a command in a private network + mount namespace, so the machine's own is never touched.
-ISOLATE := unshare --net --mount --propagation private
+ISOLATE := NETPLUMB_OUTER_NETNS=$$(readlink /proc/self/ns/net) unshare --net --mount --propagation private
 PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 
 .PHONY: help deps venv collection test unit integration integration-deb sanity lab-up lab-down lab-shell demo clean

@@ -4,8 +4,9 @@
 # copy-on-write /etc (so /etc/netns/*/resolv.conf writes vanish with us), loopback up.
 # Nothing done here reaches the machine's own namespaces or files.
 set -euo pipefail
-if [ "$(readlink /proc/1/ns/net)" = "$(readlink /proc/self/ns/net)" ]; then
-  echo "isolated.sh: refusing to run in the machine's own network namespace" >&2
+# NETPLUMB_OUTER_NETNS: the caller's namespace (see the Makefile), which we must not be in.
+if [ -z "${NETPLUMB_OUTER_NETNS:-}" ] || [ "$NETPLUMB_OUTER_NETNS" = "$(readlink /proc/self/ns/net)" ]; then
+  echo "isolated.sh: run me as: NETPLUMB_OUTER_NETNS=\$(readlink /proc/self/ns/net) unshare --net --mount --propagation private $0 CMD" >&2
   exit 2
 fi
 scratch=$(mktemp -d /dev/shm/netplumb-iso.XXXXXX)

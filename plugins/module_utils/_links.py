@@ -1,0 +1,421 @@
+# -*- coding: utf-8 -*-
+# Private to netplumb.container: not a public API, may change without notice.
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Bridges and veth pairs: validate, compare with the kernel's state, plan the `ip` steps that converge.
+
+Each write is an Action built by one of the small op_* functions below, which hold side by side the
+equivalent `ip` command line and the pyroute2 call that does it. Links are looked up by name when the
+action runs, so a plan made in check mode is the plan that runs.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
+from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState
+from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
+
+OWNER_ALIAS = "netplumb"
+NSID_NONE = 4294967295
+
+
+# --- ops: one command line + one netlink call each ------------------------------------------------------
+def _ip(ns):
+    return "ip" if ns is None else "ip -n %s" % ns
+
+
+def op_link_set(nl, ns, name, what, **kwargs):
+    """`ip [-n NS] link set NAME <what>` through link('set', ...)."""
+    def fn():
+        nl.sock(ns).link("set", index=nl.index(ns, name), **kwargs)
+    return Action("link_set", name, "%s link set %s %s" % (_ip(ns), name, what), fn)
+
+
+def op_up(nl, ns, name):
+    return op_link_set(nl, ns, name, "up", state="up")
+
+
+def op_mtu(nl, ns, name, mtu):
+    return op_link_set(nl, ns, name, "mtu %d" % mtu, mtu=mtu)
+
+
+def op_alias(nl, ns, name):
+    return op_link_set(nl, ns, name, "alias %s" % OWNER_ALIAS, ifalias=OWNER_ALIAS)
+
+
+def op_master(nl, name, bridge):
+    def fn():
+        nl.sock(None).link("set", index=nl.index(None, name), master=nl.index(None, bridge))
+    return Action("link_master", name, "ip link set %s master %s" % (name, bridge), fn)
+
+
+def op_link_del(nl, ns, name):
+    def fn():
+        nl.sock(ns).link("del", index=nl.index(ns, name))
+    return Action("link_del", name, "%s link del %s" % (_ip(ns), name), fn)
+
+
+def op_addr(nl, ns, name, iface, verb):
+    def fn():
+        nl.sock(ns).addr(verb, index=nl.index(ns, name), address=str(iface.ip), prefixlen=iface.network.prefixlen)
+    return Action("addr_" + verb, name, "%s addr %s %s dev %s" % (_ip(ns), verb, iface.with_prefixlen, name), fn)
+
+
+def op_default_route(nl, ns, gateway):
+    fam = 2 if gateway.version == 4 else 10
+    dst = "0.0.0.0" if gateway.version == 4 else "::"
+
+    def fn():
+        nl.sock(ns).route("replace", dst=dst, dst_len=0, gateway=str(gateway), family=fam)
+    return Action("route_replace", ns or "host", "%s %sroute replace default via %s" % (
+        _ip(ns), "" if gateway.version == 4 else "-6 ", gateway), fn)
+
+
+def op_bridge_add(nl, name, stp, mtu):
+    extra = {} if mtu is None else dict(mtu=mtu)
+
+    def fn():
+        nl.sock(None).link("add", ifname=name, kind="bridge", br_stp_state=1 if stp else 0, **extra)
+    cmd = "ip link add %s%s type bridge stp_state %d" % (name, "" if mtu is None else " mtu %d" % mtu, 1 if stp else 0)
+    return Action("link_add", name, cmd, fn)
+
+
+def op_bridge_stp(nl, name, stp):
+    def fn():
+        nl.sock(None).link("set", index=nl.index(None, name), kind="bridge", br_stp_state=1 if stp else 0)
+    return Action("link_set", name, "ip link set %s type bridge stp_state %d" % (name, 1 if stp else 0), fn)
+
+
+def op_veth_add(nl, name, peer, peer_ns, mtu):
+    def fn():
+        extra = {} if mtu is None else dict(mtu=mtu)
+        peer_spec = dict(ifname=peer, **extra)
+        if peer_ns is None:
+            nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, **extra)
+        else:
+            def add(fd):
+                peer_spec["net_ns_fd"] = fd
+                nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, **extra)
+            nl.with_ns_fd(peer_ns, add)
+    m = "" if mtu is None else " mtu %d" % mtu
+    return Action("link_add", name, "ip link add %s%s type veth peer name %s%s%s" % (
+        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), fn)
+
+
+def op_move(nl, from_ns, name, to_ns):
+    def fn():
+        sock = nl.sock(from_ns)
+        index = nl.index(from_ns, name)
+        if to_ns is None:
+            sock.link("set", index=index, net_ns_fd=nl._home)
+        else:
+            nl.with_ns_fd(to_ns, lambda fd: sock.link("set", index=index, net_ns_fd=fd))
+    target = "1" if to_ns is None else to_ns
+    return Action("link_move", name, "%s link set %s netns %s" % (_ip(from_ns), name, target), fn)
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+def _sorted(ifaces):
+    return sorted(str(i.with_prefixlen) for i in ifaces)
+
+
+def _plan_addresses(p, nl, ns, name, current, wanted):
+    """Exactly `wanted` global addresses on the link: remove the others, add the missing."""
+    cur = set(current)
+    want = set(wanted)
+    for iface in sorted(cur - want, key=str):
+        p.add(op_addr(nl, ns, name, iface, "del"))
+    for iface in [w for w in wanted if w not in cur]:
+        p.add(op_addr(nl, ns, name, iface, "add"))
+    return bool(cur ^ want)
+
+
+# --- bridge --------------------------------------------------------------------------------------------
+def validate_bridge(spec):
+    v.ifname("name", spec["name"])
+    v.choice("state", spec.get("state", "present"), ("present", "absent"))
+    spec["addresses"] = v.interface_cidrs("addresses", spec.get("addresses"))
+    v.mtu("mtu", spec.get("mtu"))
+    return spec
+
+
+def bridge_view(host, name):
+    lk = host.link(name)
+    if lk is None:
+        return dict(state="absent")
+    return dict(state="present", kind=lk.kind, up=lk.up, mtu=lk.mtu, stp=bool(lk.stp),
+                addresses=_sorted(host.addresses(name)))
+
+
+def plan_bridge(nl, spec):
+    name = spec["name"]
+    host = nl.read(None)
+    lk = host.link(name)
+    p = Plan()
+    p.before = bridge_view(host, name)
+    if lk is not None and lk.kind != "bridge":
+        raise StateError("name=%s is held by a link of kind %s, not a bridge; refusing to touch it" % (
+            name, lk.kind or "unknown"))
+    if spec.get("state", "present") == "absent":
+        if lk is not None:
+            ports = [x for x in host.by_index.values() if x.master == lk.index]
+            foreign = [x.name for x in ports if not (x.alias or "").startswith(OWNER_ALIAS)]
+            if foreign and not spec.get("force"):
+                raise StateError("bridge %s still has ports that netplumb did not create: %s; detach them or set "
+                                 "force=true" % (name, ", ".join(sorted(foreign))))
+            p.add(op_link_del(nl, None, name))
+        p.after = dict(state="absent")
+        return p
+    after = dict(p.before)
+    stp = bool(spec.get("stp"))
+    mtu = spec.get("mtu")
+    if lk is None:
+        p.add(op_bridge_add(nl, name, stp, mtu))
+        after = dict(state="present", kind="bridge", up=False, mtu=mtu or 1500, stp=stp, addresses=[])
+    else:
+        if bool(lk.stp) != stp:
+            p.add(op_bridge_stp(nl, name, stp))
+            after["stp"] = stp
+        if mtu is not None and lk.mtu != mtu:
+            p.add(op_mtu(nl, None, name, mtu))
+            after["mtu"] = mtu
+    if spec.get("addresses") is not None:
+        _plan_addresses(p, nl, None, name, host.addresses(name), spec["addresses"])
+        after["addresses"] = _sorted(spec["addresses"])
+    if not after.get("up"):
+        p.add(op_up(nl, None, name))
+        after["up"] = True
+    p.after = after
+    return p
+
+
+# --- veth pairs ----------------------------------------------------------------------------------------
+VETH_KEYS = ("name", "peer", "peer_netns", "bridge", "addresses", "peer_addresses", "peer_gateway", "mtu", "state")
+
+
+def validate_pairs(pairs, field="pairs"):
+    """Validate a batch in place (CIDR strings become ip_interface objects). Raises on the first error."""
+    for i, pair in enumerate(pairs):
+        f = "%s[%d]." % (field, i) if field else ""
+        unknown = set(pair) - set(VETH_KEYS)
+        if unknown:
+            raise ValidationError(f + sorted(unknown)[0], pair[sorted(unknown)[0]], "unknown key")
+        for key in ("name", "peer"):
+            if not pair.get(key):
+                raise ValidationError(f + key, pair.get(key), "is required")
+            v.ifname(f + key, pair[key])
+        if pair.get("peer_netns") is not None:
+            v.netns_name(f + "peer_netns", pair["peer_netns"])
+        elif pair["peer"] == pair["name"]:
+            raise ValidationError(f + "peer", pair["peer"], "equals name while both ends stay in this namespace")
+        if pair.get("bridge") is not None:
+            v.ifname(f + "bridge", pair["bridge"])
+        pair["state"] = v.choice(f + "state", pair.get("state") or "present", ("present", "absent"))
+        v.mtu(f + "mtu", pair.get("mtu"))
+        pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"))
+        pair["peer_addresses"] = v.interface_cidrs(f + "peer_addresses", pair.get("peer_addresses"))
+        if pair.get("peer_gateway") is not None:
+            if pair.get("peer_netns") is None:
+                raise ValidationError(f + "peer_gateway", pair["peer_gateway"],
+                                      "needs peer_netns (a default route is set inside the peer's namespace)")
+            pair["peer_gateway"] = v.gateway_in(f + "peer_gateway", pair["peer_gateway"],
+                                                pair["peer_addresses"], f + "peer_addresses")
+    v.unique(field + ".name" if field else "name", pairs, lambda x: x["name"])
+    v.unique(field + ".peer" if field else "peer", pairs, lambda x: (x.get("peer_netns"), x["peer"])
+             if x.get("peer_netns") else None)
+    host_names = set(x["name"] for x in pairs)
+    for i, pair in enumerate(pairs):
+        if pair.get("peer_netns") is None and pair["peer"] in host_names:
+            raise ValidationError("%s[%d].peer" % (field, i) if field else "peer", pair["peer"],
+                                  "is also the name of a host end in this batch")
+    return pairs
+
+
+class _World:
+    """Current state of the host namespace and of every namespace the batch names, read once."""
+
+    def __init__(self, nl, p, check_mode):
+        self.nl = nl
+        self.p = p
+        self.check_mode = check_mode
+        self.host = nl.read(None)
+        self.ns = {}
+        self.missing_ns = set()
+        self._nsid = None
+
+    def state(self, ns):
+        if ns is None:
+            return self.host
+        if ns not in self.ns:
+            if self.nl.ns_exists(ns):
+                self.ns[ns] = self.nl.read(ns)
+            elif self.check_mode:
+                self.p.warn("network namespace %s does not exist; assuming an earlier task creates it "
+                            "(check mode)" % ns)
+                self.missing_ns.add(ns)
+                self.ns[ns] = NsState.empty(ns)
+            else:
+                raise StateError("peer_netns=%s: network namespace does not exist; create it first with "
+                                 "netplumb.container.netns" % ns)
+        return self.ns[ns]
+
+    def nsid_map(self):
+        """nsid (as seen from the host namespace) -> namespace name, for every named namespace."""
+        if self._nsid is None:
+            self._nsid = {}
+            sock = self.nl.sock(None)
+            for name in self.nl.ns_list():
+                nsid = self.nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
+                if nsid is not None and nsid != NSID_NONE:
+                    self._nsid[nsid] = name
+        return self._nsid
+
+    def check_bridge(self, bridge):
+        lk = self.host.link(bridge)
+        if lk is None:
+            if self.check_mode:
+                self.p.warn("bridge %s does not exist; assuming an earlier task creates it (check mode)" % bridge)
+                return
+            raise StateError("bridge=%s: no such bridge; create it first with netplumb.container.linux_bridge" % bridge)
+        if lk.kind != "bridge":
+            raise StateError("bridge=%s is a link of kind %s, not a bridge" % (bridge, lk.kind or "unknown"))
+
+
+def _locate_peer(world, h):
+    """Where the other end of host veth h is: (namespace name or None, Link) or (False, None) if unknown."""
+    if h.peer_netnsid is None or h.peer_netnsid < 0:
+        return None, world.host.by_index.get(h.peer_index)
+    ns = world.nsid_map().get(h.peer_netnsid)
+    if ns is None:
+        return False, None
+    lk = world.state(ns).by_index.get(h.peer_index)
+    return ns, lk
+
+
+def _pair_view(world, pair, h, peer_ns, pl):
+    if h is None:
+        return dict(state="absent")
+    view = dict(state="present", peer=pl.name if pl else None, peer_netns=peer_ns if pl else None,
+                bridge=world.host.name_of(h.master) if h.master else None, mtu=h.mtu, up=h.up,
+                addresses=_sorted(world.host.addresses(h.name)))
+    if pl is not None and peer_ns is not False:
+        st = world.state(peer_ns)
+        view.update(peer_up=pl.up, peer_mtu=pl.mtu, peer_addresses=_sorted(st.addrs.get(pl.index, [])))
+        if peer_ns is not None:
+            gws = [str(g) for g in st.routes.values()]
+            view["peer_gateway"] = gws[0] if len(gws) == 1 else (sorted(gws) or None)
+    return view
+
+
+def plan_pairs(nl, pairs, check_mode):
+    p = Plan()
+    world = _World(nl, p, check_mode)
+    for pair in pairs:
+        if pair["state"] == "present" and pair.get("bridge"):
+            world.check_bridge(pair["bridge"])
+        _plan_pair(world, p, pair)
+    return p
+
+
+def _plan_pair(world, p, pair):
+    nl = world.nl
+    name, peer, peer_ns = pair["name"], pair["peer"], pair.get("peer_netns")
+    h = world.host.link(name)
+    if h is not None and h.kind != "veth":
+        raise StateError("name=%s is held by a link of kind %s, not a veth; refusing to touch it" % (
+            name, h.kind or "unknown"))
+    cur_ns, pl = _locate_peer(world, h) if h is not None else (None, None)
+    p.before[name] = _pair_view(world, pair, h, cur_ns, pl)
+
+    if pair["state"] == "absent":
+        if h is not None:
+            p.add(op_link_del(nl, None, name))
+        elif peer_ns is None or nl.ns_exists(peer_ns):
+            other = world.state(peer_ns).link(peer)
+            if other is not None and other.kind == "veth":
+                p.add(op_link_del(nl, peer_ns, peer))
+        p.after[name] = dict(state="absent")
+        return
+
+    target = world.state(peer_ns)
+    created = moved = False
+    if h is None:
+        _check_peer_name_free(world, target, peer, peer_ns, None)
+        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu")))
+        created = True
+    elif pl is None or cur_ns is False or pl.name != peer:
+        # the other end is in a namespace we cannot name, or carries another name: rebuild the pair
+        why = "its peer carries another name (%s)" % pl.name if pl is not None and cur_ns is not False \
+            else "its peer is in a namespace that has no name under %s" % nl.run_dir
+        p.warn("veth %s: %s; deleting and recreating the pair" % (name, why))
+        _check_peer_name_free(world, target, peer, peer_ns, None)
+        p.add(op_link_del(nl, None, name))
+        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu")))
+        created = True
+    elif cur_ns != peer_ns:
+        _check_peer_name_free(world, target, peer, peer_ns, pl)
+        p.add(op_move(nl, cur_ns, peer, peer_ns))
+        moved = True
+    if created:
+        h_cur = dict(mtu=pair.get("mtu") or 1500, master=None, up=False, alias=None, addresses=[])
+        p_cur = dict(mtu=pair.get("mtu") or 1500, up=False, addresses=[])
+    else:
+        h_cur = dict(mtu=h.mtu, master=world.host.name_of(h.master) if h.master else None, up=h.up,
+                     alias=h.alias, addresses=world.host.addresses(name))
+        if moved:  # a link moved to another namespace arrives down and without addresses
+            p_cur = dict(mtu=pl.mtu, up=False, addresses=[])
+        else:
+            p_cur = dict(mtu=pl.mtu, up=pl.up, addresses=target.addrs.get(pl.index, []))
+    p_cur["gateway"] = target.routes if peer_ns is not None else {}
+    fresh_peer = created or moved
+
+    # host end
+    mtu = pair.get("mtu")
+    if mtu is not None and h_cur["mtu"] != mtu:
+        p.add(op_mtu(nl, None, name, mtu))
+    if pair.get("bridge") and h_cur["master"] != pair["bridge"]:
+        p.add(op_master(nl, name, pair["bridge"]))
+    if h_cur["alias"] != OWNER_ALIAS:
+        p.add(op_alias(nl, None, name))
+    if pair.get("addresses") is not None:
+        _plan_addresses(p, nl, None, name, h_cur["addresses"], pair["addresses"])
+    if not h_cur["up"]:
+        p.add(op_up(nl, None, name))
+    # peer end
+    if mtu is not None and p_cur["mtu"] != mtu:
+        p.add(op_mtu(nl, peer_ns, peer, mtu))
+    addr_changed = False
+    if pair.get("peer_addresses") is not None:
+        addr_changed = _plan_addresses(p, nl, peer_ns, peer, p_cur["addresses"], pair["peer_addresses"])
+    if not p_cur["up"]:
+        p.add(op_up(nl, peer_ns, peer))
+    gw = pair.get("peer_gateway")
+    if gw is not None:
+        current_gw = p_cur["gateway"].get(gw.version)
+        # a moved or re-addressed peer may have lost the route with its addresses: set it again
+        if current_gw != gw or fresh_peer or addr_changed:
+            p.add(op_default_route(nl, peer_ns, gw))
+
+    after = dict(state="present", peer=peer, peer_netns=peer_ns,
+                 bridge=pair.get("bridge") or h_cur["master"], mtu=mtu or h_cur["mtu"], up=True,
+                 addresses=_sorted(pair["addresses"] if pair.get("addresses") is not None else h_cur["addresses"]),
+                 peer_up=True, peer_mtu=mtu or p_cur["mtu"],
+                 peer_addresses=_sorted(pair["peer_addresses"] if pair.get("peer_addresses") is not None
+                                        else p_cur["addresses"]))
+    if peer_ns is not None:
+        if gw is not None:
+            after["peer_gateway"] = str(gw)
+        else:
+            gws = sorted(str(g) for g in p_cur["gateway"].values())
+            after["peer_gateway"] = gws[0] if len(gws) == 1 else (gws or None)
+    p.after[name] = after
+
+
+def _check_peer_name_free(world, target, peer, peer_ns, ours):
+    other = target.link(peer)
+    if other is not None and (ours is None or other.index != ours.index):
+        raise StateError("peer=%s: the name is already used%s by another link (%s); refusing to touch it" % (
+            peer, "" if peer_ns is None else " in namespace %s" % peer_ns, other.kind or "unknown kind"))

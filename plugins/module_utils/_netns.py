@@ -1,0 +1,134 @@
+# -*- coding: utf-8 -*-
+# Private to netplumb.container: not a public API, may change without notice.
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Named network namespaces: read, compare, plan (`ip netns add/delete`, lo up, /etc/netns/NAME/resolv.conf)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
+from ansible_collections.netplumb.container.plugins.module_utils._nl import NETNS_ETC_DIR
+from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
+
+RESOLV_MARKER = "# Managed by netplumb.container"
+
+
+def validate(names, state, loopback, nameservers):
+    if not names:
+        raise v.ValidationError("name", names, "give at least one namespace name")
+    for i, name in enumerate(names):
+        v.netns_name("name[%d]" % i, name)
+    v.unique("name", names, lambda n: n)
+    v.choice("state", state, ("present", "absent"))
+    if nameservers is not None:
+        for i, ns in enumerate(nameservers):
+            v.address("nameservers[%d]" % i, ns)
+
+
+def resolv_path(name, etc_dir=NETNS_ETC_DIR):
+    return os.path.join(etc_dir, name, "resolv.conf")
+
+
+def resolv_content(nameservers):
+    return RESOLV_MARKER + "\n" + "".join("nameserver %s\n" % ns for ns in nameservers)
+
+
+def _read_file(path):
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except (IOError, OSError):
+        return None
+
+
+def read(nl, name, etc_dir=NETNS_ETC_DIR):
+    """Current state of one namespace as a plain dict (the diff's 'before')."""
+    if not nl.ns_exists(name):
+        return dict(state="absent")
+    lo = nl.sock(name).get_links(1)[0]
+    resolv = _read_file(resolv_path(name, etc_dir))
+    servers = None
+    if resolv is not None:
+        servers = [ln.split()[1] for ln in resolv.splitlines() if ln.startswith("nameserver ") and len(ln.split()) > 1]
+    return dict(state="present", loopback=bool(lo["flags"] & 1), nameservers=servers,
+                resolv_managed=bool(resolv and resolv.startswith(RESOLV_MARKER)))
+
+
+def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NETNS_ETC_DIR):
+    p = Plan()
+    for name in names:
+        cur = read(nl, name, etc_dir)
+        p.before[name] = dict((k, val) for k, val in cur.items() if k != "resolv_managed")
+        if state == "present":
+            after = dict(state="present", loopback=cur.get("loopback", False),
+                         nameservers=cur.get("nameservers"))
+            if cur["state"] == "absent":
+                p.add(Action("netns_add", name, "ip netns add %s" % name, _bind(nl.ns_create, name)))
+            if loopback and not after["loopback"]:
+                p.add(Action("link_up", name, "ip -n %s link set lo up" % name, _lo_up(nl, name)))
+                after["loopback"] = True
+            if nameservers is not None:
+                _plan_resolv(p, name, cur, nameservers, etc_dir)
+                after["nameservers"] = list(nameservers) or None
+            p.after[name] = after
+        else:
+            if cur["state"] == "present":
+                pids = nl.ns_pids(name)
+                if pids:
+                    p.warn("namespace %s still holds processes %s: it is removed from %s but lives on until "
+                           "they exit" % (name, ", ".join(str(x) for x in pids[:10]), nl.run_dir))
+                p.add(Action("netns_del", name, "ip netns delete %s" % name, _bind(nl.ns_delete, name)))
+            if cur.get("resolv_managed") or (cur["state"] == "absent" and _is_ours(resolv_path(name, etc_dir))):
+                p.add(Action("file_del", name, "rm %s" % resolv_path(name, etc_dir),
+                             _bind(_remove_resolv, name, etc_dir)))
+            p.after[name] = dict(state="absent")
+    return p
+
+
+def _is_ours(path):
+    text = _read_file(path)
+    return bool(text and text.startswith(RESOLV_MARKER))
+
+
+def _plan_resolv(p, name, cur, nameservers, etc_dir):
+    path = resolv_path(name, etc_dir)
+    current = _read_file(path)
+    if nameservers:
+        want = resolv_content(nameservers)
+        if current != want:
+            p.add(Action("file_write", name, "printf %r > %s" % (want, path), _bind(_write, path, want)))
+    elif current is not None:
+        p.add(Action("file_del", name, "rm %s" % path, _bind(_remove_resolv, name, etc_dir)))
+
+
+def _bind(fn, *args):
+    return lambda: fn(*args)
+
+
+def _lo_up(nl, name):
+    return lambda: nl.sock(name).link("set", index=1, state="up")
+
+
+def _write(path, content):
+    d = os.path.dirname(path)
+    if not os.path.isdir(d):
+        os.makedirs(d, 0o755)
+    tmp = path + ".netplumb-tmp"
+    with open(tmp, "w") as fh:
+        fh.write(content)
+    os.chmod(tmp, 0o644)
+    os.rename(tmp, path)
+
+
+def _remove_resolv(name, etc_dir):
+    path = resolv_path(name, etc_dir)
+    if os.path.exists(path):
+        os.unlink(path)
+    try:
+        os.rmdir(os.path.dirname(path))
+    except OSError:
+        pass

@@ -1,0 +1,311 @@
+# -*- coding: utf-8 -*-
+# Private to netplumb.container: not a public API, may change without notice.
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Netlink access through pyroute2 (0.7.x and 0.9.x), namespaces entered in-process.
+
+* One IPRoute socket per network namespace, opened by setns() of the calling thread around the socket's
+  creation: no helper process per namespace (pyroute2 0.9 forks one for IPRoute(netns=...)).
+* State is read with one dump of links, addresses and routes per namespace, into small records.
+* Namespaces are created and deleted the way `ip netns add/delete` does it (a bind mount of the namespace
+  file under /run/netns, /run/netns itself a shared mount), so `ip netns` sees ours and we see its.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ctypes
+import ctypes.util
+import errno
+import ipaddress
+import os
+import socket
+import traceback
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
+
+try:
+    from pyroute2 import IPRoute
+    from pyroute2.netlink.exceptions import NetlinkError
+    HAS_PYROUTE2 = True
+    PYROUTE2_IMPORT_ERROR = None
+except ImportError:  # reported by the module through missing_required_lib
+    IPRoute = None
+    HAS_PYROUTE2 = False
+    PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+    class NetlinkError(Exception):
+        code = 0
+
+NETNS_RUN_DIR = "/run/netns"
+NETNS_ETC_DIR = "/etc/netns"
+CLONE_NEWNET = 0x40000000
+MS_REC = 16384
+MS_BIND = 4096
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+IFF_UP = 1
+RT_TABLE_MAIN = 254
+RT_SCOPE_UNIVERSE = 0
+
+_libc = None
+
+
+def _c():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    return _libc
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+def setns(fd):
+    _check(_c().setns(fd, CLONE_NEWNET), "setns")
+
+
+class Link:
+    """A link as read from the kernel."""
+
+    __slots__ = ("index", "name", "kind", "master", "mtu", "up", "alias", "peer_index", "peer_netnsid", "stp")
+
+    def __init__(self, index, name, kind, master, mtu, up, alias, peer_index, peer_netnsid, stp):
+        self.index = index
+        self.name = name
+        self.kind = kind
+        self.master = master
+        self.mtu = mtu
+        self.up = up
+        self.alias = alias
+        self.peer_index = peer_index
+        self.peer_netnsid = peer_netnsid
+        self.stp = stp
+
+    @classmethod
+    def from_msg(cls, msg):
+        kind, stp = None, None
+        info = msg.get_attr("IFLA_LINKINFO")
+        if info is not None:
+            kind = info.get_attr("IFLA_INFO_KIND")
+            data = info.get_attr("IFLA_INFO_DATA")
+            if kind == "bridge" and data is not None and hasattr(data, "get_attr"):
+                stp = data.get_attr("IFLA_BR_STP_STATE")
+        if kind is None and msg.get_attr("IFLA_IFNAME") == "lo":
+            kind = "loopback"
+        return cls(msg["index"], msg.get_attr("IFLA_IFNAME"), kind, msg.get_attr("IFLA_MASTER"),
+                   msg.get_attr("IFLA_MTU"), bool(msg["flags"] & IFF_UP), msg.get_attr("IFLA_IFALIAS"),
+                   msg.get_attr("IFLA_LINK"), msg.get_attr("IFLA_LINK_NETNSID"), stp)
+
+
+class NsState:
+    """Everything we compare in one network namespace: links, global addresses, default routes."""
+
+    def __init__(self, ns, links, addrs, routes):
+        self.ns = ns
+        self.links = dict((lk.name, lk) for lk in links)
+        self.by_index = dict((lk.index, lk) for lk in links)
+        self.addrs = addrs          # ifindex -> [ip_interface] (global scope only)
+        self.routes = routes        # family -> default route gateway (main table) or None
+
+    @classmethod
+    def empty(cls, ns):
+        return cls(ns, [], {}, {})
+
+    def link(self, name):
+        return self.links.get(name)
+
+    def addresses(self, name):
+        lk = self.links.get(name)
+        return list(self.addrs.get(lk.index, [])) if lk else []
+
+    def name_of(self, index):
+        lk = self.by_index.get(index)
+        return lk.name if lk else None
+
+
+class Netlink:
+    """Sockets per namespace plus namespace files. Use as a context manager; close() releases all."""
+
+    def __init__(self, run_dir=NETNS_RUN_DIR):
+        if not HAS_PYROUTE2:
+            raise StateError("pyroute2 is required on the managed host")
+        self.run_dir = run_dir
+        self._socks = {}
+        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        for sock in self._socks.values():
+            try:
+                sock.close()
+            except Exception:
+                pass
+        self._socks = {}
+        if self._home is not None:
+            os.close(self._home)
+            self._home = None
+
+    # --- namespaces -----------------------------------------------------------------------------------
+    def ns_path(self, name):
+        return os.path.join(self.run_dir, name)
+
+    def ns_exists(self, name):
+        return os.path.isfile(self.ns_path(name)) and _is_nsfs(self.ns_path(name))
+
+    def ns_list(self):
+        try:
+            names = os.listdir(self.run_dir)
+        except OSError:
+            return []
+        return sorted(n for n in names if _is_nsfs(os.path.join(self.run_dir, n)))
+
+    def sock(self, ns=None):
+        """IPRoute socket living in namespace ns (None: the namespace we run in)."""
+        if ns in self._socks:
+            return self._socks[ns]
+        if ns is None:
+            sock = IPRoute()
+        else:
+            fd = self._open_ns(ns)
+            try:
+                setns(fd)
+                try:
+                    sock = IPRoute()
+                finally:
+                    setns(self._home)
+            finally:
+                os.close(fd)
+        self._socks[ns] = sock
+        return sock
+
+    def _open_ns(self, ns):
+        path = self.ns_path(ns)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                raise StateError("network namespace %r does not exist (%s)" % (ns, path))
+            raise
+        if not _is_nsfs(path):
+            os.close(fd)
+            raise StateError("%s is not a network namespace (no namespace mounted there)" % path)
+        return fd
+
+    def with_ns_fd(self, ns, fn):
+        fd = self._open_ns(ns)
+        try:
+            return fn(fd)
+        finally:
+            os.close(fd)
+
+    def ns_create(self, name):
+        """Like `ip netns add NAME`."""
+        _ensure_shared_run_dir(self.run_dir)
+        path = self.ns_path(name)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        os.close(fd)
+        try:
+            _check(_c().unshare(CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+            try:
+                _check(_c().mount(b"/proc/thread-self/ns/net", path.encode(), None, MS_BIND, None),
+                       "bind mount of the new namespace on %s" % path)
+            finally:
+                setns(self._home)
+        except Exception:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+            raise
+
+    def ns_delete(self, name):
+        """Like `ip netns delete NAME`: the namespace lives on while processes are inside it."""
+        sock = self._socks.pop(name, None)
+        if sock is not None:
+            sock.close()
+        path = self.ns_path(name)
+        _c().umount2(path.encode(), MNT_DETACH)
+        os.unlink(path)
+
+    def ns_pids(self, name):
+        """PIDs of processes whose network namespace is NAME."""
+        try:
+            st = os.stat(self.ns_path(name))
+        except OSError:
+            return []
+        pids = []
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                ns = os.stat("/proc/%s/ns/net" % entry)
+            except OSError:
+                continue
+            if ns.st_ino == st.st_ino and ns.st_dev == st.st_dev:
+                pids.append(int(entry))
+        return pids
+
+    # --- state ----------------------------------------------------------------------------------------
+    def read(self, ns=None):
+        """One dump each of links, addresses and routes of namespace ns."""
+        sock = self.sock(ns)
+        links = [Link.from_msg(m) for m in sock.get_links()]
+        addrs = {}
+        for msg in sock.get_addr():
+            if msg["scope"] != RT_SCOPE_UNIVERSE:
+                continue
+            ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+            if ip is None:
+                continue
+            addrs.setdefault(msg["index"], []).append(
+                ipaddress.ip_interface(u"%s/%d" % (ip, msg["prefixlen"])))
+        routes = {}
+        for msg in sock.get_routes(table=RT_TABLE_MAIN):
+            if msg["dst_len"] != 0 or msg.get_attr("RTA_GATEWAY") is None:
+                continue
+            if msg.get_attr("RTA_TABLE") not in (None, RT_TABLE_MAIN) and msg["table"] != RT_TABLE_MAIN:
+                continue
+            fam = 4 if msg["family"] == socket.AF_INET else 6
+            routes[fam] = ipaddress.ip_address(u"%s" % msg.get_attr("RTA_GATEWAY"))
+        return NsState(ns, links, addrs, routes)
+
+    def index(self, ns, name):
+        found = self.sock(ns).link_lookup(ifname=name)
+        if not found:
+            raise StateError("link %s not found%s" % (name, "" if ns is None else " in namespace %s" % ns))
+        return found[0]
+
+
+def _is_nsfs(path):
+    """True when a namespace is bind-mounted at path (its inode lives on nsfs, not on the directory's fs)."""
+    try:
+        st = os.stat(path)
+        parent = os.stat(os.path.dirname(path))
+    except OSError:
+        return False
+    return st.st_dev != parent.st_dev
+
+
+def _ensure_shared_run_dir(run_dir):
+    """What `ip netns add` does once: /run/netns exists and is a shared mount of itself."""
+    if not os.path.isdir(run_dir):
+        os.makedirs(run_dir, 0o755)
+    libc = _c()
+    if libc.mount(b"none", run_dir.encode(), None, MS_SHARED | MS_REC, None) == 0:
+        return
+    if ctypes.get_errno() != errno.EINVAL:
+        _check(-1, "mount --make-shared %s" % run_dir)
+    _check(libc.mount(run_dir.encode(), run_dir.encode(), b"none", MS_BIND | MS_REC, None),
+           "mount --bind %s %s" % (run_dir, run_dir))
+    _check(libc.mount(b"none", run_dir.encode(), None, MS_SHARED | MS_REC, None),
+           "mount --make-shared %s" % run_dir)

@@ -1,0 +1,137 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: linux_bridge
+short_description: Manage a Linux bridge used as the containers' gateway
+version_added: 0.1.0
+description:
+  - Creates, converges or deletes a Linux bridge (C(ip link add NAME type bridge)), its global addresses,
+    MTU and STP state, and brings it up.
+  - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
+    command lines.
+author:
+  - netplumb.container contributors
+requirements:
+  - pyroute2 >= 0.7.2 on the managed host
+options:
+  name:
+    description: Bridge name (1-15 characters, no C(/), C(:) or whitespace).
+    type: str
+    required: true
+  addresses:
+    description:
+      - Addresses with prefix, for example V(172.18.0.1/16).
+      - When given, exactly these global addresses end up on the bridge (others are removed); an empty list
+        removes all. When omitted, addresses are not managed.
+    type: list
+    elements: str
+  mtu:
+    description: MTU of the bridge. When omitted, the MTU is not managed.
+    type: int
+  stp:
+    description: Spanning tree protocol on the bridge.
+    type: bool
+    default: false
+  state:
+    description:
+      - V(present) creates or converges the bridge and brings it up; V(absent) deletes it.
+    type: str
+    choices: [present, absent]
+    default: present
+  force:
+    description:
+      - With O(state=absent), delete the bridge even when ports are attached that netplumb did not create
+        (links without the C(netplumb) alias). Without it the module refuses and names those ports.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+notes:
+  - Requires root (CAP_NET_ADMIN) on the managed host.
+  - A name held by a link that is not a bridge is an error; such a link is never modified or deleted.
+seealso:
+  - module: netplumb.container.veth_pair
+  - module: netplumb.container.container_nat
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's gateway bridge
+  netplumb.container.linux_bridge:
+    name: br0
+    addresses: [172.18.0.1/16]
+
+- name: Jumbo frames, STP on
+  netplumb.container.linux_bridge:
+    name: br-storage
+    addresses: [198.51.100.1/24]
+    mtu: 9000
+    stp: true
+
+- name: Remove it, even with foreign ports attached
+  netplumb.container.linux_bridge:
+    name: br0
+    state: absent
+    force: true
+"""
+
+RETURN = r"""
+commands:
+  description: The equivalent command lines of the plan, applied (or predicted, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip link add br0 type bridge stp_state 0", "ip addr add 172.18.0.1/16 dev br0", "ip link set br0 up"]
+diff:
+  description: The bridge before and after (state, up, mtu, stp, addresses).
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"state": "absent"}, "after": {"state": "present", "up": true, "addresses": ["172.18.0.1/16"]}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.netplumb.container.plugins.module_utils import _links
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            addresses=dict(type="list", elements="str"),
+            mtu=dict(type="int"),
+            stp=dict(type="bool", default=False),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            force=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    spec = dict(module.params)
+    result, error = run(module, lambda: _links.validate_bridge(spec), lambda nl: _links.plan_bridge(nl, spec))
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

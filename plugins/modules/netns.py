@@ -1,0 +1,133 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: netns
+short_description: Manage named network namespaces (C(ip netns)), their loopback and resolv.conf
+version_added: 0.1.0
+description:
+  - Creates or deletes named network namespaces the way C(ip netns add) and C(ip netns delete) do (a bind
+    mount under C(/run/netns)), so C(ip netns) and this module see the same namespaces.
+  - Brings C(lo) up inside, and optionally writes C(/etc/netns/NAME/resolv.conf), which C(ip netns exec)
+    bind-mounts over C(/etc/resolv.conf).
+  - Takes one name or a list, so a single task manages any number of namespaces.
+  - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
+    command lines.
+author:
+  - netplumb.container contributors
+requirements:
+  - pyroute2 >= 0.7.2 on the managed host
+options:
+  name:
+    description:
+      - Name or names of the namespaces. Letters, digits, C(.), C(_) and C(-) only.
+    type: list
+    elements: str
+    required: true
+  state:
+    description:
+      - V(present) creates missing namespaces; V(absent) deletes them.
+      - A namespace that still holds processes is removed from C(/run/netns) with a warning; the kernel
+        keeps it until those processes exit.
+    type: str
+    choices: [present, absent]
+    default: present
+  loopback:
+    description:
+      - Bring C(lo) up inside each namespace. V(false) leaves C(lo) as it is.
+    type: bool
+    default: true
+  nameservers:
+    description:
+      - When given, C(/etc/netns/NAME/resolv.conf) lists exactly these servers. An empty list removes the file.
+      - When omitted, the file is not managed.
+      - With O(state=absent) a resolv.conf written by this module is removed with the namespace.
+    type: list
+    elements: str
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+notes:
+  - Requires root (CAP_SYS_ADMIN) on the managed host.
+seealso:
+  - module: netplumb.container.veth_pair
+  - module: netplumb.container.linux_bridge
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's two container namespaces, lo up
+  netplumb.container.netns:
+    name: [netns0, netns1]
+
+- name: A namespace with its own DNS servers
+  netplumb.container.netns:
+    name: app1
+    nameservers: [192.0.2.53]
+
+- name: Remove them
+  netplumb.container.netns:
+    name: [netns0, netns1, app1]
+    state: absent
+"""
+
+RETURN = r"""
+commands:
+  description: The equivalent command lines of the plan, applied (or predicted, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip netns add netns0", "ip -n netns0 link set lo up"]
+diff:
+  description: State of each namespace before and after, keyed by name.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"netns0": {"state": "absent"}}, "after": {"netns0": {"state": "present", "loopback": true}}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.netplumb.container.plugins.module_utils import _netns
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="list", elements="str", required=True),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            loopback=dict(type="bool", default=True),
+            nameservers=dict(type="list", elements="str"),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    prm = module.params
+
+    result, error = run(
+        module,
+        lambda: _netns.validate(prm["name"], prm["state"], prm["loopback"], prm["nameservers"]),
+        lambda nl: _netns.plan(nl, prm["name"], prm["state"], prm["loopback"], prm["nameservers"]))
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

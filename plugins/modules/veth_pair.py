@@ -1,0 +1,194 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: veth_pair
+short_description: Manage veth pairs that plug network namespaces into a bridge
+version_added: 0.1.0
+description:
+  - Creates and converges veth pairs - the host end optionally attached to a bridge and addressed, the peer
+    moved into a network namespace, addressed, with a default route via the gateway - or deletes them.
+  - One pair (O(name), O(peer), ...) or a batch (O(pairs)) per call; a batch of 1000 pairs is read with one
+    netlink dump per namespace and applied in the same invocation.
+  - A pair whose peer is in the wrong namespace, or has wrong addresses, master, MTU or route, is corrected in
+    place. A pair whose peer carries another name, or sits in a namespace that has no name, is recreated
+    with a warning. A name held by a link that is not a veth is an error; such a link is never deleted.
+  - Host ends created or adopted by this module carry the link alias C(netplumb), which
+    M(netplumb.container.linux_bridge) uses to tell its ports from foreign ones.
+  - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
+    command lines.
+author:
+  - netplumb.container contributors
+requirements:
+  - pyroute2 >= 0.7.2 on the managed host
+options:
+  name:
+    description: Host end of the pair. Mutually exclusive with O(pairs).
+    type: str
+  peer:
+    description: The other end. Required with O(name).
+    type: str
+  peer_netns:
+    description:
+      - Namespace to move the peer into. It must exist (see M(netplumb.container.netns)); it is never created
+        implicitly. In check mode a missing namespace is assumed to come from an earlier task, with a warning.
+      - When omitted, the peer stays in the host namespace.
+    type: str
+  bridge:
+    description:
+      - Bridge to attach the host end to. It must exist (in check mode, a warning). When omitted, the master is
+        not managed.
+    type: str
+  addresses:
+    description: When given, exactly these global addresses on the host end (CIDR form).
+    type: list
+    elements: str
+  peer_addresses:
+    description: When given, exactly these global addresses on the peer (CIDR form), for example V(172.18.0.10/16).
+    type: list
+    elements: str
+  peer_gateway:
+    description:
+      - Default route inside O(peer_netns) via this address, which must lie in a subnet of O(peer_addresses).
+    type: str
+  mtu:
+    description: MTU of both ends. When omitted, the MTU is not managed.
+    type: int
+  state:
+    description: V(present) creates or converges and sets both ends up; V(absent) deletes the pair.
+    type: str
+    choices: [present, absent]
+    default: present
+  pairs:
+    description:
+      - Batch form, mutually exclusive with O(name). Each item takes the keys O(name), O(peer),
+        O(peer_netns), O(bridge), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu) and O(state)
+        (defaulting to the top-level O(state)).
+    type: list
+    elements: dict
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+notes:
+  - Requires root (CAP_NET_ADMIN, CAP_SYS_ADMIN for namespaces) on the managed host.
+seealso:
+  - module: netplumb.container.netns
+  - module: netplumb.container.linux_bridge
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's veth0/ceth0 - netns0 at 172.18.0.10 behind br0
+  netplumb.container.veth_pair:
+    name: veth0
+    peer: ceth0
+    peer_netns: netns0
+    bridge: br0
+    peer_addresses: [172.18.0.10/16]
+    peer_gateway: 172.18.0.1
+
+- name: One hundred containers in one task
+  netplumb.container.veth_pair:
+    pairs: "{{ range(100) | map('string') | map('regex_replace', '^(.*)$', '{\"name\": \"vh\\1\", \"peer\": \"eth0\", \"peer_netns\": \"c\\1\", \"bridge\": \"br0\"}') | map('from_json') | list }}"
+
+- name: Remove a pair (the peer goes with it)
+  netplumb.container.veth_pair:
+    name: veth0
+    peer: ceth0
+    state: absent
+"""
+
+RETURN = r"""
+commands:
+  description: The equivalent command lines of the plan, applied (or predicted, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - ip link add veth0 type veth peer name ceth0 netns netns0
+    - ip link set veth0 master br0
+    - ip link set veth0 alias netplumb
+    - ip link set veth0 up
+    - ip -n netns0 addr add 172.18.0.10/16 dev ceth0
+    - ip -n netns0 link set ceth0 up
+    - ip -n netns0 route replace default via 172.18.0.1
+diff:
+  description: Each pair before and after, keyed by host end name.
+  returned: when diff mode is on
+  type: dict
+  sample: {"before": {"veth0": {"state": "absent"}}, "after": {"veth0": {"state": "present", "peer_netns": "netns0"}}}
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.netplumb.container.plugins.module_utils import _links
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+
+PAIR_OPTIONS = dict(
+    name=dict(type="str"),
+    peer=dict(type="str"),
+    peer_netns=dict(type="str"),
+    bridge=dict(type="str"),
+    addresses=dict(type="list", elements="str"),
+    peer_addresses=dict(type="list", elements="str"),
+    peer_gateway=dict(type="str"),
+    mtu=dict(type="int"),
+)
+
+
+def batch(params):
+    """The pairs to manage: the single form as a batch of one, or the batch with the top-level state."""
+    if params["pairs"] is None:
+        one = dict((k, params[k]) for k in PAIR_OPTIONS)
+        one["state"] = params["state"]
+        return [one], ""
+    pairs = []
+    for item in params["pairs"]:
+        item = dict(item)
+        item.setdefault("state", params["state"])
+        if item["state"] is None:
+            item["state"] = params["state"]
+        pairs.append(item)
+    return pairs, "pairs"
+
+
+def main():
+    spec = dict(PAIR_OPTIONS)
+    spec.update(
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        pairs=dict(type="list", elements="dict"),
+    )
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=[["name", "pairs"]],
+        required_one_of=[["name", "pairs"]],
+        required_by=dict(name="peer"),
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    pairs, field = batch(module.params)
+    result, error = run(module, lambda: _links.validate_pairs(pairs, field),
+                        lambda nl: _links.plan_pairs(nl, pairs, module.check_mode))
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

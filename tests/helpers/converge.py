@@ -1,0 +1,41 @@
+"""The cycle every module test runs: check+diff (predicts, writes nothing) -> real -> idempotent re-run."""
+import os
+
+from helpers.kernel import Monitor, dump
+
+
+def existing_ns():
+    return sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
+
+
+def converge(run, module, args, expect_changed=True):
+    """Runs the cycle and asserts: check == real (changed, commands, diff), check wrote nothing, the re-run
+    reports changed=false with no commands and causes zero netlink notifications and identical dumps."""
+    ns_before = existing_ns()
+    state_before = dump(ns_before)
+    check = run(module, args, check=True)
+    assert not check.get("failed"), check
+    assert existing_ns() == ns_before, "check mode created or removed a namespace"
+    assert dump(ns_before) == state_before, "check mode changed kernel state"
+    assert check["changed"] is expect_changed, check
+
+    real = run(module, args)
+    assert not real.get("failed"), real
+    assert real["changed"] == check["changed"]
+    assert real["commands"] == check["commands"], (check["commands"], real["commands"])
+    assert real["diff"] == check["diff"]
+
+    namespaces = existing_ns()
+    mon = Monitor(namespaces)
+    try:
+        state = dump(namespaces)
+        again = run(module, args)
+        assert not again.get("failed"), again
+        assert again["changed"] is False, again
+        assert again["commands"] == []
+        assert mon.events() == 0, "the idempotent re-run wrote to the kernel"
+        assert dump(namespaces) == state
+        assert existing_ns() == namespaces
+    finally:
+        mon.close()
+    return real

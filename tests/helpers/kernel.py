@@ -1,0 +1,112 @@
+"""Kernel-side test tools: a throwaway network namespace per test, state dumps and a netlink write monitor."""
+import ctypes
+import json
+import os
+import socket
+import subprocess
+
+CLONE_NEWNET = 0x40000000
+MNT_DETACH = 2
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+# netlink multicast groups: link, ipv4/ipv6 addresses and routes, neighbour tables excluded
+RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV4_ROUTE = 0x40
+RTMGRP_IPV6_IFADDR = 0x100
+RTMGRP_IPV6_ROUTE = 0x400
+WRITE_GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE
+
+
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+
+
+def assert_isolated():
+    """tests/isolated.sh exports the namespace it was started from; we must be somewhere else."""
+    outer = os.environ.get("NETPLUMB_OUTER_NETNS")
+    if not outer or outer == os.readlink("/proc/self/ns/net") or not os.environ.get("NETPLUMB_ISOLATED"):
+        raise RuntimeError("kernel tests must run through tests/isolated.sh inside `unshare --net --mount` "
+                           "(see the Makefile): refusing to touch this namespace")
+
+
+class Sandbox:
+    """A fresh network namespace for the calling thread; on close, every named namespace and resolv.conf
+    created during the test is removed and the thread returns to where it was."""
+
+    def __init__(self):
+        assert_isolated()
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        self.names_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+        _check(_libc.unshare(CLONE_NEWNET), "unshare")
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+
+    def close(self):
+        for name in set(os.listdir("/run/netns")) - self.names_before if os.path.isdir("/run/netns") else ():
+            path = os.path.join("/run/netns", name)
+            _libc.umount2(path.encode(), MNT_DETACH)
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+        if os.path.isdir("/etc/netns"):
+            subprocess.run(["rm", "-rf", "/etc/netns"], check=True)
+        _check(_libc.setns(self.home, CLONE_NEWNET), "setns")
+        os.close(self.home)
+
+
+def ip_json(*args, ns=None):
+    cmd = ["ip"] + (["-n", ns] if ns else []) + ["-d", "-j"] + list(args)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    return json.loads(out or "[]")
+
+
+def dump(namespaces=()):
+    """Full `ip -d -j` dumps of links, addresses and routes of this namespace and the named ones."""
+    res = {}
+    for ns in [None] + list(namespaces):
+        res[ns or "host"] = dict(link=ip_json("link", "show", ns=ns), addr=ip_json("addr", "show", ns=ns),
+                                 route=ip_json("route", "show", "table", "all", ns=ns))
+    return res
+
+
+class Monitor:
+    """Counts rtnetlink notifications (link/address/route changes) in this namespace and named ones."""
+
+    def __init__(self, namespaces=()):
+        self.socks = [self._open(None)] + [self._open(ns) for ns in namespaces]
+
+    @staticmethod
+    def _open(ns):
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        fd = None
+        try:
+            if ns:
+                fd = os.open("/run/netns/" + ns, os.O_RDONLY)
+                _check(_libc.setns(fd, CLONE_NEWNET), "setns")
+            s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            s.bind((0, WRITE_GROUPS))
+            s.setblocking(False)
+        finally:
+            if fd is not None:
+                _check(_libc.setns(home, CLONE_NEWNET), "setns")
+                os.close(fd)
+            os.close(home)
+        return s
+
+    def events(self):
+        n = 0
+        for s in self.socks:
+            while True:
+                try:
+                    data = s.recv(65536)
+                except BlockingIOError:
+                    break
+                n += 1 if data else 0
+        return n
+
+    def close(self):
+        for s in self.socks:
+            s.close()

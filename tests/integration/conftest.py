@@ -1,0 +1,27 @@
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from helpers.kernel import Sandbox, assert_isolated  # noqa: E402
+from helpers.modrun import run_module  # noqa: E402
+
+
+def pytest_configure(config):
+    assert_isolated()
+
+
+@pytest.fixture
+def sandbox():
+    box = Sandbox()
+    try:
+        yield box
+    finally:
+        box.close()
+
+
+@pytest.fixture
+def run():
+    return run_module

@@ -258,9 +258,13 @@ def cmd_top(args):
     `unshare --net --mount --propagation private`; reports readiness as one JSON line on
     --ready-fd, then reaps its children until told to stop."""
     not_root_netns_or_die()
+    t0 = time.monotonic()
     st = State(args.state_dir)
     n = args.hosts
     ready = os.fdopen(args.ready_fd, "w")
+
+    def mark(what):
+        log("top: %-28s %.3fs" % (what, time.monotonic() - t0))
     children = []
 
     def stop(signum, frame):
@@ -278,6 +282,15 @@ def cmd_top(args):
     mount("netlab-top-run", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
     for d in ("/run/netns", "/run/lock", "/run/netlab"):
         os.makedirs(d, exist_ok=True)
+    # the machine's resolver is unreachable from here (and lookups would hang): give the top
+    # (and the internet, which shares its mount namespace) their own, by private bind mounts
+    for path, text in (("/etc/resolv.conf", "nameserver 127.0.0.1\n"),
+                       ("/etc/hosts", "127.0.0.1\tlocalhost\n%s\tinternet\n" % INET_ADDR)):
+        if os.path.isfile(path) and not os.path.islink(path):
+            src = "/run/netlab/" + os.path.basename(path)
+            with open(src, "w") as f:
+                f.write(text)
+            mount(src, path, None, MS_BIND)
     with open("/proc/sys/net/ipv4/ip_forward", "w") as f:  # the top's own netns only
         f.write("1\n")
     ip_batch(["link set lo up",
@@ -319,7 +332,9 @@ def cmd_top(args):
             p, r = spawn(cmd, name + ".log")
             hosts[name] = (i, p, r)
 
+        mark("spawned")
         read_line(inet_r, "internet")
+        mark("internet ns")
         ip_batch(["link add inet0 type veth peer name eth0 netns %d" % inet.pid,
                   "addr add %s/%d dev inet0" % (INET_GW, INET_PREFIX),
                   "link set inet0 up"])
@@ -329,6 +344,7 @@ def cmd_top(args):
             batch += ["link add v%s type veth peer name eth0 netns %d" % (name, p.pid),
                       "link set v%s master lab0 up" % name]
         ip_batch(batch)
+        mark("links")
 
         def ssh_up(addr):
             try:
@@ -349,10 +365,13 @@ def cmd_top(args):
 
         for name, (i, p, r) in hosts.items():
             line = read_line(r, name, timeout=20)  # network configured, sshd started
+            mark(name + " configured")
             if not wait_for(lambda: ssh_up(host_addr(i)), 15, 0.01):
                 raise RuntimeError("%s: sshd does not answer on %s:22" % (name, host_addr(i)))
+            mark(name + " sshd answers")
         if not wait_for(http_up, 10, 0.01):
             raise RuntimeError("internet echo server does not answer")
+        mark("echo answers")
 
         info = {"internet": {"pid": inet.pid}, "hosts": {}}
         for name, (i, p, r) in hosts.items():
@@ -401,6 +420,20 @@ def _wait_eth0(timeout=10):
         raise RuntimeError("eth0 never appeared")
 
 
+class EchoServer(http.server.ThreadingHTTPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def server_bind(self):  # HTTPServer's would call socket.getfqdn(): no DNS lookups here
+        socketserver_bind(self)
+        self.server_name, self.server_port = "internet", self.server_address[1]
+
+
+def socketserver_bind(server):
+    import socketserver
+    socketserver.TCPServer.server_bind(server)
+
+
 class EchoHandler(http.server.BaseHTTPRequestHandler):
     """Answers every request with the client's source address, plain text."""
     server_version = "netlab-echo/1"
@@ -437,10 +470,7 @@ def cmd_internet(args):
               "link set eth0 up",
               "route add default via %s" % INET_GW])
     os.close(fd)
-    http.server.ThreadingHTTPServer.allow_reuse_address = True
-    srv = http.server.ThreadingHTTPServer(("0.0.0.0", 80), EchoHandler)
-    srv.daemon_threads = True
-    srv.serve_forever()
+    EchoServer(("0.0.0.0", 80), EchoHandler).serve_forever()
 
 
 SSHD_CONFIG = """\
@@ -596,6 +626,7 @@ def write_client_files(st, n, top_pid):
             "ansible_python_interpreter=/usr/bin/python3",
             "ansible_ssh_private_key_file=%s" % st.client_key,
             "ansible_ssh_common_args=-F %s" % st.ssh_config,
+            "ansible_control_path_dir=%s" % os.path.join(st.dir, "cp"),
             ""]
     with open(st.inventory, "w") as f:
         f.write("\n".join(inv))
@@ -733,9 +764,12 @@ def teardown(st, quiet=False, keep_logs=False):
     data = st.data or st.load() or {}
     ids = our_namespaces(data)
     # stop ssh control masters that point into the lab
-    for f in (os.listdir(st.dir) if os.path.isdir(st.dir) else []):
-        if f.startswith("cm-"):
-            subprocess.run(["ssh", "-o", "ControlPath=" + os.path.join(st.dir, f), "-O", "exit", "x"],
+    socks = []
+    for d, prefix in ((st.dir, "cm-"), (os.path.join(st.dir, "cp"), "")):
+        if os.path.isdir(d):
+            socks += [os.path.join(d, f) for f in os.listdir(d) if f.startswith(prefix)]
+    for sock in socks:
+        subprocess.run(["ssh", "-o", "ControlPath=" + sock, "-O", "exit", "x"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5,
                            check=False)
     procs = st.procs()

@@ -673,12 +673,17 @@ def cmd_up(args):
     sel = selectors.DefaultSelector()
     sel.register(r, selectors.EVENT_READ)
     end = time.monotonic() + 60
-    while b"\n" not in buf and time.monotonic() < end:
-        if sel.select(max(0.0, end - time.monotonic())):
-            chunk = os.read(r, 65536)
-            if not chunk:
-                break
-            buf += chunk
+    try:
+        while b"\n" not in buf and time.monotonic() < end:
+            if sel.select(max(0.0, end - time.monotonic())):
+                chunk = os.read(r, 65536)
+                if not chunk:
+                    break
+                buf += chunk
+    except BaseException:  # interrupted: the top and everything under it go away
+        top.kill()
+        top.wait()
+        raise
     os.close(r)
     line = buf.decode(errors="replace").strip()
     if not line.startswith("ok "):

@@ -19,7 +19,6 @@ when the lab is down).  Standard library only; run with /usr/bin/python3 as root
 import argparse
 import ctypes
 import ctypes.util
-import http.server
 import json
 import os
 import selectors
@@ -420,43 +419,45 @@ def _wait_eth0(timeout=10):
         raise RuntimeError("eth0 never appeared")
 
 
-class EchoServer(http.server.ThreadingHTTPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-
-    def server_bind(self):  # HTTPServer's would call socket.getfqdn(): no DNS lookups here
-        socketserver_bind(self)
-        self.server_name, self.server_port = "internet", self.server_address[1]
-
-
-def socketserver_bind(server):
+def echo_server(addr):
+    """HTTP server answering with the client's source address (imported lazily: `proxy` runs
+    for every ssh connection and should start fast)."""
+    import http.server
     import socketserver
-    socketserver.TCPServer.server_bind(server)
 
+    class EchoServer(http.server.ThreadingHTTPServer):
+        allow_reuse_address = True
+        daemon_threads = True
 
-class EchoHandler(http.server.BaseHTTPRequestHandler):
-    """Answers every request with the client's source address, plain text."""
-    server_version = "netlab-echo/1"
+        def server_bind(self):  # HTTPServer's would call socket.getfqdn(): no DNS lookups here
+            socketserver.TCPServer.server_bind(self)
+            self.server_name, self.server_port = "internet", self.server_address[1]
 
-    def _reply(self, body=True):
-        data = (self.client_address[0] + "\n").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if body:
-            self.wfile.write(data)
+    class EchoHandler(http.server.BaseHTTPRequestHandler):
+        """Answers every request with the client's source address, plain text."""
+        server_version = "netlab-echo/1"
 
-    def do_GET(self):
-        self._reply()
+        def _reply(self, body=True):
+            data = (self.client_address[0] + "\n").encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if body:
+                self.wfile.write(data)
 
-    do_POST = do_PUT = do_GET
+        def do_GET(self):
+            self._reply()
 
-    def do_HEAD(self):
-        self._reply(body=False)
+        do_POST = do_PUT = do_GET
 
-    def log_message(self, fmt, *a):
-        pass
+        def do_HEAD(self):
+            self._reply(body=False)
+
+        def log_message(self, fmt, *a):
+            pass
+
+    return EchoServer(addr, EchoHandler)
 
 
 def cmd_internet(args):
@@ -470,7 +471,7 @@ def cmd_internet(args):
               "link set eth0 up",
               "route add default via %s" % INET_GW])
     os.close(fd)
-    EchoServer(("0.0.0.0", 80), EchoHandler).serve_forever()
+    echo_server(("0.0.0.0", 80)).serve_forever()
 
 
 SSHD_CONFIG = """\
@@ -521,6 +522,11 @@ def cmd_host(args):
     mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount("sysfs", new + "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # our netns's view
     mount("netlab-run", new + "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=755")
+    # a fresh root home, like a new Debian install (not the machine's dotfiles, pyenv hooks...)
+    mount("netlab-root-home", new + "/root", "tmpfs", 0, "mode=700")
+    for f in (".bashrc", ".profile"):
+        if os.path.isfile("/etc/skel/" + f):
+            shutil.copyfile("/etc/skel/" + f, new + "/root/" + f)
     mount("netlab-dev", new + "/dev", "tmpfs", MS_NOSUID, "mode=755")
     for dev in ("null", "zero", "full", "random", "urandom", "tty"):
         open(new + "/dev/" + dev, "w").close()

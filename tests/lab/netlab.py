@@ -646,13 +646,13 @@ def keygen(path, comment):
 
 def cmd_up(args):
     st = State(args.state_dir)
-    n = args.hosts
+    n = args.hosts or 3
     if not 1 <= n <= MAX_HOSTS:
         die("--hosts must be between 1 and %d" % MAX_HOSTS, 2)
     if st.load():
         ok, why = st.healthy()
         have = len(st.data.get("hosts", {}))
-        if ok and have == n:
+        if ok and (have == n or args.hosts is None):
             print("lab already up and healthy: %d hosts (%s); inventory %s"
                   % (have, ", ".join(sorted(st.data["hosts"])), st.inventory))
             return 0
@@ -876,8 +876,9 @@ def cmd_exec(args):
     argv = ["nsenter", "-t", str(pid)] + flags + ["--", "/bin/sh", "-c",
                                                   'cd %s 2>/dev/null; exec "$@"' % wd, "netlab"] + cmd
     env = dict(os.environ)
-    if args.host.startswith("h"):
-        env["HOME"] = "/root"
+    if args.host.startswith("h"):  # a host gets a clean environment, as over ssh
+        env = {"HOME": "/root", "LANG": "C.UTF-8", "TERM": os.environ.get("TERM", "dumb"),
+               "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     return subprocess.run(argv, env=env).returncode
 
 
@@ -967,9 +968,9 @@ def main(argv=None):
                         help="lab state dir (default $NETLAB_STATE_DIR or <repo>/.build/lab)")
     p = argparse.ArgumentParser(prog="netlab.py", parents=[common],
                                 description="namespaced lab hosts reached over ssh")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("up", parents=[common], help="bring the lab up (idempotent)")
-    s.add_argument("--hosts", type=int, default=3)
+    s.add_argument("--hosts", type=int, default=None, help="number of hosts (default 3)")
     s.set_defaults(fn=cmd_up)
     sub.add_parser("down", parents=[common], help="take the lab down (idempotent)").set_defaults(fn=cmd_down)
     sub.add_parser("status", parents=[common], help="exit 0 if the lab is up").set_defaults(fn=cmd_status)
@@ -1000,6 +1001,8 @@ def main(argv=None):
     s.add_argument("--ready-fd", type=int, required=True)
     s.set_defaults(fn=cmd_host)
     args = p.parse_args(argv)
+    if not args.command.startswith("_"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `netlab.py status | head` stays quiet
     if not getattr(args, "state_dir", None):
         args.state_dir = os.environ.get("NETLAB_STATE_DIR") or DEFAULT_STATE
     args.state_dir = os.path.abspath(args.state_dir)

@@ -244,8 +244,8 @@ class State:
         for name, pid, start in self.procs():
             if not alive(pid, start):
                 return False, "%s (pid %s) is gone" % (name, pid)
-        for name, h in d["hosts"].items():
-            if ns_id(h["init_pid"], "net") != h.get("netns"):
+        for name, h in (d.get("hosts") or {}).items():
+            if ns_id(h.get("init_pid"), "net") != h.get("netns"):
                 return False, "%s namespace changed" % name
         return True, "up"
 
@@ -742,7 +742,7 @@ def our_namespaces(data):
         ids.update([h.get("netns"), h.get("mntns"), h.get("pidns")])
     ids.discard(None)
     # never treat the machine's own namespaces as ours
-    ids -= {ns_id(1, "net"), ns_id(1, "mnt"), ns_id(1, "pid")}
+    ids -= {ns_id(p, ns) for p in (1, "self") for ns in ("net", "mnt", "pid")}
     return ids
 
 

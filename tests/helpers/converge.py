@@ -4,6 +4,25 @@ import os
 from helpers.kernel import Monitor, dump
 
 
+def changes(a, b, path=""):
+    """Where two dumps differ, as readable paths (for assertion messages)."""
+    if type(a) is not type(b):
+        return ["%s: %r -> %r" % (path, a, b)]
+    if isinstance(a, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += changes(a.get(k), b.get(k), "%s.%s" % (path, k))
+        return out
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return ["%s: %d items -> %d: %r -> %r" % (path, len(a), len(b), a, b)]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += changes(x, y, "%s[%d]" % (path, i))
+        return out
+    return [] if a == b else ["%s: %r -> %r" % (path, a, b)]
+
+
 def existing_ns():
     return sorted(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else []
 
@@ -16,7 +35,8 @@ def converge(run, module, args, expect_changed=True):
     check = run(module, args, check=True)
     assert not check.get("failed"), check
     assert existing_ns() == ns_before, "check mode created or removed a namespace"
-    assert dump(ns_before) == state_before, "check mode changed kernel state"
+    after_check = dump(ns_before)
+    assert after_check == state_before, "check mode changed kernel state: %s" % changes(state_before, after_check)
     assert check["changed"] is expect_changed, check
 
     real = run(module, args)
@@ -34,7 +54,8 @@ def converge(run, module, args, expect_changed=True):
         assert again["changed"] is False, again
         assert again["commands"] == []
         assert mon.events() == 0, "the idempotent re-run wrote to the kernel"
-        assert dump(namespaces) == state
+        state_again = dump(namespaces)
+        assert state_again == state, "the re-run changed kernel state: %s" % changes(state, state_again)
         assert existing_ns() == namespaces
     finally:
         mon.close()

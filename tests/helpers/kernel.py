@@ -3,6 +3,7 @@ import ctypes
 import json
 import os
 import socket
+import struct
 import subprocess
 
 CLONE_NEWNET = 0x40000000
@@ -15,6 +16,9 @@ RTMGRP_IPV4_IFADDR = 0x10
 RTMGRP_IPV4_ROUTE = 0x40
 RTMGRP_IPV6_IFADDR = 0x100
 RTMGRP_IPV6_ROUTE = 0x400
+RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 17, 20, 21, 24, 25
+RT_SCOPE_LINK = 253
+RTPROT_KERNEL = 2
 WRITE_GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE
 
 
@@ -63,12 +67,37 @@ def ip_json(*args, ns=None):
     return json.loads(out or "[]")
 
 
+# What changes by itself, with nobody writing: bridge timers, operstate settling, IPv6 link-local
+# addresses finishing duplicate address detection and the fe80::/ff00:: routes that follow them, carrier
+# (a bridge has carrier once a port forwards) and the linkdown route flag that follows it.
+_VOLATILE = ("operstate", "tentative")
+_VOLATILE_FLAGS = ("NO-CARRIER", "LOWER_UP", "linkdown", "M-DOWN")
+
+
+def _stable(obj):
+    if isinstance(obj, dict):
+        return dict((k, _stable(v)) for k, v in obj.items() if k not in _VOLATILE and not k.endswith("_timer"))
+    if isinstance(obj, list):
+        out = []
+        for item in obj:
+            if isinstance(item, dict) and item.get("family") == "inet6" and item.get("scope") == "link":
+                continue
+            if isinstance(item, dict) and str(item.get("dst", "")).startswith(("fe80", "ff00")):
+                continue
+            if item in _VOLATILE_FLAGS:
+                continue
+            out.append(_stable(item))
+        return out
+    return obj
+
+
 def dump(namespaces=()):
-    """Full `ip -d -j` dumps of links, addresses and routes of this namespace and the named ones."""
+    """`ip -d -j` dumps of links, addresses and all routing tables of this namespace and the named ones,
+    less the fields the kernel changes on its own (see _VOLATILE)."""
     res = {}
     for ns in [None] + list(namespaces):
-        res[ns or "host"] = dict(link=ip_json("link", "show", ns=ns), addr=ip_json("addr", "show", ns=ns),
-                                 route=ip_json("route", "show", "table", "all", ns=ns))
+        res[ns or "host"] = _stable(dict(link=ip_json("link", "show", ns=ns), addr=ip_json("addr", "show", ns=ns),
+                                         route=ip_json("route", "show", "table", "all", ns=ns)))
     return res
 
 
@@ -97,6 +126,9 @@ class Monitor:
         return s
 
     def events(self):
+        """Configuration changes seen: address and route changes (less IPv6 link-local ones, which follow
+        DAD by themselves) and link deletions. Link updates are left to the dump comparison, since the kernel
+        sends one for every operstate change."""
         n = 0
         for s in self.socks:
             while True:
@@ -104,7 +136,23 @@ class Monitor:
                     data = s.recv(65536)
                 except BlockingIOError:
                     break
-                n += 1 if data else 0
+                off = 0
+                while off + 16 <= len(data):
+                    length, mtype = struct.unpack_from("=IH", data, off)
+                    if length < 16:
+                        break
+                    body = data[off + 16:off + length]
+                    if mtype in (RTM_NEWADDR, RTM_DELADDR):
+                        family, _plen, _flags, scope = struct.unpack_from("=BBBB", body)
+                        if not (family == socket.AF_INET6 and scope == RT_SCOPE_LINK):
+                            n += 1
+                    elif mtype in (RTM_NEWROUTE, RTM_DELROUTE):
+                        family, _dst, _src, _tos, _table, proto = struct.unpack_from("=BBBBBB", body)
+                        if not (family == socket.AF_INET6 and proto == RTPROT_KERNEL):
+                            n += 1
+                    elif mtype == RTM_DELLINK:
+                        n += 1
+                    off += (length + 3) & ~3
         return n
 
     def close(self):

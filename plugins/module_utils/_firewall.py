@@ -1,0 +1,182 @@
+# -*- coding: utf-8 -*-
+# Private to netplumb.container: not a public API, may change without notice.
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The firewall interface: backend-neutral rule records, the ownership rules, and driver selection.
+
+A caller (container_nat, port_publish) describes the rules it wants for the owners it manages (an owner is
+the comment every rule carries, e.g. ``netplumb:br0`` or ``netplumb:br0:tcp/5000``). A driver:
+
+* ``read()``  -> Ruleset: the rules of our own chains (``NETPLUMB-<BUILTIN>``) and which built-in chains
+  jump to them, one read of the whole state;
+* ``plan(plan, ruleset, owned, wanted)`` -> appends Actions that turn our chains into "other owners' rules,
+  untouched, plus ``wanted``"; one atomic write per table; returns the rules of ``owned`` before and after;
+* the Actions themselves apply it (the plan runs them unless check mode).
+
+Rules of owners not managed by the call, built-in chain policies and rules of other tools are never
+touched. The iptables driver lives in _iptables.py; an nftables driver implements the same three calls.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
+
+PREFIX = "NETPLUMB-"
+OWNER_PREFIX = "netplumb:"
+BACKENDS = ("auto", "iptables", "nftables")
+
+# Where each of our chains is hooked in. "first": inserted at position 1 (security drops must come before
+# anything else); "last": appended, so the host's own rules (and other tools') see the traffic first and a
+# host firewall's DROP/REJECT keeps its word for published ports too.
+HOOKS = {
+    ("raw", "PREROUTING"): "first",
+    ("nat", "PREROUTING"): "last",
+    ("nat", "OUTPUT"): "last",
+    ("nat", "POSTROUTING"): "last",
+    ("filter", "FORWARD"): "last",
+}
+
+
+def our_chain(builtin):
+    return PREFIX + builtin
+
+
+class Rule:
+    """One rule of ours: table, built-in hook it belongs under, match/target tokens (iptables-save order,
+    without ``-A CHAIN``), and the owner named in its comment."""
+
+    __slots__ = ("table", "hook", "args", "owner")
+
+    def __init__(self, table, hook, args, owner):
+        self.table = table
+        self.hook = hook
+        self.args = tuple(args)
+        self.owner = owner
+
+    @property
+    def chain(self):
+        return our_chain(self.hook)
+
+    @property
+    def key(self):
+        return (self.table, self.chain, self.args)
+
+    def __eq__(self, other):
+        return isinstance(other, Rule) and self.key == other.key
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        return "Rule(%s %s %s)" % (self.table, self.chain, " ".join(self.args))
+
+    def text(self):
+        """Human form used in the diff: ``-t nat -A NETPLUMB-POSTROUTING ...``."""
+        from ansible_collections.netplumb.container.plugins.module_utils._iptables import quote_args
+        return "-t %s -A %s %s" % (self.table, self.chain, quote_args(self.args))
+
+
+def owner_of(args):
+    """The owner comment of a rule's tokens, or None when the rule carries none of ours."""
+    args = list(args)
+    for i, tok in enumerate(args[:-1]):
+        if tok == "--comment" and args[i + 1].startswith(OWNER_PREFIX):
+            return args[i + 1]
+    return None
+
+
+def network_of(owner):
+    """``netplumb:br0:tcp/5000`` -> ``br0``."""
+    if not owner or not owner.startswith(OWNER_PREFIX):
+        return None
+    return owner[len(OWNER_PREFIX):].split(":", 1)[0]
+
+
+class Ruleset:
+    """What a driver read: per (table, our chain) the list of rule token tuples in order; the set of
+    (table, builtin) whose built-in chain jumps to our chain; and which of our chains exist."""
+
+    def __init__(self, chains=None, jumps=None, backend=""):
+        self.chains = chains or {}   # (table, chain) -> [args tuple]
+        self.jumps = jumps or set()  # (table, builtin)
+        self.backend = backend
+
+    def rules(self):
+        for (table, chain), rules in sorted(self.chains.items()):
+            hook = chain[len(PREFIX):]
+            for args in rules:
+                yield Rule(table, hook, args, owner_of(args))
+
+    def owned(self, match):
+        return [r for r in self.rules() if r.owner is not None and match(r.owner)]
+
+
+def rank(table, hook, args, open_networks):
+    """Sort class of a rule inside its shared chain; rules of one class keep their insertion order.
+
+    raw PREROUTING: loopback drops, then drops of isolated networks, then the RETURN of non-isolated
+    networks (traffic from their bridge skips what follows), then the drops of non-isolated networks.
+    filter FORWARD: invalid-state drops, then accepts of published (DNAT) traffic, then the rest.
+    """
+    a = list(args)
+    target = a[a.index("-j") + 1] if "-j" in a else ""
+    if (table, hook) == ("raw", "PREROUTING"):
+        if "127.0.0.0/8" in a:
+            return 0
+        if target == "RETURN":
+            return 2
+        return 3 if network_of(owner_of(a)) in open_networks else 1
+    if (table, hook) == ("filter", "FORWARD"):
+        if "INVALID" in a:
+            return 0
+        if "DNAT" in a:
+            return 1
+        return 2
+    return 0
+
+
+def open_networks(rules):
+    """Networks (bridges) with isolate=false: they own a RETURN rule in raw PREROUTING."""
+    out = set()
+    for r in rules:
+        if (r.table, r.hook) == ("raw", "PREROUTING") and r.args[-2:] == ("-j", "RETURN"):
+            out.add(network_of(r.owner))
+    return out
+
+
+def desired_chains(ruleset, owned, wanted):
+    """Our chains after the change: others' rules kept in place, ``wanted`` merged in, sorted by rank.
+
+    owned(owner) -> True for the owners this call manages (their current rules are replaced by wanted).
+    Returns {(table, chain): [args]} for every chain of ours that exists now or is wanted.
+    """
+    keep = {}
+    for key, rules in ruleset.chains.items():
+        keep[key] = [args for args in rules if not (owner_of(args) and owned(owner_of(args)))]
+    for r in wanted:
+        lst = keep.setdefault((r.table, r.chain), [])
+        if r.args not in lst:
+            lst.append(r.args)
+    all_rules = [Rule(t, c[len(PREFIX):], a, owner_of(a)) for (t, c), lst in keep.items() for a in lst]
+    opened = open_networks(all_rules)
+    out = {}
+    for (table, chain), lst in keep.items():
+        hook = chain[len(PREFIX):]
+        out[(table, chain)] = sorted(lst, key=lambda a, t=table, h=hook: rank(t, h, a, opened))
+    return out
+
+
+def get_driver(backend, runner=None):
+    """The driver for firewall_backend=auto|iptables|nftables."""
+    if backend not in BACKENDS:
+        raise StateError("firewall_backend=%r: must be one of %s" % (backend, ", ".join(BACKENDS)))
+    if backend == "nftables":
+        raise StateError("firewall_backend=nftables: the nftables driver is not implemented yet; "
+                         "use firewall_backend=auto or iptables (iptables-nft is fine)")
+    from ansible_collections.netplumb.container.plugins.module_utils._iptables import IptablesDriver
+    return IptablesDriver.detect(runner=runner, explicit=(backend == "iptables"))

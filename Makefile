@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 ISOLATE := NETPLUMB_OUTER_NETNS=$$(readlink /proc/self/ns/net) unshare --net --mount --propagation private
 PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 
-.PHONY: help deps venv collection test unit integration integration-deb sanity lab-up lab-down lab-shell demo clean
+.PHONY: help deps venv collection test unit integration integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
 	@echo "make demo   - bring the lab fleet up and run the main job on it"
@@ -69,8 +69,23 @@ integration: venv collection
 integration-deb: venv collection
 	$(PYTEST_ISOLATED) $(PY_DEB) -m pytest -q tests/integration
 
-test: unit integration integration-deb
+# The lab brings up its own isolated world (top namespace) and checks it leaves nothing behind.
+lab-test: venv collection
+	NETLAB_STATE_DIR=$(BUILD)/lab-pytest $(PY) -m pytest -q tests/lab
+
+test: unit integration integration-deb lab-test
 	@echo "all suites passed"
+
+LAB := $(SYS_PY) $(ROOT)/tests/lab/netlab.py
+
+lab-up: deps
+	$(LAB) up --hosts $(N)
+
+lab-down:
+	$(LAB) down
+
+lab-shell:
+	$(LAB) shell $(HOST)
 
 clean:
 	rm -rf $(BUILD) $(VENV) $(VENV_DEB) tests/output

@@ -25,3 +25,8 @@ def sandbox():
 @pytest.fixture
 def run():
     return run_module
+
+
+def pytest_report_header(config):
+    import pyroute2
+    return "pyroute2 %s from %s" % (getattr(pyroute2, "__version__", "?"), os.path.dirname(pyroute2.__file__))

@@ -73,8 +73,12 @@ integration-deb: venv collection
 lab-test: venv collection
 	NETLAB_STATE_DIR=$(BUILD)/lab-pytest $(PY) -m pytest -q tests/lab
 
-test: unit integration integration-deb lab-test
-	@echo "all suites passed"
+TEST_SUITES := unit integration integration-deb lab-test
+# Further suites and targets (sanity, lint, molecule, demo...) live in mk/*.mk and append to TEST_SUITES.
+include $(sort $(wildcard mk/*.mk))
+
+test: $(TEST_SUITES)
+	@echo "all suites passed: $(TEST_SUITES)"
 
 LAB := $(SYS_PY) $(ROOT)/tests/lab/netlab.py
 

@@ -1,0 +1,474 @@
+# -*- coding: utf-8 -*-
+# Private to netplumb.container: not a public API, may change without notice.
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""container_nat and port_publish: input validation, the rules each wants, and their planners.
+
+Backend-neutral: rules are Rule records handed to a firewall driver (_firewall.get_driver). Sysctls
+(/proc/sys of the current network namespace), conntrack flushes and the local-listener check live here too.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import os
+
+from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
+from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
+    OWNER_PREFIX, Rule, get_driver, network_of)
+from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
+
+PROTOCOLS = ("tcp", "udp", "sctp")
+LOOPBACK = ipaddress.ip_network(u"127.0.0.0/8")
+PROC_SYS = "/proc/sys"
+PROC_NET = "/proc/thread-self/net"
+
+
+# --- validation -----------------------------------------------------------------------------------------
+def port_range(field, value):
+    """5000, "5000" or "8000-8010" -> (first, last)."""
+    if isinstance(value, bool) or value is None:
+        raise ValidationError(field, value, "expected a port 1-65535 or a range like 8000-8010")
+    if isinstance(value, int):
+        lo = hi = value
+    else:
+        text = u"%s" % (value,)
+        parts = text.strip().split("-")
+        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+            raise ValidationError(field, value, "expected a port 1-65535 or a range like 8000-8010")
+        lo, hi = int(parts[0]), int(parts[-1])
+    for p in (lo, hi):
+        if not 1 <= p <= 65535:
+            raise ValidationError(field, value, "ports are 1-65535")
+    if hi < lo:
+        raise ValidationError(field, value, "a range goes from low to high")
+    return (lo, hi)
+
+
+def ipv4(field, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    ip = v.address(field, value)
+    if ip.version != 4:
+        raise ValidationError(field, value, "only IPv4 is supported by the iptables driver for now")
+    if ip.is_multicast or ip.is_unspecified:
+        raise ValidationError(field, value, "a multicast or unspecified address cannot be used here")
+    return ip
+
+
+def validate_nat(spec):
+    v.ifname("bridge", spec["bridge"])
+    net = v.network("subnet", spec["subnet"])
+    if net.version != 4:
+        raise ValidationError("subnet", spec["subnet"], "only IPv4 is supported by the iptables driver for now")
+    if net.overlaps(LOOPBACK) or net.prefixlen == 0:
+        raise ValidationError("subnet", spec["subnet"], "cannot be a loopback or default network")
+    v.choice("state", spec["state"], ["present", "absent"])
+    v.choice("firewall_backend", spec.get("firewall_backend", "auto"), ["auto", "iptables", "nftables"])
+    return net
+
+
+class Mapping:
+    __slots__ = ("protocol", "host_ip", "host", "container_ip", "container", "bridge")
+
+    def __init__(self, protocol, host_ip, host, container_ip, container, bridge):
+        self.protocol = protocol
+        self.host_ip = host_ip
+        self.host = host
+        self.container_ip = container_ip
+        self.container = container
+        self.bridge = bridge
+
+    @property
+    def loopback(self):
+        return self.host_ip is not None and self.host_ip in LOOPBACK
+
+    def key(self):
+        """What identifies a published port: protocol, host address (or every one) and host ports."""
+        ports = "%d" % self.host[0] if self.host[0] == self.host[1] else "%d-%d" % self.host
+        return "%s/%s%s" % (self.protocol, "%s:" % self.host_ip if self.host_ip else "", ports)
+
+    def owner(self, bridge=None):
+        return "%s%s:%s" % (OWNER_PREFIX, bridge or self.bridge, self.key())
+
+
+def validate_mappings(spec):
+    """Single form or batch form -> [Mapping] (bridge may still be None: found later from the host)."""
+    v.choice("state", spec["state"], ["present", "absent"])
+    v.choice("firewall_backend", spec.get("firewall_backend", "auto"), ["auto", "iptables", "nftables"])
+    if spec.get("ports") is not None:
+        if spec.get("host_port") is not None or spec.get("container_ip") is not None:
+            raise ValidationError("ports", spec["ports"], "use either ports or host_port/container_ip, not both")
+        items = [(("ports[%d]." % i), dict(item)) for i, item in enumerate(spec["ports"])]
+        if not items:
+            raise ValidationError("ports", spec["ports"], "an empty list publishes nothing")
+    else:
+        for f in ("host_port", "container_ip"):
+            if spec.get(f) is None:
+                raise ValidationError(f, None, "required (or give a ports list)")
+        items = [("", dict((k, spec.get(k)) for k in
+                           ("host_port", "container_ip", "container_port", "protocol", "host_ip", "bridge")))]
+    out = []
+    known = ("host_port", "container_ip", "container_port", "protocol", "host_ip", "bridge")
+    for pre, item in items:
+        for k in item:
+            if k not in known:
+                raise ValidationError(pre + k, item[k], "unknown key (known: %s)" % ", ".join(known))
+        host = port_range(pre + "host_port", item.get("host_port"))
+        cport = item.get("container_port")
+        container = host if cport is None else port_range(pre + "container_port", cport)
+        if container[1] - container[0] != host[1] - host[0]:
+            raise ValidationError(pre + "container_port", cport, "must span as many ports as host_port %r"
+                                  % (item.get("host_port"),))
+        proto = item.get("protocol") or "tcp"
+        v.choice(pre + "protocol", proto, PROTOCOLS)
+        cip = ipv4(pre + "container_ip", item.get("container_ip"))
+        if cip in LOOPBACK:
+            raise ValidationError(pre + "container_ip", item.get("container_ip"), "cannot be a loopback address")
+        hip = ipv4(pre + "host_ip", item.get("host_ip"), allow_none=True)
+        bridge = item.get("bridge") or spec.get("bridge")
+        if bridge is not None:
+            v.ifname(pre + "bridge", bridge)
+        out.append(Mapping(proto, hip, host, cip, container, bridge))
+    seen = []
+    for i, m in enumerate(out):
+        for j, other in seen:
+            if overlaps(m, other):
+                raise ValidationError("ports", m.key(), "overlaps item %d (%s) of the same batch" % (j, other.key()))
+        seen.append((i, m))
+    return out
+
+
+def overlaps(a, b):
+    if a.protocol != b.protocol:
+        return False
+    if a.host[1] < b.host[0] or b.host[1] < a.host[0]:
+        return False
+    if a.host_ip is None and b.host_ip is None:
+        return True
+    if a.host_ip is None or b.host_ip is None:   # every non-loopback address vs one address
+        one = a.host_ip or b.host_ip
+        return one not in LOOPBACK
+    return a.host_ip == b.host_ip
+
+
+# --- rules ----------------------------------------------------------------------------------------------
+def _comment(owner):
+    return ["-m", "comment", "--comment", owner]
+
+
+def nat_rules(bridge, subnet, masquerade=True, isolate=True, icc=True):
+    owner = OWNER_PREFIX + bridge
+    s = str(subnet)
+    c = _comment(owner)
+    rules = []
+    if masquerade:
+        rules.append(Rule("nat", "POSTROUTING", ["-s", s, "!", "-o", bridge] + c + ["-j", "MASQUERADE"], owner))
+    # hairpin: a container reaching a published port (its own or a neighbour's) through the host
+    rules.append(Rule("nat", "POSTROUTING", ["-s", s, "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT"] + c
+                      + ["-j", "MASQUERADE"], owner))
+    rules += [
+        Rule("filter", "FORWARD", ["-o", bridge, "-m", "conntrack", "--ctstate", "INVALID"] + c + ["-j", "DROP"],
+             owner),
+        Rule("filter", "FORWARD", ["-i", bridge, "-m", "conntrack", "--ctstate", "INVALID"] + c + ["-j", "DROP"],
+             owner),
+        Rule("filter", "FORWARD", ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"] + c
+             + ["-j", "ACCEPT"], owner),
+        Rule("filter", "FORWARD", ["-i", bridge, "!", "-o", bridge] + c + ["-j", "ACCEPT"], owner),
+        Rule("filter", "FORWARD", ["-i", bridge, "-o", bridge] + c + ["-j", "ACCEPT" if icc else "DROP"], owner),
+    ]
+    if not isolate:
+        rules.append(Rule("raw", "PREROUTING", ["-i", bridge] + c + ["-j", "RETURN"], owner))
+    # container addresses are reached through the bridge (or published ports), never directly
+    rules.append(Rule("raw", "PREROUTING", ["-d", s, "!", "-i", bridge] + c + ["-j", "DROP"], owner))
+    return rules
+
+
+def _ports(lo_hi, sep):
+    lo, hi = lo_hi
+    return "%d" % lo if lo == hi else "%d%s%d" % (lo, sep, hi)
+
+
+def publish_rules(m, bridge):
+    owner = m.owner(bridge)
+    c = _comment(owner)
+    p = m.protocol
+    hport = ["-m", p, "--dport", _ports(m.host, ":")]
+    to = "%s:%s" % (m.container_ip, _ports(m.container, "-"))
+    if m.container != m.host:
+        to += "/%d" % m.host[0]
+    dnat = c + ["-j", "DNAT", "--to-destination", to]
+    rules = []
+    if m.host_ip is None:
+        match = ["!", "-d", "127.0.0.0/8", "-p", p, "-m", "addrtype", "--dst-type", "LOCAL"] + hport
+        rules.append(Rule("nat", "PREROUTING", match + dnat, owner))
+        rules.append(Rule("nat", "OUTPUT", match + dnat, owner))
+    elif m.loopback:
+        # never in PREROUTING: a neighbour routing 127.0.0.0/8 to us must not reach the container
+        rules.append(Rule("nat", "OUTPUT", ["-d", "%s/32" % m.host_ip, "-p", p] + hport + dnat, owner))
+        # the host's 127.x source would be a martian on the wire: masquerade to the bridge address
+        rules.append(Rule("nat", "POSTROUTING", ["-s", "127.0.0.0/8", "-d", "%s/32" % m.container_ip, "-o", bridge,
+                                                 "-p", p, "-m", p, "--dport", _ports(m.container, ":")]
+                          + c + ["-j", "MASQUERADE"], owner))
+        # route_localnet is on for the bridge: nothing from the bridge may address the host's loopback
+        rules.append(Rule("raw", "PREROUTING", ["-d", "127.0.0.0/8", "-i", bridge] + c + ["-j", "DROP"], owner))
+    else:
+        match = ["-d", "%s/32" % m.host_ip, "-p", p] + hport
+        rules.append(Rule("nat", "PREROUTING", match + dnat, owner))
+        rules.append(Rule("nat", "OUTPUT", match + dnat, owner))
+    rules.append(Rule("filter", "FORWARD", ["-d", "%s/32" % m.container_ip, "-o", bridge, "-p", p, "-m", p,
+                                            "--dport", _ports(m.container, ":"), "-m", "conntrack", "--ctstate",
+                                            "DNAT"] + c + ["-j", "ACCEPT"], owner))
+    # loopback-addressed packets for this port arriving from the wire are dropped before conntrack/NAT
+    rules.append(Rule("raw", "PREROUTING", ["-d", "127.0.0.0/8", "!", "-i", "lo", "-p", p] + hport + c
+                      + ["-j", "DROP"], owner))
+    return rules
+
+
+# --- sysctl, conntrack, listeners -----------------------------------------------------------------------
+def sysctl_path(name):
+    return os.path.join(PROC_SYS, *name.split("."))
+
+
+def sysctl_read(name):
+    try:
+        with open(sysctl_path(name)) as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def op_sysctl(name, value):
+    def fn():
+        with open(sysctl_path(name), "w") as f:
+            f.write("%s\n" % value)
+    return Action("sysctl", name, "sysctl -w %s=%s" % (name, value), fn)
+
+
+def op_conntrack_flush(runner, protocol, port):
+    argv = ["conntrack", "-D", "-p", protocol, "--orig-port-dst", str(port)]
+
+    def fn():
+        rc, out, err = runner(argv)
+        if rc not in (0, 1):     # 1: nothing matched, which is fine
+            raise OSError("%s exited %d: %s" % (" ".join(argv), rc, (err or out).strip()))
+    return Action("conntrack_flush", "%s/%d" % (protocol, port), " ".join(argv), fn)
+
+
+def _hex_addr(text):
+    raw = bytes.fromhex(text)
+    if len(raw) == 4:
+        return ipaddress.ip_address(raw[::-1])
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+    addr = ipaddress.ip_address(words)
+    return addr.ipv4_mapped or addr
+
+
+def listeners(protocol, proc_net=PROC_NET):
+    """[(address, port)] of sockets listening (tcp) or bound (udp/sctp) in this namespace."""
+    out = []
+    if protocol == "sctp":
+        path = os.path.join(proc_net, "sctp", "eps")
+        try:
+            with open(path) as f:
+                next(f, None)
+                for line in f:
+                    parts = line.split()
+                    if len(parts) > 8:
+                        out.append((ipaddress.ip_address(u"0.0.0.0"), int(parts[5])))
+        except (IOError, OSError):
+            pass
+        return out
+    for name in (protocol, protocol + "6"):
+        try:
+            with open(os.path.join(proc_net, name)) as f:
+                next(f, None)
+                for line in f:
+                    parts = line.split()
+                    if len(parts) < 4:
+                        continue
+                    if protocol == "tcp" and parts[3] != "0A":
+                        continue
+                    addr, port = parts[1].split(":")
+                    out.append((_hex_addr(addr), int(port, 16)))
+        except (IOError, OSError):
+            continue
+    return out
+
+
+def listener_conflict(m, socks):
+    for addr, port in socks:
+        if not m.host[0] <= port <= m.host[1]:
+            continue
+        if addr.is_unspecified:
+            return addr, port
+        if m.host_ip is None and not addr.is_loopback:
+            return addr, port
+        if m.host_ip is not None and addr == m.host_ip:
+            return addr, port
+    return None
+
+
+# --- planners -------------------------------------------------------------------------------------------
+def plan_nat(nl, spec, driver=None):
+    net = validate_nat(spec)
+    bridge = spec["bridge"]
+    p = Plan()
+    present = spec["state"] == "present"
+    host = nl.read(None)
+    if present and host.link(bridge) is None:
+        p.warn("bridge %s does not exist (yet): rules predicted for it" % bridge)
+    driver = driver or get_driver(spec.get("firewall_backend") or "auto")
+    for w in driver.warnings:
+        p.warn(w)
+    current = driver.read()
+    owner = OWNER_PREFIX + bridge
+    for r in current.rules():   # the subnet must not be claimed by another network of ours
+        if r.owner and network_of(r.owner) != bridge and r.table == "raw" and "DROP" in r.args \
+                and "-d" in r.args and present:
+            other = r.args[r.args.index("-d") + 1]
+            if other != "127.0.0.0/8" and ipaddress.ip_network(u"%s" % other).overlaps(net):
+                raise StateError("subnet %s overlaps %s of network %s already managed by netplumb"
+                                 % (net, other, network_of(r.owner)))
+    wanted = nat_rules(bridge, net, spec.get("masquerade", True), spec.get("isolate", True),
+                       spec.get("icc", True)) if present else []
+    before, after = driver.plan(p, current, lambda o: o == owner, wanted)
+    fwd_before = sysctl_read("net.ipv4.ip_forward")
+    p.before = dict(state="present" if before else "absent", backend=driver.backend, rules=before)
+    p.after = dict(state=spec["state"], backend=driver.backend, rules=after)
+    if present and spec.get("ip_forward", True):
+        p.before["ip_forward"] = fwd_before
+        p.after["ip_forward"] = "1"
+        if fwd_before != "1":
+            p.add(op_sysctl("net.ipv4.ip_forward", 1))
+    return p
+
+
+def _bridge_for(m, host, current, check_mode):
+    """The bridge behind container_ip: given, or the host link whose subnet holds it, or our own rules."""
+    if m.bridge:
+        return m.bridge
+    for name, lk in sorted(host.links.items()):
+        for iface in host.addresses(name):
+            if iface.version == 4 and m.container_ip in iface.network and iface.network.prefixlen < 32:
+                return name
+    for r in current.rules():
+        if r.table == "raw" and r.args[:1] == ("-d",) and r.args[1] != "127.0.0.0/8" and "DROP" in r.args:
+            if m.container_ip in ipaddress.ip_network(u"%s" % r.args[1]):
+                return network_of(r.owner)
+    raise StateError("container_ip=%s: no bridge on this host holds a subnet with this address%s; set bridge"
+                     % (m.container_ip, " (in check mode: the bridge may not exist yet)" if check_mode else ""))
+
+
+def published(current):
+    """Owners of published ports (any network) -> protocol, host_ip, host range, for conflict checks."""
+    out = {}
+    for r in current.rules():
+        if r.owner and r.table == "nat" and "DNAT" in r.args and r.owner.count(":") >= 2:
+            out[r.owner] = r
+    return out
+
+
+def _parse_owner(owner):
+    """netplumb:br0:tcp/127.0.0.1:5000 -> Mapping-like (protocol, host_ip, host range)."""
+    rest = owner[len(OWNER_PREFIX):].split(":", 1)[1]
+    proto, tail = rest.split("/", 1)
+    if ":" in tail:
+        hip, ports = tail.rsplit(":", 1)
+        hip = ipaddress.ip_address(u"%s" % hip)
+    else:
+        hip, ports = None, tail
+    lo, _, hi = ports.partition("-")
+    return Mapping(proto, hip, (int(lo), int(hi or lo)), None, None, network_of(owner))
+
+
+def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
+    mappings = validate_mappings(spec)
+    present = spec["state"] == "present"
+    p = Plan()
+    host = nl.read(None)
+    driver = driver or get_driver(spec.get("firewall_backend") or "auto")
+    for w in driver.warnings:
+        p.warn(w)
+    current = driver.read()
+    bridges = []
+    for m in mappings:
+        m.bridge = _bridge_for(m, host, current, check_mode) if present else (m.bridge or _owner_bridge(m, current))
+        if m.bridge not in bridges:
+            bridges.append(m.bridge)
+        if present and host.link(m.bridge) is None:
+            if not check_mode:
+                raise StateError("bridge %s does not exist: create it first (netplumb.container.linux_bridge)"
+                                 % m.bridge)
+            p.warn("bridge %s does not exist (yet): rules predicted for it" % m.bridge)
+    owners = set(m.owner() for m in mappings if m.bridge)
+    existing = published(current)
+    if present:
+        socks = {}
+        for m in mappings:
+            for owner in existing:
+                other = _parse_owner(owner)
+                if owner != m.owner() and overlaps(m, other):
+                    raise StateError("%s is already published by %s (network %s): remove that mapping first"
+                                     % (m.key(), owner, other.bridge))
+            if m.owner() in existing:
+                continue     # ours already: the DNAT is no listener
+            if m.protocol not in socks:
+                socks[m.protocol] = listeners(m.protocol, proc_net)
+            hit = listener_conflict(m, socks[m.protocol])
+            if hit:
+                raise StateError("%s: port %d is bound by a local listener on %s" % (m.key(), hit[1], hit[0]))
+    wanted = []
+    if present:
+        for m in mappings:
+            wanted += publish_rules(m, m.bridge)
+    # route_localnet on a bridge while a loopback mapping of ours points into it, and only then
+    before_lb = _loopback_bridges(r for r in current.rules())
+    sysctl_ops = []
+    before, after = driver.plan(p, current, lambda o: o in owners, wanted)
+    after_rules = [r for r in current.rules() if r.owner not in owners] + wanted
+    after_lb = _loopback_bridges(after_rules)
+    for b in bridges:
+        name = "net.ipv4.conf.%s.route_localnet" % b
+        cur = sysctl_read(name)
+        if b in after_lb and cur != "1":
+            sysctl_ops.append(op_sysctl(name, 1))
+        elif b in before_lb and b not in after_lb and cur == "1":
+            sysctl_ops.append(op_sysctl(name, 0))
+    # a sysctl needed by the new rules goes first
+    p.actions = [a for a in sysctl_ops if a.command.endswith("=1")] + p.actions + \
+        [a for a in sysctl_ops if a.command.endswith("=0")]
+    # UDP mapping changed or removed: flush its stale conntrack entries
+    cur_by_owner = {}
+    for r in current.rules():
+        cur_by_owner.setdefault(r.owner, set()).add(r.key)
+    want_by_owner = {}
+    for r in wanted:
+        want_by_owner.setdefault(r.owner, set()).add(r.key)
+    for m in mappings:
+        o = m.owner() if m.bridge else None
+        if m.protocol == "udp" and o in cur_by_owner and cur_by_owner[o] != want_by_owner.get(o, set()):
+            for port in range(m.host[0], m.host[1] + 1):
+                p.add(op_conntrack_flush(driver.runner, "udp", port))
+    p.before = dict(backend=driver.backend, rules=before)
+    p.after = dict(backend=driver.backend, rules=after)
+    return p
+
+
+def _owner_bridge(m, current):
+    for r in current.rules():
+        if r.owner and r.owner.count(":") >= 2 and r.owner.endswith(":" + m.key()) and \
+                r.owner == "%s%s:%s" % (OWNER_PREFIX, network_of(r.owner), m.key()):
+            return network_of(r.owner)
+    return None
+
+
+def _loopback_bridges(rules):
+    out = set()
+    for r in rules:
+        if r.table == "nat" and r.hook == "POSTROUTING" and r.args[:2] == ("-s", "127.0.0.0/8"):
+            out.add(network_of(r.owner))
+    return out

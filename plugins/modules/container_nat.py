@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: container_nat
+short_description: Egress NAT, forwarding and isolation for the containers on one bridge
+version_added: 0.1.0
+description:
+  - Masquerades traffic leaving a container bridge (C(iptables -t nat -A POSTROUTING -s SUBNET ! -o BRIDGE
+    -j MASQUERADE)), accepts forwarded traffic from the bridge outward and replies back in, drops invalid
+    conntrack state, drops traffic addressed to the containers that did not come in on their bridge, and turns
+    on C(net.ipv4.ip_forward) when it is off.
+  - Rules live only in netplumb's own chains (C(NETPLUMB-POSTROUTING) in nat, C(NETPLUMB-FORWARD) in filter,
+    C(NETPLUMB-PREROUTING) in raw), reached by one jump rule from each built-in chain; each rule carries the
+    comment C(netplumb:BRIDGE), and a call only touches the rules of its own bridge. Built-in policies and
+    other tools' rules (Docker, ufw, firewalld) are never changed.
+  - Each table is written with one atomic C(iptables-restore --noflush --wait); state is read with
+    C(iptables-save). The C(commands) returned are the equivalent C(iptables) command lines.
+author:
+  - netplumb.container contributors
+requirements:
+  - iptables (nf_tables- or legacy-backed) on the managed host
+  - pyroute2 >= 0.7.2 on the managed host
+options:
+  bridge:
+    description: The containers' bridge (as created by M(netplumb.container.linux_bridge)).
+    type: str
+    required: true
+  subnet:
+    description: The containers' subnet in CIDR form, for example V(172.18.0.0/16). IPv4 only for now.
+    type: str
+    required: true
+  masquerade:
+    description: Masquerade traffic from O(subnet) that leaves through another interface than O(bridge).
+    type: bool
+    default: true
+  ip_forward:
+    description:
+      - Make sure C(net.ipv4.ip_forward) is 1 in the current network namespace. Written only when it is off;
+        V(false) leaves the setting alone (it is never turned off, other networks may need it).
+    type: bool
+    default: true
+  isolate:
+    description:
+      - Traffic between this bridge and another netplumb bridge is dropped (in the raw table, before any NAT).
+      - V(false) lets traffic from this bridge reach the containers of other netplumb bridges that also set
+        V(false); traffic from outside the host to container addresses stays dropped either way.
+    type: bool
+    default: true
+  icc:
+    description: Containers on this bridge may talk to each other (V(false) drops bridge-to-bridge forwarding).
+    type: bool
+    default: true
+  firewall_backend:
+    description:
+      - V(auto) and V(iptables) use the host's iptables, whichever backend it is built on (detected with
+        C(iptables -V); the module refuses when rules exist in both C(iptables-nft-save) and
+        C(iptables-legacy-save)).
+      - V(nftables) is reserved for a native nftables driver that is not implemented yet (an error for now).
+    type: str
+    choices: [auto, iptables, nftables]
+    default: auto
+  state:
+    description: V(present) converges the rules of O(bridge); V(absent) removes them (and our chains and jump
+      rules once nothing of ours remains).
+    type: str
+    choices: [present, absent]
+    default: present
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+notes:
+  - Requires root (CAP_NET_ADMIN) on the managed host. Acts on the network namespace the module runs in.
+  - In check mode a bridge that does not exist yet is assumed to be created by an earlier task (a warning
+    says so); the rules are predicted all the same.
+  - The jump into C(NETPLUMB-FORWARD) is appended to FORWARD, so the host firewall's own FORWARD rules are
+    evaluated first and keep the last word.
+seealso:
+  - module: netplumb.container.linux_bridge
+  - module: netplumb.container.port_publish
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's egress NAT for br0
+  netplumb.container.container_nat:
+    bridge: br0
+    subnet: 172.18.0.0/16
+
+- name: Two bridges that may talk to each other, no talk inside br-db
+  netplumb.container.container_nat:
+    bridge: br-db
+    subnet: 198.51.100.0/24
+    isolate: false
+    icc: false
+
+- name: Remove it
+  netplumb.container.container_nat:
+    bridge: br0
+    subnet: 172.18.0.0/16
+    state: absent
+"""
+
+RETURN = r"""
+commands:
+  description: The equivalent command lines of the plan (iptables and sysctl), applied or predicted.
+  returned: always
+  type: list
+  elements: str
+  sample: ["iptables -t nat -N NETPLUMB-POSTROUTING",
+           "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0 -m comment --comment netplumb:br0 -j MASQUERADE",
+           "iptables -t nat -A POSTROUTING -j NETPLUMB-POSTROUTING", "sysctl -w net.ipv4.ip_forward=1"]
+diff:
+  description: The bridge's rules (iptables-save form) and ip_forward before and after.
+  returned: when diff mode is on
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            bridge=dict(type="str", required=True),
+            subnet=dict(type="str", required=True),
+            masquerade=dict(type="bool", default=True),
+            ip_forward=dict(type="bool", default=True),
+            isolate=dict(type="bool", default=True),
+            icc=dict(type="bool", default=True),
+            firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    spec = dict(module.params)
+    result, error = run(module, lambda: _fwnet.validate_nat(spec), lambda nl: _fwnet.plan_nat(nl, spec))
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: port_publish
+short_description: Publish container ports on the host (DNAT), safely
+version_added: 0.1.0
+description:
+  - Publishes a container port on the host, like C(iptables -t nat -A PREROUTING -p tcp --dport 5000 -j DNAT
+    --to-destination 172.18.0.10:5000) plus its C(OUTPUT) twin for traffic from the host itself, with the
+    forwarding accept, hairpin and loopback handling that makes it work from outside, from the host and from
+    other containers.
+  - Rules live only in netplumb's own chains (C(NETPLUMB-PREROUTING)/C(NETPLUMB-OUTPUT)/C(NETPLUMB-POSTROUTING)
+    in nat, C(NETPLUMB-FORWARD) in filter, C(NETPLUMB-PREROUTING) in raw). Each rule carries the comment
+    C(netplumb:BRIDGE:PROTO/[HOST_IP:]PORTS) naming the network and the mapping; a call touches only the
+    mappings it names. One C(iptables-restore --noflush --wait) per table, whatever the batch size.
+  - A host port already published by another mapping of ours, or bound by a local listener, is refused.
+  - Changing or removing a UDP mapping flushes the stale conntrack entries of its host ports
+    (C(conntrack -D -p udp --orig-port-dst PORT)).
+author:
+  - netplumb.container contributors
+requirements:
+  - iptables (nf_tables- or legacy-backed) and conntrack on the managed host
+  - pyroute2 >= 0.7.2 on the managed host
+options:
+  host_port:
+    description: Host port, or a range like V(8000-8010) mapped onto an equally long container range.
+    type: raw
+  container_ip:
+    description: The container's IPv4 address.
+    type: str
+  container_port:
+    description: Container port or range; defaults to O(host_port).
+    type: raw
+  protocol:
+    description: Protocol of the mapping.
+    type: str
+    choices: [tcp, udp, sctp]
+    default: tcp
+  host_ip:
+    description:
+      - Publish on this host address only. When omitted, every local address except loopback.
+      - A loopback address (V(127.0.0.1)) publishes for the host itself only; it is never reachable from other
+        hosts, even those that route 127.0.0.0/8 to this one. C(route_localnet) is turned on for the
+        container's bridge only (never C(all)) while such a mapping exists, and the bridge may not address the
+        host's loopback (raw-table drop).
+    type: str
+  bridge:
+    description:
+      - The bridge the container sits on. When omitted, the host link whose subnet holds O(container_ip).
+      - Needed in check mode when the bridge does not exist yet.
+    type: str
+  ports:
+    description: Batch form, instead of O(host_port)/O(container_ip); all applied in one call.
+    type: list
+    elements: dict
+    suboptions:
+      host_port:
+        description: As O(host_port).
+        type: raw
+        required: true
+      container_ip:
+        description: As O(container_ip).
+        type: str
+        required: true
+      container_port:
+        description: As O(container_port).
+        type: raw
+      protocol:
+        description: As O(protocol).
+        type: str
+        choices: [tcp, udp, sctp]
+        default: tcp
+      host_ip:
+        description: As O(host_ip).
+        type: str
+      bridge:
+        description: As O(bridge).
+        type: str
+  firewall_backend:
+    description:
+      - V(auto) and V(iptables) use the host's iptables (nf_tables- or legacy-backed, detected; refused when
+        rules exist in both). V(nftables) is reserved for a driver not implemented yet (an error for now).
+    type: str
+    choices: [auto, iptables, nftables]
+    default: auto
+  state:
+    description: V(present) publishes the mappings; V(absent) removes them.
+    type: str
+    choices: [present, absent]
+    default: present
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: full
+  platform:
+    description: Target OS/families that can be operated against.
+    support: full
+    platforms: linux
+notes:
+  - Requires root. Acts on the network namespace the module runs in. IPv4 only for now.
+  - Published traffic is not exempt from the host firewall. The jump into C(NETPLUMB-FORWARD) is appended to
+    FORWARD, so the host's own FORWARD rules decide first; our accept matches only connections DNATed to the
+    exact container address and port.
+  - Use M(netplumb.container.container_nat) for the bridge too: it provides the hairpin NAT and the forwarding
+    of replies.
+seealso:
+  - module: netplumb.container.container_nat
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's port 5000
+  netplumb.container.port_publish:
+    host_port: 5000
+    container_ip: 172.18.0.10
+
+- name: For the host itself only
+  netplumb.container.port_publish:
+    host_port: 8080
+    container_ip: 172.18.0.10
+    container_port: 80
+    host_ip: 127.0.0.1
+    bridge: br0
+
+- name: Several at once
+  netplumb.container.port_publish:
+    ports:
+      - {host_port: 53, container_ip: 172.18.0.20, protocol: udp}
+      - {host_port: "8000-8010", container_ip: 172.18.0.20, container_port: "9000-9010"}
+"""
+
+RETURN = r"""
+commands:
+  description: The equivalent command lines (iptables, sysctl, conntrack), applied or predicted.
+  returned: always
+  type: list
+  elements: str
+diff:
+  description: The rules of the named mappings (iptables-save form) before and after.
+  returned: when diff mode is on
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+
+
+def main():
+    item = dict(
+        host_port=dict(type="raw", required=True),
+        container_ip=dict(type="str", required=True),
+        container_port=dict(type="raw"),
+        protocol=dict(type="str", choices=["tcp", "udp", "sctp"], default="tcp"),
+        host_ip=dict(type="str"),
+        bridge=dict(type="str"),
+    )
+    module = AnsibleModule(
+        argument_spec=dict(
+            host_port=dict(type="raw"),
+            container_ip=dict(type="str"),
+            container_port=dict(type="raw"),
+            protocol=dict(type="str", choices=["tcp", "udp", "sctp"], default="tcp"),
+            host_ip=dict(type="str"),
+            bridge=dict(type="str"),
+            ports=dict(type="list", elements="dict", options=item),
+            firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+        ),
+        mutually_exclusive=[("ports", "host_port"), ("ports", "container_ip")],
+        required_one_of=[("ports", "host_port")],
+        required_together=[("host_port", "container_ip")],
+        supports_check_mode=True,
+    )
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    spec = dict(module.params)
+    result, error = run(module, lambda: _fwnet.validate_mappings(spec),
+                        lambda nl: _fwnet.plan_publish(nl, spec, module.check_mode))
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -93,3 +93,7 @@ lab-shell:
 
 clean:
 	rm -rf $(BUILD) $(VENV) $(VENV_DEB) tests/output
+
+# Benchmarks (not part of test): ratios against the hand-written script, measured in the same run.
+bench: venv collection
+	$(PYTEST_ISOLATED) $(PY) bench/bench_links.py

@@ -18,7 +18,8 @@ def playbook(*extra):
     env = dict(os.environ)
     build = os.path.join(ROOT, ".build")
     env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_HOME=os.path.join(build, "ansible-home"),
-               ANSIBLE_LOCAL_TEMP=os.path.join(build, "ansible-tmp"), ANSIBLE_STDOUT_CALLBACK="record_json",
+               ANSIBLE_LOCAL_TEMP=os.path.join(build, "ansible-tmp"),
+               ANSIBLE_REMOTE_TEMP=os.path.join(build, "ansible-remote-tmp"), ANSIBLE_STDOUT_CALLBACK="record_json",
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "playbooks", "callback_plugins"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",

@@ -198,8 +198,8 @@ def publish_rules(m, bridge):
     p = m.protocol
     hport = ["-m", p, "--dport", _ports(m.host, ":")]
     to = "%s:%s" % (m.container_ip, _ports(m.container, "-"))
-    if m.container != m.host:
-        to += "/%d" % m.host[0]
+    if m.container != m.host and m.container[0] != m.container[1]:
+        to += "/%d" % m.host[0]     # shifted range: host port N goes to container port N - base + first
     dnat = c + ["-j", "DNAT", "--to-destination", to]
     rules = []
     if m.host_ip is None:

@@ -22,7 +22,8 @@ TABLE_ORDER = ("raw", "nat", "filter")
 
 
 def quote_args(args):
-    return " ".join(shlex.quote(a) for a in args)
+    """Shell form of rule tokens (``!`` needs no quoting outside interactive shells)."""
+    return " ".join(a if a == "!" else shlex.quote(a) for a in args)
 
 
 def restore_quote(tok):
@@ -138,12 +139,14 @@ class IptablesDriver:
         target = desired_chains(ruleset, owned, wanted)
         before = [r.text() for r in ruleset.owned(owned)]
         after = [r.text() for r in sorted(wanted, key=lambda r: (TABLE_ORDER.index(r.table), r.chain))]
+        batches = []
         for table in TABLE_ORDER:
             ops = self._table_ops(table, ruleset, target)
             if not ops:
                 continue
             payload = "*%s\n%s\nCOMMIT\n" % (table, "\n".join(line for line, _ in ops))
-            batch = _Batch(self, table, payload)
+            batch = _Batch(self, table, payload, batches)
+            batches.append(batch)
             for i, (line, command) in enumerate(ops):
                 plan.add(Action("iptables_restore", table, command, batch.run if i == 0 else _noop))
         return before, after
@@ -222,13 +225,22 @@ def _noop():
 class _Batch:
     """The restore of one table: run by the first Action of the table's batch, atomic for all of them."""
 
-    def __init__(self, driver, table, payload):
+    def __init__(self, driver, table, payload, siblings):
         self.driver = driver
         self.table = table
         self.payload = payload
+        self.siblings = siblings    # every table's batch of the plan; the first one checks them all
 
     def run(self):
-        argv = [self.driver.tool("restore"), "--noflush", "--wait"]
+        if self.siblings and self.siblings[0] is self:
+            # parse every table's payload first (--test commits nothing): a bad rule for the nat table must
+            # not leave the raw table half converged
+            for batch in self.siblings:
+                batch._restore(["--test"])
+        self._restore([])
+
+    def _restore(self, extra):
+        argv = [self.driver.tool("restore"), "--noflush", "--wait"] + extra
         rc, out, err = self.driver.runner(argv, self.payload)
         if rc != 0:
             raise OSError("%s (table %s) exited %d: %s" % (" ".join(argv), self.table, rc,

@@ -155,9 +155,12 @@ def desired_chains(ruleset, owned, wanted):
     owned(owner) -> True for the owners this call manages (their current rules are replaced by wanted).
     Returns {(table, chain): [args]} for every chain of ours that exists now or is wanted.
     """
+    wanted_keys = set(r.key for r in wanted)
     keep = {}
     for key, rules in ruleset.chains.items():
-        keep[key] = [args for args in rules if not (owner_of(args) and owned(owner_of(args)))]
+        # others' rules and our still-wanted rules stay where they are; the rest of ours goes
+        keep[key] = [args for args in rules if not (owner_of(args) and owned(owner_of(args)))
+                     or (key[0], key[1], args) in wanted_keys]
     for r in wanted:
         lst = keep.setdefault((r.table, r.chain), [])
         if r.args not in lst:

@@ -21,7 +21,7 @@ description:
   - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
     command lines.
 author:
-  - netplumb.container contributors
+  - netplumb.container contributors (@netplumb)
 requirements:
   - pyroute2 >= 0.7.2 on the managed host
 options:

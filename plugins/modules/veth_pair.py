@@ -25,7 +25,7 @@ description:
   - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
     command lines.
 author:
-  - netplumb.container contributors
+  - netplumb.container contributors (@netplumb)
 requirements:
   - pyroute2 >= 0.7.2 on the managed host
 options:
@@ -103,7 +103,10 @@ EXAMPLES = r"""
 
 - name: One hundred containers in one task
   netplumb.container.veth_pair:
-    pairs: "{{ range(100) | map('string') | map('regex_replace', '^(.*)$', '{\"name\": \"vh\\1\", \"peer\": \"eth0\", \"peer_netns\": \"c\\1\", \"bridge\": \"br0\"}') | map('from_json') | list }}"
+    pairs: >-
+      {{ range(100) | map('string')
+         | map('regex_replace', '^(.*)$', '{"name": "vh\1", "peer": "eth0", "peer_netns": "c\1", "bridge": "br0"}')
+         | map('from_json') | list }}
 
 - name: Remove a pair (the peer goes with it)
   netplumb.container.veth_pair:

@@ -112,7 +112,7 @@ notes:
   - Published traffic is not exempt from the host firewall. The jump into C(NETPLUMB-FORWARD) is appended to
     FORWARD, so the host's own FORWARD rules decide first; our accept matches only connections DNATed to the
     exact container address and port.
-  - Use M(netplumb.container.container_nat) for the bridge too: it provides the hairpin NAT and the forwarding
+  - Use M(netplumb.container.container_nat) for the bridge too, it provides the hairpin NAT and the forwarding
     of replies.
 seealso:
   - module: netplumb.container.container_nat

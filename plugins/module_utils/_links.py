@@ -52,6 +52,14 @@ def op_master(nl, name, bridge):
     return Action("link_master", name, "ip link set %s master %s" % (name, bridge), fn)
 
 
+def op_hairpin(nl, name, on):
+    """Hairpin mode on a bridge port: frames may leave by the port they came in on, which a container needs
+    to reach its own published port (the DNATed packet is bridged back to it)."""
+    def fn():
+        nl.sock(None).brport("set", index=nl.index(None, name), mode=1 if on else 0)
+    return Action("brport_set", name, "ip link set %s type bridge_slave hairpin %s" % (name, "on" if on else "off"), fn)
+
+
 def op_link_del(nl, ns, name):
     def fn():
         nl.sock(ns).link("del", index=nl.index(ns, name))
@@ -193,7 +201,8 @@ def plan_bridge(nl, spec):
 
 
 # --- veth pairs ----------------------------------------------------------------------------------------
-VETH_KEYS = ("name", "peer", "peer_netns", "bridge", "addresses", "peer_addresses", "peer_gateway", "mtu", "state")
+VETH_KEYS = ("name", "peer", "peer_netns", "bridge", "hairpin", "addresses", "peer_addresses", "peer_gateway", "mtu",
+             "state")
 
 
 def validate_pairs(pairs, field="pairs"):
@@ -213,6 +222,10 @@ def validate_pairs(pairs, field="pairs"):
             raise ValidationError(f + "peer", pair["peer"], "equals name while both ends stay in this namespace")
         if pair.get("bridge") is not None:
             v.ifname(f + "bridge", pair["bridge"])
+        if pair.get("hairpin") is None:
+            pair["hairpin"] = True
+        elif not isinstance(pair["hairpin"], bool):
+            raise ValidationError(f + "hairpin", pair["hairpin"], "must be true or false")
         pair["state"] = v.choice(f + "state", pair.get("state") or "present", ("present", "absent"))
         v.mtu(f + "mtu", pair.get("mtu"))
         pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"))
@@ -299,7 +312,7 @@ def _pair_view(world, pair, h, peer_ns, pl):
     if h is None:
         return dict(state="absent")
     view = dict(state="present", peer=pl.name if pl else None, peer_netns=peer_ns if pl else None,
-                bridge=world.host.name_of(h.master) if h.master else None, mtu=h.mtu, up=h.up,
+                bridge=world.host.name_of(h.master) if h.master else None, hairpin=h.hairpin, mtu=h.mtu, up=h.up,
                 addresses=_sorted(world.host.addresses(h.name)))
     if pl is not None and peer_ns is not False:
         st = world.state(peer_ns)
@@ -360,11 +373,11 @@ def _plan_pair(world, p, pair):
         p.add(op_move(nl, cur_ns, peer, peer_ns))
         moved = True
     if created:
-        h_cur = dict(mtu=pair.get("mtu") or 1500, master=None, up=False, alias=None, addresses=[])
+        h_cur = dict(mtu=pair.get("mtu") or 1500, master=None, up=False, alias=None, addresses=[], hairpin=None)
         p_cur = dict(mtu=pair.get("mtu") or 1500, up=False, addresses=[])
     else:
         h_cur = dict(mtu=h.mtu, master=world.host.name_of(h.master) if h.master else None, up=h.up,
-                     alias=h.alias, addresses=world.host.addresses(name))
+                     alias=h.alias, addresses=world.host.addresses(name), hairpin=h.hairpin)
         if moved:  # a link moved to another namespace arrives down and without addresses
             p_cur = dict(mtu=pl.mtu, up=False, addresses=[])
         else:
@@ -376,8 +389,13 @@ def _plan_pair(world, p, pair):
     mtu = pair.get("mtu")
     if mtu is not None and h_cur["mtu"] != mtu:
         p.add(op_mtu(nl, None, name, mtu))
+    hairpin = h_cur["hairpin"]
     if pair.get("bridge") and h_cur["master"] != pair["bridge"]:
         p.add(op_master(nl, name, pair["bridge"]))
+        hairpin = False  # a new bridge port starts with hairpin off
+    if pair.get("bridge") and hairpin != pair["hairpin"]:
+        p.add(op_hairpin(nl, name, pair["hairpin"]))
+        hairpin = pair["hairpin"]
     if h_cur["alias"] != OWNER_ALIAS:
         p.add(op_alias(nl, None, name))
     if pair.get("addresses") is not None:
@@ -400,7 +418,7 @@ def _plan_pair(world, p, pair):
             p.add(op_default_route(nl, peer_ns, gw))
 
     after = dict(state="present", peer=peer, peer_netns=peer_ns,
-                 bridge=pair.get("bridge") or h_cur["master"], mtu=mtu or h_cur["mtu"], up=True,
+                 bridge=pair.get("bridge") or h_cur["master"], hairpin=hairpin, mtu=mtu or h_cur["mtu"], up=True,
                  addresses=_sorted(pair["addresses"] if pair.get("addresses") is not None else h_cur["addresses"]),
                  peer_up=True, peer_mtu=mtu or p_cur["mtu"],
                  peer_addresses=_sorted(pair["peer_addresses"] if pair.get("peer_addresses") is not None

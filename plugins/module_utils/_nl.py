@@ -68,9 +68,10 @@ def setns(fd):
 class Link:
     """A link as read from the kernel."""
 
-    __slots__ = ("index", "name", "kind", "master", "mtu", "up", "alias", "peer_index", "peer_netnsid", "stp")
+    __slots__ = ("index", "name", "kind", "master", "mtu", "up", "alias", "peer_index", "peer_netnsid", "stp",
+                 "hairpin")
 
-    def __init__(self, index, name, kind, master, mtu, up, alias, peer_index, peer_netnsid, stp):
+    def __init__(self, index, name, kind, master, mtu, up, alias, peer_index, peer_netnsid, stp, hairpin=None):
         self.index = index
         self.name = name
         self.kind = kind
@@ -81,21 +82,25 @@ class Link:
         self.peer_index = peer_index
         self.peer_netnsid = peer_netnsid
         self.stp = stp
+        self.hairpin = hairpin
 
     @classmethod
     def from_msg(cls, msg):
-        kind, stp = None, None
+        kind, stp, hairpin = None, None, None
         info = msg.get_attr("IFLA_LINKINFO")
         if info is not None:
             kind = info.get_attr("IFLA_INFO_KIND")
             data = info.get_attr("IFLA_INFO_DATA")
             if kind == "bridge" and data is not None and hasattr(data, "get_attr"):
                 stp = data.get_attr("IFLA_BR_STP_STATE")
+            slave = info.get_attr("IFLA_INFO_SLAVE_DATA")
+            if info.get_attr("IFLA_INFO_SLAVE_KIND") == "bridge" and slave is not None and hasattr(slave, "get_attr"):
+                hairpin = bool(slave.get_attr("IFLA_BRPORT_MODE"))
         if kind is None and msg.get_attr("IFLA_IFNAME") == "lo":
             kind = "loopback"
         return cls(msg["index"], msg.get_attr("IFLA_IFNAME"), kind, msg.get_attr("IFLA_MASTER"),
                    msg.get_attr("IFLA_MTU"), bool(msg["flags"] & IFF_UP), msg.get_attr("IFLA_IFALIAS"),
-                   msg.get_attr("IFLA_LINK"), msg.get_attr("IFLA_LINK_NETNSID"), stp)
+                   msg.get_attr("IFLA_LINK"), msg.get_attr("IFLA_LINK_NETNSID"), stp, hairpin)
 
 
 class NsState:

@@ -46,6 +46,12 @@ options:
       - Bridge to attach the host end to. It must exist (in check mode, a warning). When omitted, the master is
         not managed.
     type: str
+  hairpin:
+    description:
+      - Hairpin mode on the host end's bridge port, so a container can reach its own published port (the
+        translated packet is bridged back out of the port it came in on). Applied only with O(bridge).
+    type: bool
+    default: true
   addresses:
     description: When given, exactly these global addresses on the host end (CIDR form).
     type: list
@@ -69,7 +75,7 @@ options:
   pairs:
     description:
       - Batch form, mutually exclusive with O(name). Each item takes the keys O(name), O(peer),
-        O(peer_netns), O(bridge), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu) and O(state)
+        O(peer_netns), O(bridge), O(hairpin), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu) and O(state)
         (defaulting to the top-level O(state)).
     type: list
     elements: dict
@@ -124,6 +130,7 @@ commands:
   sample:
     - ip link add veth0 type veth peer name ceth0 netns netns0
     - ip link set veth0 master br0
+    - ip link set veth0 type bridge_slave hairpin on
     - ip link set veth0 alias netplumb
     - ip link set veth0 up
     - ip -n netns0 addr add 172.18.0.10/16 dev ceth0
@@ -147,6 +154,7 @@ PAIR_OPTIONS = dict(
     peer=dict(type="str"),
     peer_netns=dict(type="str"),
     bridge=dict(type="str"),
+    hairpin=dict(type="bool", default=True),
     addresses=dict(type="list", elements="str"),
     peer_addresses=dict(type="list", elements="str"),
     peer_gateway=dict(type="str"),
@@ -163,9 +171,9 @@ def batch(params):
     pairs = []
     for item in params["pairs"]:
         item = dict(item)
-        item.setdefault("state", params["state"])
-        if item["state"] is None:
-            item["state"] = params["state"]
+        for key in ("state", "hairpin"):
+            if item.get(key) is None:
+                item[key] = params[key]
         pairs.append(item)
     return pairs, "pairs"
 

@@ -5,8 +5,10 @@ from ansible_collections.netplumb.container.plugins.module_utils._nl import Link
 
 
 def link(index, name, kind="veth", master=None, mtu=1500, up=True, alias=None, peer_index=None, peer_netnsid=None,
-         stp=None):
-    return Link(index, name, kind, master, mtu, up, alias, peer_index, peer_netnsid, stp)
+         stp=None, hairpin=None):
+    if hairpin is None and master is not None:
+        hairpin = True
+    return Link(index, name, kind, master, mtu, up, alias, peer_index, peer_netnsid, stp, hairpin)
 
 
 def state(ns, links, addrs=None, routes=None):

@@ -56,7 +56,7 @@ def test_veth_create_in_check_mode_on_fresh_host_warns():
     p = _links.plan_pairs(nl, pairs(PAIR), check_mode=True)
     assert p.commands == [
         "ip link add veth0 type veth peer name ceth0 netns netns0", "ip link set veth0 master br0",
-        "ip link set veth0 alias netplumb", "ip link set veth0 up", "ip -n netns0 addr add 172.18.0.10/16 dev ceth0",
+        "ip link set veth0 type bridge_slave hairpin on", "ip link set veth0 alias netplumb", "ip link set veth0 up", "ip -n netns0 addr add 172.18.0.10/16 dev ceth0",
         "ip -n netns0 link set ceth0 up", "ip -n netns0 route replace default via 172.18.0.1"]
     assert len(p.warnings) == 2
     with pytest.raises(StateError) as err:
@@ -103,6 +103,20 @@ def test_veth_refuses_foreign_kinds_and_taken_peer_names():
     with pytest.raises(StateError) as err:
         _links.plan_pairs(nl, pairs(PAIR), check_mode=False)
     assert "peer=ceth0" in str(err.value)
+
+
+def test_veth_hairpin_follows_the_port():
+    host, ns0 = converged()
+    host.by_index[3].hairpin = False
+    nl = FakeNetlink({None: host, "netns0": ns0}, nsids={"netns0": 0})
+    p = _links.plan_pairs(nl, pairs(PAIR), check_mode=False)
+    assert p.commands == ["ip link set veth0 type bridge_slave hairpin on"]
+    p = _links.plan_pairs(nl, pairs(dict(PAIR, hairpin=False)), check_mode=False)
+    assert p.commands == []
+    # moved to another bridge: the new port starts with hairpin off
+    host.links["br1"] = host.by_index[9] = link(9, "br1", kind="bridge", stp=0)
+    p = _links.plan_pairs(nl, pairs(dict(PAIR, bridge="br1")), check_mode=False)
+    assert p.commands == ["ip link set veth0 master br1", "ip link set veth0 type bridge_slave hairpin on"]
 
 
 def test_veth_absent():

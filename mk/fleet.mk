@@ -48,4 +48,9 @@ molecule-fleet: deps fleet-deps
 
 molecule: molecule-default molecule-fleet
 
-TEST_SUITES += fleet-unit lint molecule
+# 100 containers on one lab host (its own lab, .build/lab-scale): module invocations counted (<= 5), role
+# first run and no-op re-run timed against tests/fleet/bench_shell.sh; result in .build/scale-result.json.
+fleet-scale: deps fleet-deps
+	$(FLEET_ENV) $(PY) tests/fleet/scale.py 100
+
+TEST_SUITES += fleet-unit lint molecule fleet-scale

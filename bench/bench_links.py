@@ -16,7 +16,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
-import conftest  # noqa: E402,F401  (makes the collection importable)
+# conftest makes the collection importable
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from helpers.kernel import Sandbox  # noqa: E402
 from helpers.modrun import run_module  # noqa: E402
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # -*- coding: utf-8 -*-
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -37,7 +36,7 @@ def _load(arg):
 
 
 def _first_port(value):
-    return int(str(value).split("-")[0])
+    return int(str(value).split("-", maxsplit=1)[0])
 
 
 def _in_ns(ns, argv, timeout=10):

@@ -381,7 +381,7 @@ def _parse_owner(owner):
         hip = ipaddress.ip_address(u"%s" % hip)
     else:
         hip, ports = None, tail
-    lo, _, hi = ports.partition("-")
+    lo, dummy, hi = ports.partition("-")
     return Mapping(proto, hip, (int(lo), int(hi or lo)), None, None, network_of(owner))
 
 

@@ -39,7 +39,7 @@ class Runner:
     def __call__(self, argv, data=None):
         env = dict(os.environ, LC_ALL="C")
         try:
-            proc = subprocess.run(argv, input=data, capture_output=True, text=True, env=env)
+            proc = subprocess.run(argv, input=data, capture_output=True, text=True, env=env, check=False)
         except OSError as exc:
             return 127, "", str(exc)
         return proc.returncode, proc.stdout, proc.stderr
@@ -144,7 +144,7 @@ class IptablesDriver:
             ops = self._table_ops(table, ruleset, target)
             if not ops:
                 continue
-            payload = "*%s\n%s\nCOMMIT\n" % (table, "\n".join(line for line, _ in ops))
+            payload = "*%s\n%s\nCOMMIT\n" % (table, "\n".join(op[0] for op in ops))
             batch = _Batch(self, table, payload, batches)
             batches.append(batch)
             for i, (line, command) in enumerate(ops):
@@ -243,8 +243,8 @@ class _Batch:
         argv = [self.driver.tool("restore"), "--noflush", "--wait"] + extra
         rc, out, err = self.driver.runner(argv, self.payload)
         if rc != 0:
-            raise OSError("%s (table %s) exited %d: %s" % (" ".join(argv), self.table, rc,
-                                                          (err or out).strip()))
+            detail = (err or out).strip()
+            raise OSError("%s (table %s) exited %d: %s" % (" ".join(argv), self.table, rc, detail))
 
 
 __all__ = ["IptablesDriver", "Runner", "parse_save", "Rule", "owner_of"]

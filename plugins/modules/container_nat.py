@@ -24,7 +24,7 @@ description:
   - Each table is written with one atomic C(iptables-restore --noflush --wait); state is read with
     C(iptables-save). The C(commands) returned are the equivalent C(iptables) command lines.
 author:
-  - netplumb.container contributors
+  - netplumb.container contributors (@netplumb)
 requirements:
   - iptables (nf_tables- or legacy-backed) on the managed host
   - pyroute2 >= 0.7.2 on the managed host

@@ -25,7 +25,7 @@ description:
   - Changing or removing a UDP mapping flushes the stale conntrack entries of its host ports
     (C(conntrack -D -p udp --orig-port-dst PORT)).
 author:
-  - netplumb.container contributors
+  - netplumb.container contributors (@netplumb)
 requirements:
   - iptables (nf_tables- or legacy-backed) and conntrack on the managed host
   - pyroute2 >= 0.7.2 on the managed host

@@ -40,7 +40,7 @@ def serve(host, netns, port, answer, proto="tcp", seconds=30):
     host.run("setsid -f timeout %d ip netns exec %s socat %s SYSTEM:'echo %s' </dev/null >/dev/null 2>&1"
              % (seconds, netns, listen, answer))
     flag = "-tln" if proto == "tcp" else "-uln"
-    for _ in range(50):
+    for dummy in range(50):
         if (":%d " % port) in host.run("ip netns exec %s ss -H %s" % (netns, flag)).stdout:
             return True
         time.sleep(0.1)

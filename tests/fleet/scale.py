@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """One network of N (default 100) containers on one lab host: count module invocations, time the role

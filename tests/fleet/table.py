@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Print the report of playbooks/verify.yml (-e netplumb_verify_report=FILE) as one table per host.

@@ -3,7 +3,6 @@ servers in namespaces, and small packet probes. Every command runs in the test t
 sandbox) or in a named namespace created by the test."""
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -90,7 +89,7 @@ class Servers:
     @staticmethod
     def _listening(ns, port):
         cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + ["ss", "-Hltn", "sport = :%d" % port]
-        return bool(subprocess.run(cmd, capture_output=True, text=True).stdout.strip())
+        return bool(subprocess.run(cmd, capture_output=True, text=True, check=False).stdout.strip())
 
     def close(self):
         for p in self.procs:
@@ -115,9 +114,9 @@ print(data.split(b"\r\n\r\n", 1)[1].decode())
 
 def http_get(ns, addr, port, timeout=1.0):
     """The echo server's answer (the client address it saw), or None when unreachable."""
-    cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [sys.executable, "-c", CLIENT, addr, str(port),
-                                                                str(timeout)]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 5)
+    cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [sys.executable, "-c", CLIENT, addr, str(port)]
+    cmd.append(str(timeout))
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 5, check=False)
     return res.stdout.strip() if res.returncode == 0 else None
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """netlab: a lab of namespaced "hosts" on this one machine, reached by Ansible over SSH.
 
 Everything lives inside one top-level isolated world: a long-lived process started with
@@ -170,9 +169,8 @@ def not_root_netns_or_die():
         die("refusing to configure the machine's own namespaces", 2)
 
 
-def run(cmd, **kw):
-    kw.setdefault("check", True)
-    return subprocess.run(cmd, **kw)
+def run(cmd, check=True, **kw):
+    return subprocess.run(cmd, check=check, **kw)
 
 
 def ip_batch(lines):
@@ -781,15 +779,14 @@ def teardown(st, quiet=False, keep_logs=False):
             socks += [os.path.join(d, f) for f in os.listdir(d) if f.startswith(prefix)]
     for sock in socks:
         subprocess.run(["ssh", "-o", "ControlPath=" + sock, "-O", "exit", "x"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5,
-                           check=False)
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=5, check=False)
     procs = st.procs()
     inner = [(p, s) for name, p, s in procs if name != "top"]
     top = [(p, s) for name, p, s in procs if name == "top"]
     ok = kill_wait(inner)
     ok = kill_wait(top) and ok
     # anything else still inside our namespaces (interactive shells, exec'd commands, proxies)
-    for _ in range(3):
+    for dummy in range(3):
         left = procs_in(ids)
         if not left:
             break
@@ -879,7 +876,7 @@ def cmd_exec(args):
     if args.host.startswith("h"):  # a host gets a clean environment, as over ssh
         env = {"HOME": "/root", "LANG": "C.UTF-8", "TERM": os.environ.get("TERM", "dumb"),
                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
-    return subprocess.run(argv, env=env).returncode
+    return subprocess.run(argv, env=env, check=False).returncode
 
 
 def cmd_shell(args):
@@ -891,7 +888,7 @@ def cmd_shell(args):
            "PS1": "[%s] \\u@\\h:\\w\\$ " % args.host}
     argv = ["nsenter", "-t", str(pid)] + flags + ["--", "/bin/bash", "-c",
                                                   "cd /root 2>/dev/null; exec /bin/bash --norc -i"]
-    return subprocess.run(argv, env=env).returncode
+    return subprocess.run(argv, env=env, check=False).returncode
 
 
 def cmd_inventory(args):
@@ -938,7 +935,7 @@ def relay(s):
     sel.register(s, selectors.EVENT_READ, "sock")
     open_dirs = 2
     while open_dirs:
-        for key, _ in sel.select():
+        for key, dummy in sel.select():
             if key.data == "in":
                 data = os.read(inp, 65536)
                 if not data:

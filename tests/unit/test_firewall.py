@@ -98,9 +98,9 @@ def test_converged_state_plans_nothing(monkeypatch):
     lines = {}
     for rule in _fwnet.nat_rules("br0", ipaddress.ip_network(u"172.18.0.0/16")):
         lines.setdefault(rule.table, []).append(rule.text().split(" ", 2)[2])
-    text = SAVE + "".join("*%s\n:NETPLUMB-%s - [0:0]\n%s\n-A %s -j NETPLUMB-%s\nCOMMIT\n" % (
-        t, h, "\n".join(ls), h, h) for t, h, ls in [("raw", "PREROUTING", lines["raw"]),
-                                                  ("filter", "FORWARD", lines["filter"])])
+    tables = [("raw", "PREROUTING", lines["raw"]), ("filter", "FORWARD", lines["filter"])]
+    text = SAVE + "".join("*%s\n:NETPLUMB-%s - [0:0]\n%s\n-A %s -j NETPLUMB-%s\nCOMMIT\n" % (t, h, "\n".join(ls), h, h)
+                          for t, h, ls in tables)
     text = text.replace("-A NETPLUMB-POSTROUTING -s 10.1", "\n".join(lines["nat"]) + "\n-A NETPLUMB-POSTROUTING -s 10.1")
     p = _fwnet.plan_nat(host(), spec, driver=driver(text.replace('"', "")))
     assert p.commands == []

@@ -56,7 +56,8 @@ def test_veth_create_in_check_mode_on_fresh_host_warns():
     p = _links.plan_pairs(nl, pairs(PAIR), check_mode=True)
     assert p.commands == [
         "ip link add veth0 type veth peer name ceth0 netns netns0", "ip link set veth0 master br0",
-        "ip link set veth0 type bridge_slave hairpin on", "ip link set veth0 alias netplumb", "ip link set veth0 up", "ip -n netns0 addr add 172.18.0.10/16 dev ceth0",
+        "ip link set veth0 type bridge_slave hairpin on", "ip link set veth0 alias netplumb", "ip link set veth0 up",
+        "ip -n netns0 addr add 172.18.0.10/16 dev ceth0",
         "ip -n netns0 link set ceth0 up", "ip -n netns0 route replace default via 172.18.0.1"]
     assert len(p.warnings) == 2
     with pytest.raises(StateError) as err:
@@ -65,8 +66,8 @@ def test_veth_create_in_check_mode_on_fresh_host_warns():
 
 
 def converged():
-    host = state(None, [LO, link(2, "br0", kind="bridge"), link(3, "veth0", master=2, alias="netplumb",
-                                                               peer_index=2, peer_netnsid=0)])
+    veth0 = link(3, "veth0", master=2, alias="netplumb", peer_index=2, peer_netnsid=0)
+    host = state(None, [LO, link(2, "br0", kind="bridge"), veth0])
     ns0 = state("netns0", [LO, link(2, "ceth0", peer_index=3, peer_netnsid=0)], {2: ["172.18.0.10/16"]},
                 {4: "172.18.0.1"})
     return host, ns0
@@ -81,8 +82,8 @@ def test_veth_noop_reads_each_namespace_once():
 
 
 def test_veth_moves_peer_and_fixes_route():
-    host = state(None, [LO, link(2, "br0", kind="bridge"), link(3, "veth0", master=2, alias="netplumb",
-                                                               peer_index=4, peer_netnsid=1)])
+    veth0 = link(3, "veth0", master=2, alias="netplumb", peer_index=4, peer_netnsid=1)
+    host = state(None, [LO, link(2, "br0", kind="bridge"), veth0])
     other = state("other", [LO, link(4, "ceth0", peer_index=3, peer_netnsid=0)], {4: ["172.18.0.10/16"]})
     ns0 = state("netns0", [LO], {}, {4: "172.18.9.9"})
     nl = FakeNetlink({None: host, "netns0": ns0, "other": other}, nsids={"netns0": 0, "other": 1})

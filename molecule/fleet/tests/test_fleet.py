@@ -48,7 +48,7 @@ def test_published_ports_answer_from_another_host(host, name):
     for net in networks(name):
         for c in net["containers"]:
             for spec in c.get("publish", []):
-                spec, _, proto = spec.partition("/")
+                spec, dummy, proto = spec.partition("/")
                 proto = proto or "tcp"
                 parts = spec.split(":")
                 host_port, cont_port = int(parts[-2]), int(parts[-1])

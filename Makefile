@@ -29,8 +29,11 @@ PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 .PHONY: help deps venv collection test unit integration integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
-	@echo "make demo   - bring the lab fleet up and run the main job on it"
-	@echo "make test   - install what is needed and run every suite"
+	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
+	@echo "make test              install what is needed and run every suite: $(TEST_SUITES)"
+	@echo "make lab-up N=3        the lab of namespaced hosts (make lab-shell HOST=h1, make lab-down)"
+	@echo "make bench             100 containers: hand-written script vs modules vs playbook, as ratios"
+	@echo "make <suite>           one suite alone (unit, integration, sanity, molecule, ...)"
 
 $(BUILD)/.apt-stamp:
 	mkdir -p $(BUILD)

@@ -18,15 +18,56 @@ __metaclass__ = type
 import ctypes
 import ctypes.util
 import errno
+import importlib.util
 import ipaddress
 import os
 import socket
+import sys
 import traceback
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 
+
+def _import_iproute():
+    """pyroute2's IPRoute class, without paying for pyroute2/__init__.py when nothing has imported pyroute2 yet.
+
+    The package body imports every API pyroute2 has (0.7 loads all of its entry points: NDB, IPDB, asyncio,
+    unittest.mock, ...): about 0.1 s of each module process, plus the same again to tear it down at exit, for
+    nothing we use. So the package module is created from its spec without running the body, and only
+    pyroute2.iproute.linux (where IPRoute lives in 0.7 and 0.9) is imported under it. The first lookup of a
+    name the body would have defined (``pyroute2.NetlinkError``, ``from pyroute2 import NDB``) runs the body
+    then, so the package still behaves as a plain ``import pyroute2`` for any other user of the process.
+    Anything unexpected: undo and import the plain way.
+    """
+    if "pyroute2" not in sys.modules:
+        spec = importlib.util.find_spec("pyroute2")
+        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+            raise ImportError("No module named 'pyroute2'", name="pyroute2")
+        pkg = importlib.util.module_from_spec(spec)
+
+        def complete(name):
+            # submodules are imported by the import system when this raises (from pyroute2 import config)
+            if name.startswith("__") and name.endswith("__") and name != "__version__" and name != "__all__" \
+                    or importlib.util.find_spec("pyroute2." + name) is not None:
+                raise AttributeError(name)
+            pkg.__dict__.pop("__getattr__", None)
+            spec.loader.exec_module(pkg)
+            return getattr(pkg, name)
+
+        pkg.__getattr__ = complete
+        sys.modules["pyroute2"] = pkg
+        try:
+            from pyroute2.iproute.linux import IPRoute as cls
+            return cls
+        except Exception:
+            for name in [n for n in sys.modules if n == "pyroute2" or n.startswith("pyroute2.")]:
+                del sys.modules[name]
+    from pyroute2 import IPRoute as cls
+    return cls
+
+
 try:
-    from pyroute2 import IPRoute
+    IPRoute = _import_iproute()
     HAS_PYROUTE2 = True
     PYROUTE2_IMPORT_ERROR = None
 except ImportError:  # reported by the module through missing_required_lib

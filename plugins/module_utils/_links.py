@@ -62,7 +62,10 @@ def op_hairpin(nl, name, on):
 
 def op_link_del(nl, ns, name):
     def fn():
-        nl.sock(ns).link("del", index=nl.index(ns, name))
+        try:
+            nl.sock(ns).link("del", index=nl.index(ns, name))
+        finally:
+            nl.forget()     # a veth takes its peer along
     return Action("link_del", name, "%s link del %s" % (_ip(ns), name), fn)
 
 
@@ -117,10 +120,13 @@ def op_move(nl, from_ns, name, to_ns):
     def fn():
         sock = nl.sock(from_ns)
         index = nl.index(from_ns, name)
-        if to_ns is None:
-            sock.link("set", index=index, net_ns_fd=nl._home)
-        else:
-            nl.with_ns_fd(to_ns, lambda fd: sock.link("set", index=index, net_ns_fd=fd))
+        try:
+            if to_ns is None:
+                sock.link("set", index=index, net_ns_fd=nl._home)
+            else:
+                nl.with_ns_fd(to_ns, lambda fd: sock.link("set", index=index, net_ns_fd=fd))
+        finally:
+            nl.forget()     # the link got a new index in to_ns
     target = "1" if to_ns is None else to_ns
     return Action("link_move", name, "%s link set %s netns %s" % (_ip(from_ns), name, target), fn)
 

@@ -178,6 +178,7 @@ class Netlink:
             raise StateError("pyroute2 is required on the managed host")
         self.run_dir = run_dir
         self._socks = {}
+        self._indexes = {}          # (ns, name) -> ifindex found by index(), until forget()
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
 
     def __enter__(self):
@@ -275,6 +276,7 @@ class Netlink:
         sock = self._socks.pop(name, None)
         if sock is not None:
             sock.close()
+        self.forget()
         path = self.ns_path(name)
         _c().umount2(path.encode(), MNT_DETACH)
         os.unlink(path)
@@ -322,10 +324,22 @@ class Netlink:
         return NsState(ns, links, addrs, routes)
 
     def index(self, ns, name):
+        """ifindex of link NAME in namespace ns, looked up when an action runs. A plan's actions name the same
+        links again and again (master, hairpin, alias, up of one veth), so a found index is remembered until
+        forget(): indexes stay valid while no link is deleted or moved, and the actions that delete or move
+        links call forget()."""
+        key = (ns, name)
+        if key in self._indexes:
+            return self._indexes[key]
         found = self.sock(ns).link_lookup(ifname=name)
         if not found:
             raise StateError("link %s not found%s" % (name, "" if ns is None else " in namespace %s" % ns))
+        self._indexes[key] = found[0]
         return found[0]
+
+    def forget(self):
+        """Drop the remembered indexes (a link was deleted or moved, a namespace deleted)."""
+        self._indexes = {}
 
 
 def _is_nsfs(path):

@@ -7,6 +7,10 @@ import sys
 
 import pytest
 
+# The fleet's module processes import pyroute2 through _nl's lean import: checked here too (make fleet-unit).
+from test_nl_import import (  # noqa: F401  pylint: disable=unused-import
+    test_lean_import_then_full_package_on_demand, test_pyroute2_imported_first_is_used_as_is)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "..", "..", ".build")
 

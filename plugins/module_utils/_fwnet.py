@@ -99,12 +99,19 @@ def validate_mappings(spec):
     """Single form or batch form -> [Mapping] (bridge may still be None: found later from the host)."""
     v.choice("state", spec["state"], ["present", "absent"])
     v.choice("firewall_backend", spec.get("firewall_backend", "auto"), ["auto", "iptables", "nftables"])
+    if spec.get("prune") and spec["state"] != "present":
+        raise ValidationError("prune", spec["prune"], "only with state=present (state=absent removes what it names)")
+    if spec.get("prune") and spec.get("bridge") is not None:
+        v.ifname("bridge", spec["bridge"])
     if spec.get("ports") is not None:
         if spec.get("host_port") is not None or spec.get("container_ip") is not None:
             raise ValidationError("ports", spec["ports"], "use either ports or host_port/container_ip, not both")
         items = [(("ports[%d]." % i), dict(item)) for i, item in enumerate(spec["ports"])]
-        if not items:
+        if not items and not spec.get("prune"):
             raise ValidationError("ports", spec["ports"], "an empty list publishes nothing")
+        if not items and not spec.get("bridge"):
+            raise ValidationError("bridge", None, "required with prune=true and an empty ports list: it names the "
+                                  "network whose mappings are pruned")
     else:
         for f in ("host_port", "container_ip"):
             if spec.get(f) is None:
@@ -406,10 +413,20 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
             p.warn("bridge %s does not exist (yet): rules predicted for it" % m.bridge)
     owners = set(m.owner() for m in mappings if m.bridge)
     existing = published(current)
+    stale = []
+    if spec.get("prune"):
+        # the networks of the batch: their mappings the batch does not name go, as with state=absent
+        if spec.get("bridge") and spec["bridge"] not in bridges:
+            bridges.append(spec["bridge"])
+        mapped = set(r.owner for r in current.rules() if r.owner and r.owner.count(":") >= 2)
+        stale = sorted(o for o in mapped if network_of(o) in bridges and o not in owners)
+        owners.update(stale)
     if present:
         socks = {}
         for m in mappings:
             for owner in existing:
+                if owner in stale:
+                    continue     # removed by this very plan
                 other = _parse_owner(owner)
                 if owner != m.owner() and overlaps(m, other):
                     raise StateError("%s is already published by %s (network %s): remove that mapping first"
@@ -448,7 +465,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
     want_by_owner = {}
     for r in wanted:
         want_by_owner.setdefault(r.owner, set()).add(r.key)
-    for m in mappings:
+    for m in mappings + [_parse_owner(o) for o in stale]:
         o = m.owner() if m.bridge else None
         if m.protocol == "udp" and o in cur_by_owner and cur_by_owner[o] != want_by_owner.get(o, set()):
             for port in range(m.host[0], m.host[1] + 1):

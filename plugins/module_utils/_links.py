@@ -263,6 +263,7 @@ class _World:
         self.host = nl.read(None)
         self.ns = {}
         self.missing_ns = set()
+        self.gone = set()       # (namespace, name) of links the plan deletes (pruned pairs' peers)
         self._nsid = None
 
     def state(self, ns):
@@ -329,14 +330,40 @@ def _pair_view(world, pair, h, peer_ns, pl):
     return view
 
 
-def plan_pairs(nl, pairs, check_mode):
+def plan_pairs(nl, pairs, check_mode, prune=False):
+    """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items that the
+    batch does not name; they are listed in the result's `pruned`."""
     p = Plan()
     world = _World(nl, p, check_mode)
+    if prune:
+        p.extra["pruned"] = _plan_prune(world, p, pairs)
     for pair in pairs:
         if pair["state"] == "present" and pair.get("bridge"):
             world.check_bridge(pair["bridge"])
         _plan_pair(world, p, pair)
     return p
+
+
+def _plan_prune(world, p, pairs):
+    """Deletes (first in the plan) every veth whose host end carries our alias, is a port of a bridge named by
+    a present item and is not named by the batch. Returns [{name, peer_netns}]."""
+    bridges = set(x["bridge"] for x in pairs if x["state"] == "present" and x.get("bridge"))
+    names = set(x["name"] for x in pairs)
+    out = []
+    for name in sorted(world.host.links):
+        h = world.host.link(name)
+        if h.kind != "veth" or h.alias != OWNER_ALIAS or name in names or not h.master:
+            continue
+        if world.host.name_of(h.master) not in bridges:
+            continue
+        peer_ns, pl = _locate_peer(world, h)
+        p.before[name] = _pair_view(world, None, h, peer_ns, pl)
+        p.add(op_link_del(world.nl, None, name))
+        p.after[name] = dict(state="absent")
+        if pl is not None and peer_ns is not False:
+            world.gone.add((peer_ns, pl.name))
+        out.append(dict(name=name, peer_netns=peer_ns or None))
+    return out
 
 
 def _plan_pair(world, p, pair):
@@ -354,7 +381,7 @@ def _plan_pair(world, p, pair):
             p.add(op_link_del(nl, None, name))
         elif peer_ns is None or nl.ns_exists(peer_ns):
             other = world.state(peer_ns).link(peer)
-            if other is not None and other.kind == "veth":
+            if other is not None and other.kind == "veth" and (peer_ns, peer) not in world.gone:
                 p.add(op_link_del(nl, peer_ns, peer))
         p.after[name] = dict(state="absent")
         return
@@ -440,6 +467,8 @@ def _plan_pair(world, p, pair):
 
 def _check_peer_name_free(world, target, peer, peer_ns, ours):
     other = target.link(peer)
+    if (peer_ns, peer) in world.gone:
+        return      # the peer of a pruned pair, deleted earlier in the plan
     if other is not None and (ours is None or other.index != ours.index):
         raise StateError("peer=%s: the name is already used%s by another link (%s); refusing to touch it" % (
             peer, "" if peer_ns is None else " in namespace %s" % peer_ns, other.kind or "unknown kind"))

@@ -37,6 +37,7 @@ class Plan:
         self.warnings = []
         self.before = {}
         self.after = {}
+        self.extra = {}     # further result keys (e.g. veth_pair's pruned)
 
     def add(self, action):
         self.actions.append(action)
@@ -75,6 +76,7 @@ class Plan:
     def result(self, **extra):
         res = dict(changed=self.changed, commands=self.commands,
                    diff=dict(before=self.before, after=self.after))
+        res.update(self.extra)
         res.update(extra)
         return res
 

@@ -56,6 +56,7 @@ options:
     description:
       - The bridge the container sits on. When omitted, the host link whose subnet holds O(container_ip).
       - Needed in check mode when the bridge does not exist yet.
+      - With O(ports), the default of each item's C(bridge); with O(prune), also a network to prune.
     type: str
   ports:
     description: Batch form, instead of O(host_port)/O(container_ip); all applied in one call.
@@ -84,6 +85,16 @@ options:
       bridge:
         description: As O(bridge).
         type: str
+  prune:
+    description:
+      - Makes the call the whole truth for the networks it names - the bridges of its mappings, and O(bridge).
+        Mappings of those networks that the call does not name are removed, in the same single restore per
+        table, with the same conntrack flush for UDP, as with O(state=absent). Other networks' mappings are
+        never touched.
+      - With an empty O(ports) list, O(bridge) is required (it names the network whose mappings all go).
+      - Only with O(state=present).
+    type: bool
+    default: false
   firewall_backend:
     description:
       - V(auto) and V(iptables) use the host's iptables (nf_tables- or legacy-backed, detected; refused when
@@ -132,6 +143,13 @@ EXAMPLES = r"""
     host_ip: 127.0.0.1
     bridge: br0
 
+- name: Exactly these published ports on br-web - the network's other mappings are removed
+  netplumb.container.port_publish:
+    bridge: br-web
+    ports:
+      - {host_port: 5000, container_ip: 172.18.0.10}
+    prune: true
+
 - name: Several at once
   netplumb.container.port_publish:
     ports:
@@ -178,6 +196,7 @@ def main():
             ports=dict(type="list", elements="dict", options=item),
             firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
+            prune=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("ports", "host_port"), ("ports", "container_ip")],
         required_one_of=[("ports", "host_port")],

@@ -79,6 +79,15 @@ options:
         (defaulting to the top-level O(state)).
     type: list
     elements: dict
+  prune:
+    description:
+      - Batch form only. Makes the batch the whole truth for the bridges it names - every veth whose host end
+        carries the alias C(netplumb) and is a port of a bridge named by O(bridge) in a present item of
+        O(pairs), but whose name is not in O(pairs), is deleted (C(ip link del NAME); the peer goes with it).
+      - Links without the alias, and links attached to other bridges, are never pruned. The namespaces of
+        pruned peers are not deleted; they are listed in RV(pruned) (see M(netplumb.container.netns)).
+    type: bool
+    default: false
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -114,6 +123,19 @@ EXAMPLES = r"""
          | map('regex_replace', '^(.*)$', '{"name": "vh\1", "peer": "eth0", "peer_netns": "c\1", "bridge": "br0"}')
          | map('from_json') | list }}
 
+- name: Exactly these pairs on br0 - netplumb's other veths on br0 are deleted
+  netplumb.container.veth_pair:
+    pairs:
+      - {name: vn-app1, peer: eth0, peer_netns: app1, bridge: br0}
+    prune: true
+  register: veths
+
+- name: The namespaces of the pruned pairs
+  netplumb.container.netns:
+    name: "{{ veths.pruned | map(attribute='peer_netns') | select | list }}"
+    state: absent
+  when: veths.pruned | length > 0
+
 - name: Remove a pair (the peer goes with it)
   netplumb.container.veth_pair:
     name: veth0
@@ -136,6 +158,15 @@ commands:
     - ip -n netns0 addr add 172.18.0.10/16 dev ceth0
     - ip -n netns0 link set ceth0 up
     - ip -n netns0 route replace default via 172.18.0.1
+pruned:
+  description:
+    - The pairs deleted by O(prune) (predicted, in check mode) - host end name and the namespace its peer was
+      in (null when the peer was in the host namespace or in a namespace without a name).
+    - Empty without O(prune).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "vn-app2", "peer_netns": "app2"}]
 diff:
   description: Each pair before and after, keyed by host end name.
   returned: when diff mode is on
@@ -146,6 +177,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netplumb.container.plugins.module_utils import _links
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
@@ -183,6 +215,7 @@ def main():
     spec.update(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         pairs=dict(type="list", elements="dict"),
+        prune=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=spec,
@@ -194,10 +227,16 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     pairs, field = batch(module.params)
-    result, error = run(module, lambda: _links.validate_pairs(pairs, field),
-                        lambda nl: _links.plan_pairs(nl, pairs, module.check_mode))
+    prune = module.params["prune"]
+
+    def validate():
+        if prune and not field:
+            raise ValidationError("prune", prune, "needs the batch form (pairs): a single pair names no whole set")
+        _links.validate_pairs(pairs, field)
+    result, error = run(module, validate, lambda nl: _links.plan_pairs(nl, pairs, module.check_mode, prune))
     if error:
         module.fail_json(msg=error, **result)
+    result.setdefault("pruned", [])
     module.exit_json(**result)
 
 

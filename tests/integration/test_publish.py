@@ -1,10 +1,11 @@
 """netplumb.container.port_publish on the real kernel: batch, conflicts, UDP conntrack, check mode on a
 fresh host, backend errors and a failing iptables-restore."""
 import os
+import re
 import socket
 import subprocess
 
-from helpers_fw import converge_fw, our_lines, save
+from helpers_fw import converge_fw, our_lines, save, sysctl
 
 
 def bridge(run):
@@ -113,3 +114,29 @@ def test_split_brain_refused(sandbox, run):
     subprocess.run(["iptables-nft", "-A", "FORWARD", "-s", "203.0.113.8", "-j", "DROP"], check=True)
     res = run("container_nat", dict(bridge="br0", subnet="172.18.0.0/16"), check=True)
     assert res.get("failed") and "both" in res["msg"], res
+
+
+def test_prune_removes_only_the_dropped_mappings_of_the_network(sandbox, run):
+    bridge(run)
+    assert run("linux_bridge", dict(name="br1", addresses=["172.19.0.1/16"]))["changed"]
+    converge_fw(run, "port_publish", dict(host_port=7000, container_ip="172.19.0.10"))
+    ports = [dict(host_port=5000, container_ip="172.18.0.10"),
+             dict(host_port=5353, container_ip="172.18.0.11", protocol="udp"),
+             dict(host_port=8080, container_ip="172.18.0.11", container_port=80, host_ip="127.0.0.1")]
+    converge_fw(run, "port_publish", dict(ports=ports))
+    assert sysctl("net.ipv4.conf.br0.route_localnet") == "1"
+    nat = [line for line in our_lines() if "--comment netplumb:br0 " in line or '"netplumb:br0"' in line]
+    assert nat
+    res = converge_fw(run, "port_publish", dict(ports=ports[:1], prune=True))
+    assert res["commands"][-1] == "conntrack -D -p udp --orig-port-dst 5353"
+    assert "sysctl -w net.ipv4.conf.br0.route_localnet=0" in res["commands"]
+    owners = set(re.findall(r"netplumb:[^\" ]+", "\n".join(our_lines())))
+    assert owners == {"netplumb:br0", "netplumb:br0:tcp/5000", "netplumb:br1:tcp/7000"}, owners
+    assert [line for line in our_lines() if '"netplumb:br0"' in line or "--comment netplumb:br0 " in line] == nat
+    # an empty batch names its network with bridge
+    res = run("port_publish", dict(ports=[], prune=True))
+    assert res.get("failed") and res["msg"].startswith("bridge=None")
+    converge_fw(run, "port_publish", dict(ports=[], prune=True, bridge="br0"))
+    owners = set(re.findall(r"netplumb:[^\" ]+", "\n".join(our_lines())))
+    assert owners == {"netplumb:br0", "netplumb:br1:tcp/7000"}, owners
+    converge_fw(run, "port_publish", dict(ports=[], prune=True, bridge="br0"), expect_changed=False)

@@ -1,4 +1,5 @@
 """netplumb.container.veth_pair on the real kernel, plus the tutorial topology proven by ping."""
+import os
 import subprocess
 
 from helpers.converge import converge
@@ -151,3 +152,33 @@ def test_tutorial_topology(sandbox, run):
     assert ping("172.18.0.10", "netns1")
     assert ping("172.18.0.10") and ping("172.18.0.20")
     assert ping("172.18.0.1", "netns0")
+
+
+def test_prune_deletes_only_our_unlisted_pairs_on_the_batch_bridges(sandbox, run):
+    converge(run, "netns", dict(name=["c1", "c2", "c3", "c4", "f"]))
+    converge(run, "linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"]))
+    converge(run, "linux_bridge", dict(name="br1", addresses=["172.19.0.1/16"]))
+    three = [dict(name="vh%d" % i, peer="eth0", peer_netns="c%d" % i, bridge="br0",
+                  peer_addresses=["172.18.0.%d/16" % (10 + i)], peer_gateway="172.18.0.1") for i in (1, 2, 3)]
+    converge(run, "veth_pair", dict(pairs=three))
+    other = dict(name="vh4", peer="eth0", peer_netns="c4", bridge="br1", peer_addresses=["172.19.0.14/16"])
+    converge(run, "veth_pair", dict(pairs=[other]))
+    # a veth of someone else on br0: no alias
+    subprocess.run("ip link add vforeign type veth peer name eth0 netns f && ip link set vforeign master br0 up",
+                   shell=True, check=True)
+
+    res = run("veth_pair", dict(name="vh1", peer="eth0", peer_netns="c1", prune=True))
+    assert res.get("failed") and res["msg"].startswith("prune=True") and ip_json("link", "show", "vh3")
+
+    check = run("veth_pair", dict(pairs=three[:2], prune=True), check=True)
+    assert check["pruned"] == [dict(name="vh3", peer_netns="c3")] and check["commands"] == ["ip link del vh3"]
+    res = converge(run, "veth_pair", dict(pairs=three[:2], prune=True))
+    assert res["pruned"] == check["pruned"] and res["commands"] == ["ip link del vh3"]
+    assert res["diff"]["before"]["vh3"]["state"] == "present" and res["diff"]["after"]["vh3"] == {"state": "absent"}
+    assert res["diff"]["before"]["vh3"]["peer_netns"] == "c3"
+    assert sorted(lk["ifname"] for lk in ip_json("link", "show", "type", "veth")) == ["vforeign", "vh1", "vh2", "vh4"]
+    assert os.path.exists("/run/netns/c3") and not ip_json("link", "show", "type", "veth", ns="c3")
+    assert ip_json("link", "show", "vforeign")[0]["master"] == "br0" and ip_json("link", "show", "vh4")[0]["master"] == "br1"
+    assert ping("172.18.0.12", "c1")
+    # without prune, or on a converged host: nothing to prune
+    assert run("veth_pair", dict(pairs=three[:1]))["pruned"] == []

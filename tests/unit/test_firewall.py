@@ -5,8 +5,8 @@ import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver, owner_of
-from ansible_collections.netplumb.container.plugins.module_utils._iptables import IptablesDriver, parse_save
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import Ruleset, desired_chains, get_driver, owner_of
+from ansible_collections.netplumb.container.plugins.module_utils._iptables import IptablesDriver, parse_save, quote_args
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Plan
 
 from fakes import FakeNetlink, link, state
@@ -197,3 +197,62 @@ def test_failing_restore_names_the_command():
     with pytest.raises(KernelError) as err:
         p.apply(False)
     assert "Bad rule at line 2" in str(err.value) and err.value.done == []
+
+
+def save_of(rules):
+    """iptables-save text holding these rules in our chains, in the order the driver keeps, hooked in."""
+    chains = desired_chains(Ruleset(), lambda owner: False, rules)
+    tables = {}
+    for (table, chain), lst in chains.items():
+        tables.setdefault(table, []).append((chain, lst))
+    out = ""
+    for table, lst in sorted(tables.items()):
+        out += "*%s\n" % table + "".join(":%s - [0:0]\n" % c for c, dummy in lst)
+        out += "".join("-A %s -j %s\n" % (c[len("NETPLUMB-"):], c) for c, dummy in lst)
+        out += "".join("-A %s %s\n" % (c, quote_args(a)) for c, rs in lst for a in rs) + "COMMIT\n"
+    return out
+
+
+def published_world():
+    maps = _fwnet.validate_mappings(dict(state="present", ports=[
+        dict(host_port=5000, container_ip="172.18.0.10", bridge="br0"),
+        dict(host_port=5353, container_ip="172.18.0.11", protocol="udp", bridge="br0"),
+        dict(host_port=6000, container_ip="172.19.0.10", bridge="br1")]))
+    rules = _fwnet.nat_rules("br0", ipaddress.ip_network(u"172.18.0.0/16"))
+    for m in maps:
+        rules += _fwnet.publish_rules(m, m.bridge)
+    return save_of(rules)
+
+
+def test_publish_prune_removes_only_unlisted_mappings_of_the_network(monkeypatch):
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "0")
+    monkeypatch.setattr(_fwnet, "listeners", lambda proto, proc_net=None: [])
+    text = published_world()
+    keep = dict(state="present", ports=[dict(host_port=5000, container_ip="172.18.0.10")])
+    p = _fwnet.plan_publish(host(), dict(keep), False, driver=driver(text))
+    assert p.commands == []
+    d = driver(text)
+    p = _fwnet.plan_publish(host(), dict(keep, prune=True), False, driver=d)
+    dels = [c for c in p.commands if c.startswith("iptables")]
+    assert dels and all(" -D NETPLUMB-" in c and "netplumb:br0:udp/5353" in c for c in dels), p.commands
+    assert len(dels) == 4
+    assert p.commands[-1] == "conntrack -D -p udp --orig-port-dst 5353"
+    assert all("udp/5353" in r for r in p.before["rules"] if "5000" not in r) and len(p.after["rules"]) == 4
+    p.apply(check_mode=False)
+    restores = [argv for argv, data in d.runner.calls if "restore" in argv[0] and argv[-1] == "--wait"]
+    assert len(restores) == 3     # raw, nat, filter: one each
+
+
+def test_publish_prune_empty_batch_needs_bridge(monkeypatch):
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "0")
+    text = published_world()
+    p = _fwnet.plan_publish(host(), dict(state="present", ports=[], prune=True, bridge="br0"), False,
+                            driver=driver(text))
+    cmds = [c for c in p.commands if c.startswith("iptables")]
+    assert any("br0:udp/5353" in c for c in cmds) and any("br0:tcp/5000" in c for c in cmds)
+    assert not any("br1:" in c or "netplumb:br0 " in c for c in cmds)
+    for spec, field in [(dict(ports=[], prune=True), "bridge"), (dict(ports=[]), "ports"),
+                        (dict(ports=[], prune=True, bridge="br0", state="absent"), "prune")]:
+        with pytest.raises(ValidationError) as err:
+            _fwnet.validate_mappings(dict(dict(state="present"), **spec))
+        assert err.value.field == field

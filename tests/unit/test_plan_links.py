@@ -144,3 +144,59 @@ def test_batch_validation_names_item_and_field():
     with pytest.raises(ValidationError) as err:
         pairs(dict(name="a", peer="b", colour="red"))
     assert "pairs[0].colour" in str(err.value)
+
+
+def pruning_host():
+    """br0 with our veth0 (kept), our vh-old (peer in namespace old), our vh-hp (peer in the host namespace),
+    a foreign veth without the alias; br1 with our vh-br1; our vh-loose on no bridge."""
+    host = state(None, [LO, link(2, "br0", kind="bridge"), link(9, "br1", kind="bridge"),
+                        link(3, "veth0", master=2, alias="netplumb", peer_index=2, peer_netnsid=0),
+                        link(5, "vh-old", master=2, alias="netplumb", peer_index=2, peer_netnsid=1),
+                        link(6, "vh-foreign", master=2, peer_index=2, peer_netnsid=1),
+                        link(7, "vh-br1", master=9, alias="netplumb", peer_index=3, peer_netnsid=1),
+                        link(8, "vh-hp", master=2, alias="netplumb", peer_index=10),
+                        link(10, "hp", peer_index=8),
+                        link(11, "vh-loose", alias="netplumb", peer_index=12), link(12, "loose", peer_index=11)])
+    ns0 = state("netns0", [LO, link(2, "ceth0", peer_index=3, peer_netnsid=0)], {2: ["172.18.0.10/16"]},
+                {4: "172.18.0.1"})
+    old = state("old", [LO, link(2, "eth0", peer_index=5, peer_netnsid=0), link(3, "eth1", peer_index=7)])
+    return FakeNetlink({None: host, "netns0": ns0, "old": old}, nsids={"netns0": 0, "old": 1})
+
+
+def test_veth_prune_deletes_only_our_unlisted_veths_on_the_batch_bridges():
+    nl = pruning_host()
+    p = _links.plan_pairs(nl, pairs(PAIR), check_mode=False)
+    assert p.commands == [] and "pruned" not in p.extra
+    p = _links.plan_pairs(nl, pairs(PAIR), check_mode=True, prune=True)
+    assert p.commands == ["ip link del vh-hp", "ip link del vh-old"]
+    assert p.extra["pruned"] == [dict(name="vh-hp", peer_netns=None), dict(name="vh-old", peer_netns="old")]
+    assert p.before["vh-old"]["state"] == "present" and p.before["vh-old"]["peer_netns"] == "old"
+    assert p.before["vh-old"]["peer"] == "eth0" and p.before["vh-old"]["bridge"] == "br0"
+    assert p.after["vh-old"] == {"state": "absent"} and p.after["vh-hp"] == {"state": "absent"}
+    assert p.before["veth0"] == p.after["veth0"]
+
+
+def test_veth_prune_scope_is_present_items_bridges():
+    nl = pruning_host()
+    # an absent item names no bridge to prune; an item without bridge neither
+    p = _links.plan_pairs(nl, pairs(dict(PAIR, state="absent")), check_mode=False, prune=True)
+    assert p.commands == ["ip link del veth0"] and p.extra["pruned"] == []
+    p = _links.plan_pairs(nl, pairs(dict(PAIR, bridge=None)), check_mode=False, prune=True)
+    assert p.commands == [] and p.extra["pruned"] == []
+    # naming br1 too prunes vh-br1; a name in the batch is never pruned, even with state=absent
+    p = _links.plan_pairs(nl, pairs(PAIR, dict(name="vh-old", peer="eth0", peer_netns="old", state="absent"),
+                                    dict(name="vh-new", peer="eth9", peer_netns="old", bridge="br1")),
+                          check_mode=False, prune=True)
+    assert [x["name"] for x in p.extra["pruned"]] == ["vh-br1", "vh-hp"]
+    assert p.commands[:3] == ["ip link del vh-br1", "ip link del vh-hp", "ip link del vh-old"]
+    assert p.commands.count("ip link del vh-old") == 1
+
+
+def test_veth_prune_frees_the_peer_name_for_a_new_pair():
+    nl = pruning_host()
+    new = dict(name="vh-new", peer="eth0", peer_netns="old", bridge="br0")
+    with pytest.raises(StateError):
+        _links.plan_pairs(nl, pairs(PAIR, new), check_mode=False)
+    p = _links.plan_pairs(nl, pairs(PAIR, new), check_mode=False, prune=True)
+    assert p.commands[:3] == ["ip link del vh-hp", "ip link del vh-old",
+                              "ip link add vh-new type veth peer name eth0 netns old"]

@@ -330,13 +330,13 @@ def _pair_view(world, pair, h, peer_ns, pl):
     return view
 
 
-def plan_pairs(nl, pairs, check_mode, prune=False):
-    """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items that the
-    batch does not name; they are listed in the result's `pruned`."""
+def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=()):
+    """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items (and on
+    prune_bridges) that the batch does not name; they are listed in the result's `pruned`."""
     p = Plan()
     world = _World(nl, p, check_mode)
     if prune:
-        p.extra["pruned"] = _plan_prune(world, p, pairs)
+        p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges)
     for pair in pairs:
         if pair["state"] == "present" and pair.get("bridge"):
             world.check_bridge(pair["bridge"])
@@ -344,10 +344,10 @@ def plan_pairs(nl, pairs, check_mode, prune=False):
     return p
 
 
-def _plan_prune(world, p, pairs):
+def _plan_prune(world, p, pairs, extra_bridges=()):
     """Deletes (first in the plan) every veth whose host end carries our alias, is a port of a bridge named by
-    a present item and is not named by the batch. Returns [{name, peer_netns}]."""
-    bridges = set(x["bridge"] for x in pairs if x["state"] == "present" and x.get("bridge"))
+    a present item (or in extra_bridges) and is not named by the batch. Returns [{name, peer_netns}]."""
+    bridges = set(x["bridge"] for x in pairs if x["state"] == "present" and x.get("bridge")) | set(extra_bridges)
     names = set(x["name"] for x in pairs)
     out = []
     for name in sorted(world.host.links):

@@ -45,6 +45,8 @@ options:
     description:
       - Bridge to attach the host end to. It must exist (in check mode, a warning). When omitted, the master is
         not managed.
+      - With O(pairs) and O(prune), one more bridge to prune, whether or not an item names it - the only one
+        when O(pairs) is empty (every pair of ours on it goes). Otherwise ignored in the batch form.
     type: str
   hairpin:
     description:
@@ -83,7 +85,8 @@ options:
     description:
       - Batch form only. Makes the batch the whole truth for the bridges it names - every veth whose host end
         carries the alias C(netplumb) and is a port of a bridge named by O(bridge) in a present item of
-        O(pairs), but whose name is not in O(pairs), is deleted (C(ip link del NAME); the peer goes with it).
+        O(pairs) (or by the top-level O(bridge)), but whose name is not in O(pairs), is deleted
+        (C(ip link del NAME); the peer goes with it). The deletions come first in the plan.
       - Links without the alias, and links attached to other bridges, are never pruned. The namespaces of
         pruned peers are not deleted; they are listed in RV(pruned) (see M(netplumb.container.netns)).
     type: bool
@@ -177,6 +180,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netplumb.container.plugins.module_utils import _links
+from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
@@ -229,11 +233,17 @@ def main():
     pairs, field = batch(module.params)
     prune = module.params["prune"]
 
+    # batch form: the top-level bridge names one more bridge to prune (the only one when pairs is empty)
+    prune_bridges = [module.params["bridge"]] if field and prune and module.params["bridge"] else []
+
     def validate():
         if prune and not field:
             raise ValidationError("prune", prune, "needs the batch form (pairs): a single pair names no whole set")
+        for bridge in prune_bridges:
+            v.ifname("bridge", bridge)
         _links.validate_pairs(pairs, field)
-    result, error = run(module, validate, lambda nl: _links.plan_pairs(nl, pairs, module.check_mode, prune))
+    result, error = run(module, validate,
+                        lambda nl: _links.plan_pairs(nl, pairs, module.check_mode, prune, prune_bridges))
     if error:
         module.fail_json(msg=error, **result)
     result.setdefault("pruned", [])

@@ -182,3 +182,7 @@ def test_prune_deletes_only_our_unlisted_pairs_on_the_batch_bridges(sandbox, run
     assert ping("172.18.0.12", "c1")
     # without prune, or on a converged host: nothing to prune
     assert run("veth_pair", dict(pairs=three[:1]))["pruned"] == []
+    # an empty batch names its bridge at the top level
+    res = converge(run, "veth_pair", dict(pairs=[], bridge="br1", prune=True))
+    assert res["pruned"] == [dict(name="vh4", peer_netns="c4")] and not ip_json("link", "show", "master", "br1")
+    assert ip_json("link", "show", "vforeign")

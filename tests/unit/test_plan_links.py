@@ -200,3 +200,8 @@ def test_veth_prune_frees_the_peer_name_for_a_new_pair():
     p = _links.plan_pairs(nl, pairs(PAIR, new), check_mode=False, prune=True)
     assert p.commands[:3] == ["ip link del vh-hp", "ip link del vh-old",
                               "ip link add vh-new type veth peer name eth0 netns old"]
+
+
+def test_veth_prune_extra_bridges_with_an_empty_batch():
+    p = _links.plan_pairs(pruning_host(), pairs(), check_mode=False, prune=True, prune_bridges=["br1"])
+    assert p.commands == ["ip link del vh-br1"] and p.extra["pruned"] == [dict(name="vh-br1", peer_netns="old")]

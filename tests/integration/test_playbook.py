@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
-def playbook(*extra):
+def playbook(*extra, book="tutorial.yml"):
     env = dict(os.environ)
     build = os.path.join(ROOT, ".build")
     env.update(ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"), ANSIBLE_HOME=os.path.join(build, "ansible-home"),
@@ -22,7 +22,7 @@ def playbook(*extra):
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "playbooks", "callback_plugins"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-           "-e", "ansible_python_interpreter=%s" % sys.executable, os.path.join(HERE, "playbooks", "tutorial.yml")]
+           "-e", "ansible_python_interpreter=%s" % sys.executable, os.path.join(HERE, "playbooks", book)]
     proc = subprocess.run(cmd + list(extra), cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -55,3 +55,47 @@ def test_tutorial_playbook_check_real_idempotent(sandbox):
     assert stats["changed"] == 0 and stats["ok"] == 4
     assert all(res["commands"] == [] for res in again.values())
     assert dump(existing_ns()) == state
+
+
+def role_run(tmp_path, networks, *extra):
+    path = tmp_path / "vars.json"
+    path.write_text(json.dumps(dict(container_networks=networks)))
+    stats, tasks = playbook("-e", "@%s" % path, *extra, book="role.yml")
+    return stats, dict((name.split(" : ", 1)[-1], res) for name, res in tasks.items())
+
+
+def test_role_prunes_undeclared_containers_and_ports(sandbox, tmp_path):
+    def net(containers):
+        return [dict(name="web", bridge="br0", subnet="172.18.0.0/16", containers=containers)]
+    c1 = dict(name="c1", address="172.18.0.11", publish=["5001:5001"])
+    c2 = dict(name="c2", address="172.18.0.12", publish=["5002:5002", "5353:53/udp"])
+    c3 = dict(name="c3", address="172.18.0.13", publish=["5003:5003"])
+    stats, dummy = role_run(tmp_path, net([c1, c2, c3]))
+    assert stats["failures"] == 0 and existing_ns() == ["c1", "c2", "c3"]
+    # c3 and c2's udp port no longer declared: --check predicts exactly what the real run does
+    declared = net([c1, dict(c2, publish=["5002:5002"])])
+    before = dump(existing_ns())
+    stats, check = role_run(tmp_path, declared, "--check", "--diff")
+    assert stats["failures"] == 0 and dump(existing_ns()) == before and existing_ns() == ["c1", "c2", "c3"]
+    veths = check["Veth pairs, addresses and default routes, all of a network in one call; undeclared pairs pruned"]
+    assert veths["results"][0]["pruned"] == [dict(name="vn-c3", peer_netns="c3")]
+    stats, real = role_run(tmp_path, declared, "--diff")
+    assert stats["failures"] == 0
+    for name, res in real.items():
+        if "results" in res:
+            assert [r.get("commands") for r in res["results"]] == [r.get("commands") for r in check[name]["results"]], name
+        else:
+            assert res.get("commands") == check[name].get("commands") and res.get("skipped") == check[name].get("skipped")
+    assert real["Remove the namespaces of pruned containers"]["changed"]
+    assert existing_ns() == ["c1", "c2"] and "vn-c3" not in [lk["ifname"] for lk in ip_json("link", "show", "type", "veth")]
+    rules = subprocess.run(["iptables-nft-save"], capture_output=True, text=True, check=True).stdout
+    assert "netplumb:br0:tcp/5001" in rules and "netplumb:br0:tcp/5002" in rules
+    assert "5003" not in rules and "udp/5353" not in rules
+    stats, again = role_run(tmp_path, declared)
+    assert stats["changed"] == 0 and stats["failures"] == 0
+    # the last container goes too: the network keeps its bridge and NAT, nothing else
+    stats, dummy = role_run(tmp_path, net([]))
+    assert stats["failures"] == 0 and existing_ns() == [] and not ip_json("link", "show", "type", "veth")
+    rules = subprocess.run(["iptables-nft-save"], capture_output=True, text=True, check=True).stdout
+    assert "netplumb:br0:" not in rules and "netplumb:br0" in rules
+    assert role_run(tmp_path, net([]))[0]["changed"] == 0

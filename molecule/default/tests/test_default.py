@@ -36,3 +36,12 @@ def test_published_port_answers_from_the_internet(host):
 def test_unpublished_container_is_not_reachable_from_outside(host):
     assert netcheck.serve(host, "netns1", 5001, "netns1")
     assert netcheck.probe_from("internet", HOST_ADDR, 5001) is None
+
+
+def test_undeclared_container_and_port_were_pruned(host):
+    """prepare.yml declared netns2 (port 6000) and netns1's 6001/udp; the converge no longer does."""
+    assert "netns2" not in [line.split()[0] for line in host.run("ip netns list").stdout.splitlines()]
+    assert "vn-netns2" not in host.run("ip -br link").stdout
+    rules = host.run("iptables-save").stdout
+    assert "netplumb:br0:tcp/5000" in rules
+    assert "tcp/6000" not in rules and "udp/6001" not in rules

@@ -52,17 +52,8 @@ options:
         (links without the C(netplumb) alias). Without it the module refuses and names those ports.
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - netplumb.container.attributes
 notes:
   - Requires root (CAP_NET_ADMIN) on the managed host.
   - A name held by a link that is not a bridge is an error; such a link is never modified or deleted.

@@ -51,17 +51,8 @@ options:
       - With O(state=absent) a resolv.conf written by this module is removed with the namespace.
     type: list
     elements: str
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - netplumb.container.attributes
 notes:
   - Requires root (CAP_SYS_ADMIN) on the managed host.
 seealso:

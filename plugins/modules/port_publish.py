@@ -107,17 +107,8 @@ options:
     type: str
     choices: [present, absent]
     default: present
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - netplumb.container.attributes
 notes:
   - Requires root. Acts on the network namespace the module runs in. IPv4 only for now.
   - Published traffic is not exempt from the host firewall. The jump into C(NETPLUMB-FORWARD) is appended to

@@ -91,17 +91,8 @@ options:
         pruned peers are not deleted; they are listed in RV(pruned) (see M(netplumb.container.netns)).
     type: bool
     default: false
-attributes:
-  check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
-    support: full
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
-    support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: linux
+extends_documentation_fragment:
+  - netplumb.container.attributes
 notes:
   - Requires root (CAP_NET_ADMIN, CAP_SYS_ADMIN for namespaces) on the managed host.
 seealso:

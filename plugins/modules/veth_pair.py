@@ -45,8 +45,9 @@ options:
     description:
       - Bridge to attach the host end to. It must exist (in check mode, a warning). When omitted, the master is
         not managed.
-      - With O(pairs) and O(prune), one more bridge to prune, whether or not an item names it - the only one
-        when O(pairs) is empty (every pair of ours on it goes). Otherwise ignored in the batch form.
+      - With O(pairs), the bridge of every item that names none (like O(state) and O(hairpin)); with O(prune)
+        as well, a bridge to prune even when no item names it - the only one when O(pairs) is empty (every pair
+        of ours on it goes).
     type: str
   hairpin:
     description:
@@ -190,7 +191,8 @@ PAIR_OPTIONS = dict(
 
 
 def batch(params):
-    """The pairs to manage: the single form as a batch of one, or the batch with the top-level state."""
+    """The pairs to manage: the single form as a batch of one, or the batch with the top-level state, hairpin
+    and bridge as defaults of its items."""
     if params["pairs"] is None:
         one = dict((k, params[k]) for k in PAIR_OPTIONS)
         one["state"] = params["state"]
@@ -198,7 +200,7 @@ def batch(params):
     pairs = []
     for item in params["pairs"]:
         item = dict(item)
-        for key in ("state", "hairpin"):
+        for key in ("state", "hairpin", "bridge"):
             if item.get(key) is None:
                 item[key] = params[key]
         pairs.append(item)

@@ -205,3 +205,14 @@ def test_veth_prune_frees_the_peer_name_for_a_new_pair():
 def test_veth_prune_extra_bridges_with_an_empty_batch():
     p = _links.plan_pairs(pruning_host(), pairs(), check_mode=False, prune=True, prune_bridges=["br1"])
     assert p.commands == ["ip link del vh-br1"] and p.extra["pruned"] == [dict(name="vh-br1", peer_netns="old")]
+
+
+def test_batch_takes_top_level_defaults():
+    from ansible_collections.netplumb.container.plugins.modules import veth_pair
+    params = dict((k, None) for k in veth_pair.PAIR_OPTIONS)
+    params.update(state="absent", hairpin=False, bridge="br9", pairs=[
+        dict(name="a", peer="b"), dict(name="c", peer="d", bridge="br1", state="present", hairpin=True)])
+    items, field = veth_pair.batch(params)
+    assert field == "pairs"
+    assert items[0] == dict(name="a", peer="b", state="absent", hairpin=False, bridge="br9")
+    assert items[1] == dict(name="c", peer="d", bridge="br1", state="present", hairpin=True)

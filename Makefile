@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 ISOLATE := NETPLUMB_OUTER_NETNS=$$(readlink /proc/self/ns/net) unshare --net --mount --propagation private
 PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 
-.PHONY: help deps venv collection test unit integration integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
+.PHONY: help deps venv collection test unit integration hostile integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
 	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
@@ -75,6 +75,10 @@ integration-deb: venv collection
 # The lab brings up its own isolated world (top namespace) and checks it leaves nothing behind.
 lab-test: venv collection
 	NETLAB_STATE_DIR=$(BUILD)/lab-pytest $(PY) -m pytest -q tests/lab
+
+# The hostile-input and fault suite (docs/safety.md): prints its cases per category; joins TEST_SUITES at 60 cases.
+hostile: venv collection
+	$(PYTEST_ISOLATED) $(PY) -m pytest -q -p no:cacheprovider tests/hostile
 
 TEST_SUITES := unit integration integration-deb lab-test
 # Further suites and targets (sanity, lint, molecule, demo...) live in mk/*.mk and append to TEST_SUITES.

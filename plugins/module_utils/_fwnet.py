@@ -20,6 +20,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
     OWNER_PREFIX, Rule, get_driver, network_of)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
+from ansible_collections.netplumb.container.plugins.module_utils import _preflight
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 LOOPBACK = ipaddress.ip_network(u"127.0.0.0/8")
@@ -320,12 +321,16 @@ def listener_conflict(m, socks):
 
 
 # --- planners -------------------------------------------------------------------------------------------
-def plan_nat(nl, spec, driver=None):
+def plan_nat(nl, spec, driver=None, check_mode=False):
     net = validate_nat(spec)
     bridge = spec["bridge"]
     p = Plan()
     present = spec["state"] == "present"
     host = nl.read(None)
+    if present:
+        facts = _preflight.read_host(nl, host)
+        _preflight.check_bridge("bridge", bridge, facts, must_exist=not check_mode)
+        _preflight.check_subnet("subnet", net, facts, bridge=bridge)
     if present and host.link(bridge) is None:
         p.warn("bridge %s does not exist (yet): rules predicted for it" % bridge)
     driver = driver or get_driver(spec.get("firewall_backend") or "auto")
@@ -402,6 +407,16 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
         p.warn(w)
     current = driver.read()
     bridges = []
+    facts = _preflight.read_host(nl, host) if present else None
+    batch = spec.get("ports") is not None
+    for i, m in enumerate(mappings):
+        if present:
+            pre = "ports[%d]." % i if batch else ""
+            if m.host_ip is not None:
+                _preflight.check_host_ip(pre + "host_ip", m.host_ip, facts)
+            if m.bridge:
+                _preflight.check_bridge(pre + "bridge" if batch and spec["ports"][i].get("bridge") else "bridge",
+                                        m.bridge, facts)
     for m in mappings:
         m.bridge = _bridge_for(m, host, current, check_mode) if present else (m.bridge or _owner_bridge(m, current))
         if m.bridge not in bridges:

@@ -145,7 +145,8 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     spec = dict(module.params)
-    result, error = run(module, lambda: _fwnet.validate_nat(spec), lambda nl: _fwnet.plan_nat(nl, spec))
+    result, error = run(module, lambda: _fwnet.validate_nat(spec),
+                        lambda nl: _fwnet.plan_nat(nl, spec, check_mode=module.check_mode))
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

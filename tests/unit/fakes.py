@@ -17,12 +17,54 @@ def state(ns, links, addrs=None, routes=None):
     return NsState(ns, links, a, r)
 
 
+class FakeMsg(dict):
+    """A netlink message: fields by [key], attributes by get_attr(name)."""
+
+    def __init__(self, fields, attrs):
+        super(FakeMsg, self).__init__(fields)
+        self.attrs = attrs
+
+    def get_attr(self, name):
+        return self.attrs.get(name)
+
+
 class FakeSock:
-    def __init__(self, nsids):
+    def __init__(self, nsids, st=None, routes=None):
         self.nsids = nsids
+        self.st = st
+        self.routes = routes or []
 
     def get_netnsid(self, fd):
         return {"nsid": self.nsids.get(fd, 4294967295)}
+
+    def get_addr(self):
+        out = []
+        for index, ifaces in sorted((self.st.addrs if self.st else {}).items()):
+            for i in ifaces:
+                out.append(FakeMsg(dict(index=index, prefixlen=i.network.prefixlen, scope=0),
+                                   dict(IFA_LOCAL=str(i.ip))))
+        return out
+
+    def get_routes(self, family=None, **kw):
+        """routes: [(dst 'a.b.c.d/n' or 'default', dev, gateway or None, proto)] plus the connected routes of
+        the addresses."""
+        out = []
+        rows = list(self.routes)
+        for index, ifaces in sorted((self.st.addrs if self.st else {}).items()):
+            for i in ifaces:
+                rows.append((str(i.network), self.st.name_of(index), None, 2))
+        for fam, gw in sorted((self.st.routes if self.st else {}).items()):
+            rows.append(("default", None, str(gw), 3))
+        for dst, dev, gw, proto in rows:
+            net = ipaddress.ip_network(u"0.0.0.0/0" if dst == "default" else dst)
+            fam = 2 if net.version == 4 else 10
+            if family is not None and fam != family:
+                continue
+            oif = [lk.index for lk in self.st.links.values() if lk.name == dev] if dev else []
+            out.append(FakeMsg(dict(family=fam, dst_len=net.prefixlen, table=254, type=1, proto=proto),
+                               dict(RTA_DST=None if net.prefixlen == 0 else str(net.network_address),
+                                    RTA_GATEWAY=gw, RTA_OIF=oif[0] if oif else None, RTA_TABLE=254)))
+        return out
 
 
 class FakeNetlink:
@@ -30,9 +72,10 @@ class FakeNetlink:
 
     run_dir = "/run/netns"
 
-    def __init__(self, states, nsids=None):
+    def __init__(self, states, nsids=None, routes=None):
         self.states = states
         self.nsids = nsids or {}
+        self.routes = routes or []     # extra host routes for FakeSock.get_routes
         self.reads = []
 
     def read(self, ns=None):
@@ -46,7 +89,7 @@ class FakeNetlink:
         return sorted(n for n in self.states if n is not None)
 
     def sock(self, ns=None):
-        return FakeSock(self.nsids)
+        return FakeSock(self.nsids, self.states.get(ns), self.routes if ns is None else [])
 
     def with_ns_fd(self, ns, fn):
         return fn(ns)

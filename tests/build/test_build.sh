@@ -58,7 +58,8 @@ step "ansible-galaxy collection install into $WORK/collections"
 # from here on, only the installed copy is visible (not the checkout that ansible.cfg links in)
 export ANSIBLE_COLLECTIONS_PATH=$WORK/collections
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
-"$ANSIBLE_GALAXY" collection list netplumb.container | grep -q "$WORK/collections" \
+"$ANSIBLE_GALAXY" collection list netplumb.container > "$WORK/galaxy-list.txt"
+grep -q "$WORK/collections" "$WORK/galaxy-list.txt" \
   || fail "ansible-galaxy does not see the installed copy"
 
 step "ansible-doc from the installed copy"
@@ -97,7 +98,8 @@ r=$(adhoc netplumb.container.netns 'name=nbuild0' --check --diff)
 
 r=$(adhoc netplumb.container.netns 'name=nbuild0')
 [ "$(field "$r" changed)" = true ] || fail "netns create: $r"
-ip netns list | grep -qw nbuild0 || fail "namespace nbuild0 not created"
+ip netns list > "$WORK/netns.txt"
+grep -qw nbuild0 "$WORK/netns.txt" || fail "namespace nbuild0 not created"
 echo "netns create: $(field "$r" commands)"
 
 r=$(adhoc netplumb.container.linux_bridge 'name=brbuild0 addresses=172.31.250.1/24')
@@ -116,6 +118,7 @@ adhoc netplumb.container.veth_pair 'name=vbuild0 peer=eth0 state=absent' >/dev/n
 adhoc netplumb.container.linux_bridge 'name=brbuild0 state=absent' >/dev/null
 r=$(adhoc netplumb.container.netns 'name=nbuild0 state=absent')
 [ "$(field "$r" changed)" = true ] || fail "netns delete: $r"
-! ip netns list | grep -qw nbuild0 || fail "namespace nbuild0 still there"
+ip netns list > "$WORK/netns.txt"
+! grep -qw nbuild0 "$WORK/netns.txt" || fail "namespace nbuild0 still there"
 
 echo "build test passed: $tarball"

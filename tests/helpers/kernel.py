@@ -1,5 +1,6 @@
 """Kernel-side test tools: a throwaway network namespace per test, state dumps and a netlink write monitor."""
 import ctypes
+import errno
 import json
 import os
 import socket
@@ -19,6 +20,8 @@ RTMGRP_IPV6_ROUTE = 0x400
 RTM_DELLINK, RTM_NEWADDR, RTM_DELADDR, RTM_NEWROUTE, RTM_DELROUTE = 17, 20, 21, 24, 25
 RT_SCOPE_LINK = 253
 RTPROT_KERNEL = 2
+SO_RCVBUFFORCE = 33
+MONITOR_RCVBUF = 64 * 1024 * 1024
 WRITE_GROUPS = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE
 
 
@@ -116,6 +119,8 @@ class Monitor:
                 fd = os.open("/run/netns/" + ns, os.O_RDONLY)
                 _check(_libc.setns(fd, CLONE_NEWNET), "setns")
             s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+            # room for every notification of a 1000-pair batch, drained only at the end (root may force it)
+            s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, MONITOR_RCVBUF)
             s.bind((0, WRITE_GROUPS))
             s.setblocking(False)
         finally:
@@ -136,6 +141,12 @@ class Monitor:
                     data = s.recv(65536)
                 except BlockingIOError:
                     break
+                except OSError as exc:
+                    if exc.errno == errno.ENOBUFS:
+                        raise AssertionError("the netlink monitor overflowed (ENOBUFS): notifications were lost, "
+                                             "so this run cannot tell whether the module wrote; raise "
+                                             "MONITOR_RCVBUF in tests/helpers/kernel.py")
+                    raise
                 off = 0
                 while off + 16 <= len(data):
                     length, mtype = struct.unpack_from("=IH", data, off)

@@ -329,8 +329,9 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     host = nl.read(None)
     if present:
         facts = _preflight.read_host(nl, host)
-        _preflight.check_bridge("bridge", bridge, facts, must_exist=not check_mode)
+        _preflight.check_bridge("bridge", bridge, facts)
         _preflight.check_subnet("subnet", net, facts, bridge=bridge)
+        _preflight.check_bridge("bridge", bridge, facts, must_exist=not check_mode)
     if present and host.link(bridge) is None:
         p.warn("bridge %s does not exist (yet): rules predicted for it" % bridge)
     driver = driver or get_driver(spec.get("firewall_backend") or "auto")

@@ -328,7 +328,7 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     present = spec["state"] == "present"
     host = nl.read(None)
     if present:
-        facts = _preflight.read_host(nl, host)
+        facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
         _preflight.check_bridge("bridge", bridge, facts)
         _preflight.check_subnet("subnet", net, facts, bridge=bridge)
         _preflight.check_bridge("bridge", bridge, facts, must_exist=not check_mode)
@@ -339,8 +339,9 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
         p.warn(w)
     current = driver.read()
     owner = OWNER_PREFIX + bridge
+    gone = set(spec.get("_removed") or ())     # networks an earlier call of the same run removes (preflight)
     for r in current.rules():   # the subnet must not be claimed by another network of ours
-        if r.owner and network_of(r.owner) != bridge and r.table == "raw" and "DROP" in r.args \
+        if r.owner and network_of(r.owner) not in gone | set([bridge]) and r.table == "raw" and "DROP" in r.args \
                 and "-d" in r.args and present:
             other = r.args[r.args.index("-d") + 1]
             if other != "127.0.0.0/8" and ipaddress.ip_network(u"%s" % other).overlaps(net):
@@ -408,7 +409,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
         p.warn(w)
     current = driver.read()
     bridges = []
-    facts = _preflight.read_host(nl, host) if present else None
+    facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ()) if present else None
     batch = spec.get("ports") is not None
     for i, m in enumerate(mappings):
         if present:
@@ -428,7 +429,8 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
                                  % m.bridge)
             p.warn("bridge %s does not exist (yet): rules predicted for it" % m.bridge)
     owners = set(m.owner() for m in mappings if m.bridge)
-    existing = published(current)
+    existing = dict((o, r) for o, r in published(current).items()
+                    if network_of(o) not in (spec.get("_removed") or ()))
     stale = []
     if spec.get("prune"):
         # the networks of the batch: their mappings the batch does not name go, as with state=absent

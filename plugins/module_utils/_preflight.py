@@ -95,8 +95,9 @@ class HostFacts:
         return any(iface.ip == ip for _name, iface in self.addrs)
 
 
-def read_host(nl, state=None):
-    """HostFacts of the namespace the module runs in (one dump of addresses and of routes)."""
+def read_host(nl, state=None, ignore=()):
+    """HostFacts of the namespace the module runs in (one dump of addresses and of routes). ``ignore``: links
+    whose addresses and routes do not count (bridges of ours that an earlier call of the same run removes)."""
     sock = nl.sock(None)
     state = state or nl.read(None)
     addrs = []
@@ -128,6 +129,9 @@ def read_host(nl, state=None):
             for oif, gw in hops:
                 routes.append(Route(net, state.name_of(oif) if oif else None,
                                     ipaddress.ip_address(u"%s" % gw) if gw else None, msg["proto"], table))
+    if ignore:
+        addrs = [(n, i) for n, i in addrs if n not in ignore]
+        routes = [r for r in routes if r.dev not in ignore]
     return HostFacts(state, addrs, routes)
 
 

@@ -17,7 +17,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.path.join(ROOT, ".build")
 STATE = os.path.join(BUILD, "lab-scale")
 NETLAB = ["/usr/bin/python3", os.path.join(ROOT, "tests", "lab", "netlab.py"), "--state-dir", STATE]
-MAX_INVOCATIONS = 5  # bridge, netns, veth_pair, container_nat, port_publish: one each
+MAX_INVOCATIONS = 6  # preflight, then bridge, netns, veth_pair, container_nat, port_publish: one each
 
 
 def network(n):

@@ -103,5 +103,26 @@ def test_hundred_containers_one_batch(plans):
 
 
 def test_empty_and_wrong_type(plans):
-    assert plans[5] == dict(errors=[], present=[], absent=[], networks=[])
+    assert plans[5] == dict(errors=[], present=[], absent=[], networks=[], preflight=[])
     assert plans[6]["errors"] == ["container_networks: must be a list of networks"]
+
+
+def test_preflight_lists_the_role_calls_in_its_order(plans):
+    """The preflight module gets exactly the calls tasks/main.yml makes: absent networks first (ports, NAT,
+    pairs, namespaces, bridge), then per present network bridge, namespaces, pairs, NAT, ports."""
+    calls = plans[2]["preflight"]
+    assert [(c["module"], c["args"].get("state", "present"), c["label"]) for c in calls] == [
+        ("container_nat", "absent", "container_networks[2] (c)"),
+        ("linux_bridge", "absent", "container_networks[2] (c)"),
+        ("container_nat", "absent", "container_networks[0] (a)"),
+        ("linux_bridge", "absent", "container_networks[0] (a)"),
+        ("linux_bridge", "present", "container_networks[1] (b)"),
+        ("veth_pair", "present", "container_networks[1] (b)"),
+        ("container_nat", "present", "container_networks[1] (b)"),
+        ("port_publish", "present", "container_networks[1] (b)"),
+    ]
+    tut = plans[0]["preflight"]
+    pairs = [c for c in tut if c["module"] == "veth_pair"][0]["args"]
+    assert pairs["prune"] is True and pairs["bridge"] == "br0" and len(pairs["pairs"]) == 2
+    ports = [c for c in tut if c["module"] == "port_publish"][0]["args"]
+    assert ports["prune"] is True and ports["firewall_backend"] == "auto" and len(ports["ports"]) == 2

@@ -51,3 +51,32 @@ def bridged_uplink(unnamed, bridge="br-up", addr="192.0.2.10/24", gateway="192.0
 
 def snapshot():
     return dict(kernel=dump(), rules=save())
+
+
+def role(networks, *extra):
+    """ansible-playbook -c local of the container_network role in this sandbox: (rc, stats, {task: result})."""
+    import json
+    import sys
+    import tempfile
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(os.path.dirname(here))
+    build = os.path.join(root, ".build")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(root, "ansible.cfg"),
+               ANSIBLE_HOME=os.path.join(build, "ansible-home"), ANSIBLE_LOCAL_TEMP=os.path.join(build, "ansible-tmp"),
+               ANSIBLE_REMOTE_TEMP=os.path.join(build, "ansible-remote-tmp"), ANSIBLE_STDOUT_CALLBACK="record_json",
+               ANSIBLE_CALLBACK_PLUGINS=os.path.join(root, "tests", "integration", "playbooks", "callback_plugins"),
+               ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=build, delete=False) as f:
+        json.dump(dict(container_networks=networks), f)
+    try:
+        cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
+               "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "@" + f.name,
+               os.path.join(root, "tests", "integration", "playbooks", "role.yml")] + list(extra)
+        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+    finally:
+        os.unlink(f.name)
+    lines = proc.stdout.strip().splitlines()
+    assert lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1])
+    tasks = dict((name.split(" : ", 1)[-1], hosts["localhost"]) for name, hosts in out["tasks"].items())
+    return proc.returncode, out["stats"]["localhost"], tasks

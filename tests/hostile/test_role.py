@@ -1,0 +1,113 @@
+"""The role never half-applies: every network's calls pass the preflight before the first write, so bad input
+or a host-unsafe network anywhere in container_networks leaves the host exactly as it was - in --check and
+in a real run - and the refusal names the network, the field and the value."""
+import socket
+
+import pytest
+
+from helpers.converge import existing_ns
+from hosts import UnnamedNs, bridged_uplink, lxc_uplink, role, snapshot
+
+pytestmark = pytest.mark.category("role")
+
+PREFLIGHT = "Preflight - every network checked against the host before any change"
+GOOD = dict(name="good", bridge="br-good", subnet="172.20.0.0/24",
+            containers=[dict(name="g1", address="172.20.0.10", publish=["8081:80"])])
+
+
+@pytest.fixture
+def lxc(sandbox):
+    un = UnnamedNs()
+    try:
+        lxc_uplink(un)
+        yield un
+    finally:
+        un.close()
+
+
+def refused(networks, check, *parts):
+    """The good network comes first: the refusal of a later one must still leave it unbuilt."""
+    before = snapshot()
+    rc, stats, tasks = role([GOOD] + networks, *(["--check", "--diff"] if check else []))
+    assert rc != 0 and stats["failures"] == 1, (rc, stats)
+    res = tasks[PREFLIGHT]
+    assert res.get("msg", "").startswith("preflight refused"), res
+    for part in parts:
+        assert part in res["msg"], (part, res["msg"])
+    assert snapshot() == before and existing_ns() == [], "the refused role changed the host"
+    written = [name for name, r in tasks.items() if r.get("changed")]
+    assert written == [], written
+
+
+def bad_container(**kw):
+    c = dict(name="c1", address="172.21.0.10")
+    c.update(kw)
+    return [dict(name="bad", bridge="br-bad", subnet="172.21.0.0/24", containers=[c])]
+
+
+MODES = pytest.mark.parametrize("check", [True, False], ids=["check", "real"])
+
+
+@pytest.mark.parametrize("name", ["..", ".", "x" * 250])
+def test_container_names_that_are_no_namespace(lxc, name):
+    refused(bad_container(name=name), False, "container_networks[1] (bad) (netns)", "name[0]=")
+
+
+@pytest.mark.parametrize("spec, why", [("0.0.0.0:8080:80", "unspecified"), ("224.0.0.1:8080:80", "multicast")])
+def test_publish_on_no_host_address(lxc, spec, why):
+    refused(bad_container(publish=[spec]), False, "container_networks[1] (bad) (port_publish)", "host_ip", why)
+
+
+def test_publish_on_an_address_of_another_host_in_check_mode(lxc):
+    refused(bad_container(publish=["192.0.2.99:8080:80"]), True, "ports[0].host_ip=192.0.2.99",
+            "no address of this host")
+
+
+@MODES
+def test_subnet_of_the_uplink(lxc, check):
+    refused([dict(name="bad", bridge="br-bad", subnet="192.0.2.0/24")], check,
+            "container_networks[1] (bad) (container_nat)", "subnet=192.0.2.0/24", "192.0.2.10/24")
+
+
+def test_network_on_the_uplink_interface(lxc):
+    refused([dict(name="bad", bridge="eth0", subnet="172.30.0.0/16")], False, "bridge=eth0",
+            "eth0 is the host's uplink")
+
+
+def test_network_on_a_bridge_carrying_the_uplink(sandbox):
+    un = UnnamedNs()
+    try:
+        bridged_uplink(un)
+        refused([dict(name="bad", bridge="br-up", subnet="172.30.0.0/16")], False, "bridge=br-up",
+                "br-up is the host's uplink")
+    finally:
+        un.close()
+
+
+def test_host_port_bound_by_a_local_listener_in_check_mode(lxc):
+    check = True
+    s = socket.socket()
+    try:
+        s.bind(("0.0.0.0", 0))
+        s.listen(1)
+        port = s.getsockname()[1]
+        refused(bad_container(publish=["%d:80" % port]), check, "tcp/%d" % port, "bound by a local listener")
+    finally:
+        s.close()
+
+
+def test_every_refusal_is_reported_at_once(lxc):
+    nets = bad_container(name="..") + [dict(name="bad2", bridge="br-bad2", subnet="192.0.2.0/25")]
+    before = snapshot()
+    rc, stats, tasks = role([GOOD] + nets)
+    msg = tasks[PREFLIGHT]["msg"]
+    assert rc != 0 and "container_networks[1] (bad)" in msg and "container_networks[2] (bad2)" in msg, msg
+    assert snapshot() == before
+
+
+def test_the_good_network_alone_converges(lxc):
+    """Positive control: without the bad network, the same run builds and a re-run changes nothing."""
+    rc, stats, tasks = role([GOOD])
+    assert rc == 0 and stats["failures"] == 0 and existing_ns() == ["g1"], (rc, stats)
+    rc, stats, tasks = role([GOOD])
+    assert rc == 0 and stats["changed"] == 0, stats

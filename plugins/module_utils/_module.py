@@ -12,18 +12,25 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
+from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT, HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink
+
+# Merged into every module's argument_spec (documented by the doc fragment netplumb.container.host_lock).
+LOCK_ARGSPEC = dict(lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT))
 
 
 def run(module, validate, build):
-    """validate() checks all input first; build(netlink) -> Plan, nothing written; then the plan is applied
-    unless check mode. Returns (result dict, error message or None)."""
+    """validate() checks all input first; then the host lock is taken (check mode too, so the prediction is
+    not raced) and held while build(netlink) -> Plan reads state and the plan is applied unless check mode.
+    Returns (result dict, error message or None)."""
     plan = None
     try:
+        timeout = validate_timeout(module.params.get("lock_timeout", DEFAULT_TIMEOUT))
         validate()
-        with Netlink() as nl:
-            plan = build(nl)
-            plan.apply(module.check_mode)
+        with HostLock(timeout):
+            with Netlink() as nl:
+                plan = build(nl)
+                plan.apply(module.check_mode)
     except KernelError as exc:
         res = dict(changed=bool(exc.done), commands=exc.done)
         return res, str(exc)

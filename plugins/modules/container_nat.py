@@ -75,6 +75,7 @@ options:
     default: present
 extends_documentation_fragment:
   - netplumb.container.attributes
+  - netplumb.container.host_lock
 notes:
   - Requires root (CAP_NET_ADMIN) on the managed host. Acts on the network namespace the module runs in.
   - In check mode a bridge that does not exist yet is assumed to be created by an earlier task (a warning
@@ -124,13 +125,14 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **LOCK_ARGSPEC,
             bridge=dict(type="str", required=True),
             subnet=dict(type="str", required=True),
             masquerade=dict(type="bool", default=True),

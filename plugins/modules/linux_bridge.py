@@ -54,6 +54,7 @@ options:
     default: false
 extends_documentation_fragment:
   - netplumb.container.attributes
+  - netplumb.container.host_lock
 notes:
   - Requires root (CAP_NET_ADMIN) on the managed host.
   - A name held by a link that is not a bridge is an error; such a link is never modified or deleted.
@@ -99,13 +100,14 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netplumb.container.plugins.module_utils import _links
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **LOCK_ARGSPEC,
             name=dict(type="str", required=True),
             addresses=dict(type="list", elements="str"),
             mtu=dict(type="int"),

@@ -109,6 +109,7 @@ options:
     default: present
 extends_documentation_fragment:
   - netplumb.container.attributes
+  - netplumb.container.host_lock
 notes:
   - Requires root. Acts on the network namespace the module runs in. IPv4 only for now.
   - Published traffic is not exempt from the host firewall. The jump into C(NETPLUMB-FORWARD) is appended to
@@ -163,7 +164,7 @@ diff:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
@@ -178,6 +179,7 @@ def main():
     )
     module = AnsibleModule(
         argument_spec=dict(
+            **LOCK_ARGSPEC,
             host_port=dict(type="raw"),
             container_ip=dict(type="str"),
             container_port=dict(type="raw"),

@@ -94,6 +94,7 @@ options:
     default: false
 extends_documentation_fragment:
   - netplumb.container.attributes
+  - netplumb.container.host_lock
 notes:
   - Requires root (CAP_NET_ADMIN, CAP_SYS_ADMIN for namespaces) on the managed host.
 seealso:
@@ -174,7 +175,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.netplumb.container.plugins.module_utils import _links
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 PAIR_OPTIONS = dict(
@@ -209,6 +210,7 @@ def batch(params):
 
 def main():
     spec = dict(PAIR_OPTIONS)
+    spec.update(LOCK_ARGSPEC)
     spec.update(
         state=dict(type="str", choices=["present", "absent"], default="present"),
         pairs=dict(type="list", elements="dict"),

@@ -51,8 +51,10 @@ options:
         type: str
 extends_documentation_fragment:
   - netplumb.container.attributes
+  - netplumb.container.host_lock
 notes:
   - Requires root on the managed host, like the modules it checks. It reads state; it never changes any.
+  - It holds the host lock while it reads, so no other netplumb run changes the host under its feet.
 seealso:
   - module: netplumb.container.linux_bridge
   - module: netplumb.container.container_nat
@@ -89,6 +91,8 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
+from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
+from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
 
 MAX_SHOWN = 10
@@ -97,6 +101,7 @@ MAX_SHOWN = 10
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            **LOCK_ARGSPEC,
             calls=dict(type="list", elements="dict", required=True, options=dict(
                 module=dict(type="str", required=True, choices=sorted(_dryrun.DEFAULTS)),
                 args=dict(type="dict", required=True),
@@ -108,8 +113,9 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     try:
-        with Netlink() as nl:
-            errors, warnings, plans = _dryrun.run_calls(nl, module.params["calls"])
+        with HostLock(validate_timeout(module.params["lock_timeout"])):
+            with Netlink() as nl:
+                errors, warnings, plans = _dryrun.run_calls(nl, module.params["calls"])
     except NetplumbError as exc:
         module.fail_json(msg=str(exc), changed=False, calls=[], errors=[str(exc)])
     for w in warnings:

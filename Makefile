@@ -76,11 +76,11 @@ integration-deb: venv collection
 lab-test: venv collection
 	NETLAB_STATE_DIR=$(BUILD)/lab-pytest $(PY) -m pytest -q tests/lab
 
-# The hostile-input and fault suite (docs/safety.md): prints its cases per category; joins TEST_SUITES at 60 cases.
+# The hostile-input and fault suite (docs/safety.md): prints its cases per category and fails under 60.
 hostile: venv collection
 	$(PYTEST_ISOLATED) $(PY) -m pytest -q -p no:cacheprovider tests/hostile
 
-TEST_SUITES := unit integration integration-deb lab-test
+TEST_SUITES := unit integration hostile integration-deb lab-test
 # Further suites and targets (sanity, lint, molecule, demo...) live in mk/*.mk and append to TEST_SUITES.
 include $(sort $(wildcard mk/*.mk))
 

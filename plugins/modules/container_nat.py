@@ -58,7 +58,7 @@ options:
     description:
       - Containers on this bridge may talk to each other.
       - V(false) turns on bridge port isolation (C(ip link set PORT type bridge_slave isolated on)) on every port
-        of O(bridge) whose alias is exactly C(netplumb) (ports this collection made), first in the plan: no
+        of O(bridge) whose alias is exactly C(netplumb) (ports this collection made), first in the plan - no
         frame passes between two of them, whatever the protocol (IPv4, IPv6 link-local, self-assigned ULAs,
         raw frames) and whatever br_netfilter says. The gateway (the bridge's own address) stays reachable.
         It also drops bridge-to-bridge forwarding in iptables (C(-i BRIDGE -o BRIDGE -j DROP)), a second layer.

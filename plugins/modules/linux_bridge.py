@@ -54,7 +54,7 @@ options:
     default: false
   nf_call_iptables:
     description:
-      - The bridge's own br_netfilter switch (C(ip link set NAME type bridge nf_call_iptables 1)): bridged IPv4
+      - The bridge's own br_netfilter switch (C(ip link set NAME type bridge nf_call_iptables 1)) - bridged IPv4
         traffic of this bridge passes iptables even where the global C(net.bridge.bridge-nf-call-iptables) is
         0, so the FORWARD rules of M(netplumb.container.container_nat) see traffic between its containers.
         It changes only this bridge; the global sysctl is never written.
@@ -67,7 +67,7 @@ options:
   ipv6:
     description:
       - V(false) turns IPv6 off on the bridge (C(sysctl -w net.ipv6.conf.NAME.disable_ipv6=1), in the network
-        namespace the module runs in): the host neither answers nor routes IPv6 there, so containers cannot
+        namespace the module runs in) - the host neither answers nor routes IPv6 there, so containers cannot
         reach other networks over IPv6 even while C(net.ipv6.conf.all.forwarding=1). IPv6 between containers
         of the same bridge is governed by port isolation (see M(netplumb.container.veth_pair) O(netplumb.container.veth_pair#module:isolated)).
       - V(true) sets it to 0. IPv6 between networks is then not filtered by netplumb (its rules are IPv4).

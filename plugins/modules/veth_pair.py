@@ -94,7 +94,7 @@ options:
     default: false
   isolated:
     description:
-      - Bridge port isolation on the host end's port (C(ip link set NAME type bridge_slave isolated on)): the
+      - Bridge port isolation on the host end's port (C(ip link set NAME type bridge_slave isolated on)) - the
         bridge forwards no frame between two isolated ports, whatever the protocol (IPv4, IPv6 link-local,
         self-assigned addresses, raw frames) and whatever br_netfilter says. Frames to the bridge itself (the
         gateway) still pass, so egress and published ports work.

@@ -69,7 +69,8 @@ options:
       - V(false) turns IPv6 off on the bridge (C(sysctl -w net.ipv6.conf.NAME.disable_ipv6=1), in the network
         namespace the module runs in) - the host neither answers nor routes IPv6 there, so containers cannot
         reach other networks over IPv6 even while C(net.ipv6.conf.all.forwarding=1). IPv6 between containers
-        of the same bridge is governed by port isolation (see M(netplumb.container.veth_pair) O(netplumb.container.veth_pair#module:isolated)).
+        of the same bridge is governed by port isolation
+        (O(netplumb.container.veth_pair#module:isolated)).
       - V(true) sets it to 0. IPv6 between networks is then not filtered by netplumb (its rules are IPv4).
         O(addresses) may hold IPv6 addresses only with V(true).
     type: bool

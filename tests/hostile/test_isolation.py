@@ -421,3 +421,30 @@ def test_role_style_ports_are_born_isolated(sandbox, run):
     res = ok(run("container_nat", dict(bridge="br0", subnet="172.18.0.0/16", icc=False), check=True))
     assert not [c for c in res["commands"] if "isolated" in c]
     assert json.dumps(res["diff"]["after"]["isolated_ports"]) == '["vc0", "vc1"]'
+
+
+def test_role_icc_false_check_is_exact_and_ports_are_born_isolated(sandbox, tmp_path):
+    from helpers.converge import existing_ns
+    from helpers.kernel import dump
+    from test_playbook import role_run
+
+    nets = [dict(name="db", bridge="br-db", subnet="172.20.0.0/16", icc=False,
+                 containers=[dict(name="d1", address="172.20.0.11"), dict(name="d2", address="172.20.0.12")])]
+    before = dump()
+    stats, check = role_run(tmp_path, nets, "--check", "--diff")
+    assert stats["failures"] == 0 and dump() == before and existing_ns() == []
+    stats, real = role_run(tmp_path, nets, "--diff")
+    assert stats["failures"] == 0
+    for name, res in real.items():
+        got = [r.get("commands") for r in res["results"]] if "results" in res else res.get("commands")
+        want = [r.get("commands") for r in check[name]["results"]] if "results" in check[name] \
+            else check[name].get("commands")
+        assert got == want, name
+    veths = real["Veth pairs, addresses and default routes, all of a network in one call; undeclared pairs pruned"]
+    cmds = veths["results"][0]["commands"]
+    assert cmds.index("ip link set vn-d1 type bridge_slave isolated on") < cmds.index("ip link set vn-d1 up")
+    assert port_info("vn-d1")["isolated"] and port_info("vn-d2")["isolated"]
+    assert ip_json("link", "show", "br-db")[0]["linkinfo"]["info_data"]["nf_call_iptables"] == 0
+    assert ping("d1", "172.20.0.1") and not ping("d1", "172.20.0.12")
+    stats, again = role_run(tmp_path, nets)
+    assert stats["changed"] == 0 and stats["failures"] == 0

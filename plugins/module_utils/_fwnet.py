@@ -15,6 +15,7 @@ __metaclass__ = type
 import ipaddress
 import os
 
+from ansible_collections.netplumb.container.plugins.module_utils import _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
@@ -358,6 +359,7 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
         p.after["ip_forward"] = "1"
         if fwd_before != "1":
             p.add(op_sysctl("net.ipv4.ip_forward", 1))
+    _isolation.plan_nat(p, nl, host, spec)
     return p
 
 

@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.netplumb.container.plugins.module_utils import _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState
@@ -199,6 +200,7 @@ def plan_bridge(nl, spec):
     if spec.get("addresses") is not None:
         _plan_addresses(p, nl, None, name, host.addresses(name), spec["addresses"])
         after["addresses"] = _sorted(spec["addresses"])
+    _isolation.plan_bridge(p, nl, spec, lk, after)
     if not after.get("up"):
         p.add(op_up(nl, None, name))
         after["up"] = True
@@ -209,6 +211,7 @@ def plan_bridge(nl, spec):
 # --- veth pairs ----------------------------------------------------------------------------------------
 VETH_KEYS = ("name", "peer", "peer_netns", "bridge", "hairpin", "addresses", "peer_addresses", "peer_gateway", "mtu",
              "state")
+VETH_KEYS = VETH_KEYS + ("isolated",)
 
 
 def validate_pairs(pairs, field="pairs"):
@@ -233,6 +236,7 @@ def validate_pairs(pairs, field="pairs"):
         elif not isinstance(pair["hairpin"], bool):
             raise ValidationError(f + "hairpin", pair["hairpin"], "must be true or false")
         pair["state"] = v.choice(f + "state", pair.get("state") or "present", ("present", "absent"))
+        _isolation.validate_pair(f, pair)
         v.mtu(f + "mtu", pair.get("mtu"))
         pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"))
         pair["peer_addresses"] = v.interface_cidrs(f + "peer_addresses", pair.get("peer_addresses"))
@@ -429,6 +433,7 @@ def _plan_pair(world, p, pair):
     if pair.get("bridge") and hairpin != pair["hairpin"]:
         p.add(op_hairpin(nl, name, pair["hairpin"]))
         hairpin = pair["hairpin"]
+    isolated = _isolation.plan_port(p, nl, pair, None if created else h, h_cur["master"] != pair.get("bridge"))
     if h_cur["alias"] != OWNER_ALIAS:
         p.add(op_alias(nl, None, name))
     if pair.get("addresses") is not None:
@@ -462,6 +467,7 @@ def _plan_pair(world, p, pair):
         else:
             gws = sorted(str(g) for g in p_cur["gateway"].values())
             after["peer_gateway"] = gws[0] if len(gws) == 1 else (gws or None)
+    _isolation.note_after(after, isolated)
     p.after[name] = after
 
 

@@ -110,9 +110,10 @@ class Link:
     """A link as read from the kernel."""
 
     __slots__ = ("index", "name", "kind", "master", "mtu", "up", "alias", "peer_index", "peer_netnsid", "stp",
-                 "hairpin")
+                 "hairpin", "isolated", "nf_call_iptables")
 
-    def __init__(self, index, name, kind, master, mtu, up, alias, peer_index, peer_netnsid, stp, hairpin=None):
+    def __init__(self, index, name, kind, master, mtu, up, alias, peer_index, peer_netnsid, stp, hairpin=None,
+                 isolated=None, nf_call_iptables=None):
         self.index = index
         self.name = name
         self.kind = kind
@@ -124,24 +125,29 @@ class Link:
         self.peer_netnsid = peer_netnsid
         self.stp = stp
         self.hairpin = hairpin
+        self.isolated = isolated                    # bridge port isolation (bridge ports only)
+        self.nf_call_iptables = nf_call_iptables    # the bridge's own br_netfilter switch (bridges only)
 
     @classmethod
     def from_msg(cls, msg):
         kind, stp, hairpin = None, None, None
+        isolated, nf_call = None, None
         info = msg.get_attr("IFLA_LINKINFO")
         if info is not None:
             kind = info.get_attr("IFLA_INFO_KIND")
             data = info.get_attr("IFLA_INFO_DATA")
             if kind == "bridge" and data is not None and hasattr(data, "get_attr"):
                 stp = data.get_attr("IFLA_BR_STP_STATE")
+                nf_call = data.get_attr("IFLA_BR_NF_CALL_IPTABLES")
             slave = info.get_attr("IFLA_INFO_SLAVE_DATA")
             if info.get_attr("IFLA_INFO_SLAVE_KIND") == "bridge" and slave is not None and hasattr(slave, "get_attr"):
                 hairpin = bool(slave.get_attr("IFLA_BRPORT_MODE"))
+                isolated = bool(slave.get_attr("IFLA_BRPORT_ISOLATED"))
         if kind is None and msg.get_attr("IFLA_IFNAME") == "lo":
             kind = "loopback"
         return cls(msg["index"], msg.get_attr("IFLA_IFNAME"), kind, msg.get_attr("IFLA_MASTER"),
                    msg.get_attr("IFLA_MTU"), bool(msg["flags"] & IFF_UP), msg.get_attr("IFLA_IFALIAS"),
-                   msg.get_attr("IFLA_LINK"), msg.get_attr("IFLA_LINK_NETNSID"), stp, hairpin)
+                   msg.get_attr("IFLA_LINK"), msg.get_attr("IFLA_LINK_NETNSID"), stp, hairpin, isolated, nf_call)
 
 
 class NsState:

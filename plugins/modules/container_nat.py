@@ -55,7 +55,20 @@ options:
     type: bool
     default: true
   icc:
-    description: Containers on this bridge may talk to each other (V(false) drops bridge-to-bridge forwarding).
+    description:
+      - Containers on this bridge may talk to each other.
+      - V(false) turns on bridge port isolation (C(ip link set PORT type bridge_slave isolated on)) on every port
+        of O(bridge) whose alias is exactly C(netplumb) (ports this collection made), first in the plan - no
+        frame passes between two of them, whatever the protocol (IPv4, IPv6 link-local, self-assigned ULAs,
+        raw frames) and whatever br_netfilter says. The gateway (the bridge's own address) stays reachable.
+        It also drops bridge-to-bridge forwarding in iptables (C(-i BRIDGE -o BRIDGE -j DROP)), a second layer.
+      - V(true) turns isolation off on those ports. Ports without the C(netplumb) alias are never changed.
+      - With V(false) and a port that is not netplumb's and not isolated, the iptables drop is that port's only
+        layer, so the module refuses while br_netfilter is off for the bridge (global
+        C(net.bridge.bridge-nf-call-iptables=0) and the bridge's C(nf_call_iptables=0)), naming the fix.
+      - With V(false) and br_netfilter on for the bridge, containers cannot reach published ports of their
+        own bridge through the host (the kernel bridges the DNATed packet and isolation drops it); a warning
+        says so. Where br_netfilter is off for the bridge, that hairpin is routed and works.
     type: bool
     default: true
   firewall_backend:

@@ -52,6 +52,29 @@ options:
         (links without the C(netplumb) alias). Without it the module refuses and names those ports.
     type: bool
     default: false
+  nf_call_iptables:
+    description:
+      - The bridge's own br_netfilter switch (C(ip link set NAME type bridge nf_call_iptables 1)) - bridged IPv4
+        traffic of this bridge passes iptables even where the global C(net.bridge.bridge-nf-call-iptables) is
+        0, so the FORWARD rules of M(netplumb.container.container_nat) see traffic between its containers.
+        It changes only this bridge; the global sysctl is never written.
+      - V(false) clears the attribute (br_netfilter then still applies while the global sysctl is 1). With
+        isolated ports (O(netplumb.container.container_nat#module:icc=false)), br_netfilter makes the kernel
+        bridge DNATed packets between the ports, which isolation drops - containers then cannot reach
+        published ports of their own bridge through the host; the role C(container_network) passes C(icc).
+    type: bool
+    default: true
+  ipv6:
+    description:
+      - V(false) turns IPv6 off on the bridge (C(sysctl -w net.ipv6.conf.NAME.disable_ipv6=1), in the network
+        namespace the module runs in) - the host neither answers nor routes IPv6 there, so containers cannot
+        reach other networks over IPv6 even while C(net.ipv6.conf.all.forwarding=1). IPv6 between containers
+        of the same bridge is governed by port isolation
+        (O(netplumb.container.veth_pair#module:isolated)).
+      - V(true) sets it to 0. IPv6 between networks is then not filtered by netplumb (its rules are IPv4).
+        O(addresses) may hold IPv6 addresses only with V(true).
+    type: bool
+    default: false
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
@@ -114,6 +137,8 @@ def main():
             stp=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             force=dict(type="bool", default=False),
+            nf_call_iptables=dict(type="bool", default=True),
+            ipv6=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )

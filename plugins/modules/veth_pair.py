@@ -79,7 +79,7 @@ options:
     description:
       - Batch form, mutually exclusive with O(name). Each item takes the keys O(name), O(peer),
         O(peer_netns), O(bridge), O(hairpin), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu) and O(state)
-        (defaulting to the top-level O(state)).
+        (defaulting to the top-level O(state)), and O(isolated).
     type: list
     elements: dict
   prune:
@@ -92,6 +92,16 @@ options:
         pruned peers are not deleted; they are listed in RV(pruned) (see M(netplumb.container.netns)).
     type: bool
     default: false
+  isolated:
+    description:
+      - Bridge port isolation on the host end's port (C(ip link set NAME type bridge_slave isolated on)) - the
+        bridge forwards no frame between two isolated ports, whatever the protocol (IPv4, IPv6 link-local,
+        self-assigned addresses, raw frames) and whatever br_netfilter says. Frames to the bridge itself (the
+        gateway) still pass, so egress and published ports work.
+      - Applied only with O(bridge). When omitted (null), isolation is not managed. With O(pairs), the default
+        of every item that sets none (like O(hairpin)). The role C(container_network) passes C(not icc), so
+        the ports of an O(netplumb.container.container_nat#module:icc=false) network are born isolated.
+    type: bool
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
@@ -188,6 +198,7 @@ PAIR_OPTIONS = dict(
     peer_addresses=dict(type="list", elements="str"),
     peer_gateway=dict(type="str"),
     mtu=dict(type="int"),
+    isolated=dict(type="bool"),
 )
 
 
@@ -204,6 +215,8 @@ def batch(params):
         for key in ("state", "hairpin", "bridge"):
             if item.get(key) is None:
                 item[key] = params[key]
+        if item.get("isolated") is None and params.get("isolated") is not None:
+            item["isolated"] = params["isolated"]
         pairs.append(item)
     return pairs, "pairs"
 

@@ -17,7 +17,8 @@ def addrs(name):
 def test_lifecycle(sandbox, run):
     res = converge(run, "linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"]))
     assert res["commands"] == ["ip link add br0 type bridge stp_state 0", "ip addr add 172.18.0.1/16 dev br0",
-                               "ip link set br0 up"]
+                               "ip link set br0 type bridge nf_call_iptables 1",
+                               "sysctl -w net.ipv6.conf.br0.disable_ipv6=1", "ip link set br0 up"]
     lk = link("br0")
     assert lk["linkinfo"]["info_kind"] == "bridge" and "UP" in lk["flags"]
     assert lk["linkinfo"]["info_data"]["stp_state"] == 0
@@ -25,7 +26,7 @@ def test_lifecycle(sandbox, run):
 
     # modify: addresses replaced exactly, mtu, stp
     res = converge(run, "linux_bridge", dict(name="br0", addresses=["172.19.0.1/16", "2001:db8:1::1/64"],
-                                             mtu=1400, stp=True))
+                                             mtu=1400, stp=True, ipv6=True))
     assert "ip addr del 172.18.0.1/16 dev br0" in res["commands"]
     assert addrs("br0") == ["172.19.0.1/16", "2001:db8:1::1/64"]
     lk = link("br0")
@@ -33,7 +34,7 @@ def test_lifecycle(sandbox, run):
     assert res["diff"]["before"]["mtu"] == 1500 and res["diff"]["after"]["mtu"] == 1400
 
     # addresses omitted: not managed
-    converge(run, "linux_bridge", dict(name="br0", mtu=1400, stp=True), expect_changed=False)
+    converge(run, "linux_bridge", dict(name="br0", mtu=1400, stp=True, ipv6=True), expect_changed=False)
 
     res = converge(run, "linux_bridge", dict(name="br0", state="absent"))
     assert res["commands"] == ["ip link del br0"]
@@ -44,7 +45,8 @@ def test_lifecycle(sandbox, run):
 def test_brings_down_bridge_up(sandbox, run):
     subprocess.run(["ip", "link", "add", "br1", "type", "bridge"], check=True)
     res = converge(run, "linux_bridge", dict(name="br1"))
-    assert res["commands"] == ["ip link set br1 up"]
+    assert res["commands"] == ["ip link set br1 type bridge nf_call_iptables 1",
+                               "sysctl -w net.ipv6.conf.br1.disable_ipv6=1", "ip link set br1 up"]
 
 
 def test_absent_refuses_foreign_ports_unless_forced(sandbox, run):

@@ -20,16 +20,19 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 
 # The modules' argument_spec defaults (tests/unit/test_dryrun.py checks them against each DOCUMENTATION).
 DEFAULTS = {
-    "linux_bridge": dict(addresses=None, mtu=None, stp=False, state="present", force=False),
+    "linux_bridge": dict(addresses=None, mtu=None, stp=False, state="present", force=False, nf_call_iptables=True,
+                         ipv6=False),
     "netns": dict(state="present", loopback=True, nameservers=None),
     "veth_pair": dict(name=None, peer=None, peer_netns=None, bridge=None, hairpin=True, addresses=None,
-                      peer_addresses=None, peer_gateway=None, mtu=None, state="present", pairs=None, prune=False),
+                      peer_addresses=None, peer_gateway=None, mtu=None, state="present", pairs=None, prune=False,
+                      isolated=None),
     "container_nat": dict(masquerade=True, ip_forward=True, isolate=True, icc=True, firewall_backend="auto",
                           state="present"),
     "port_publish": dict(host_port=None, container_ip=None, container_port=None, protocol="tcp", host_ip=None,
                          bridge=None, ports=None, firewall_backend="auto", state="present", prune=False),
 }
-PAIR_KEYS = ("name", "peer", "peer_netns", "bridge", "hairpin", "addresses", "peer_addresses", "peer_gateway", "mtu")
+PAIR_KEYS = ("name", "peer", "peer_netns", "bridge", "hairpin", "addresses", "peer_addresses", "peer_gateway", "mtu",
+             "isolated")
 
 
 def _params(module, args):
@@ -55,6 +58,8 @@ def veth_batch(params):
         for key in ("state", "hairpin", "bridge"):
             if item.get(key) is None:
                 item[key] = params.get(key)
+        if item.get("isolated") is None and params.get("isolated") is not None:
+            item["isolated"] = params["isolated"]
         pairs.append(item)
     return pairs, "pairs", [params["bridge"]] if params.get("prune") and params.get("bridge") else []
 

@@ -19,6 +19,8 @@ def test_defaults_are_the_modules_own(module):
     for key, default in _dryrun.DEFAULTS[module].items():
         assert key in options, (module, key)
         assert options[key].get("default") == default, (module, key, options[key].get("default"), default)
+    required = set(k for k, o in options.items() if o.get("required"))
+    assert set(options) - set(_dryrun.DEFAULTS[module]) <= required | set(["name", "bridge", "subnet"]), module
 
 
 def host():

@@ -48,6 +48,9 @@ class Sandbox:
         self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         self.names_before = set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
         _check(_libc.unshare(CLONE_NEWNET), "unshare")
+        # a new namespace inherits the machine's ip_forward: start from a fresh host's 0, whatever the machine says
+        with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+            f.write("0\n")
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
 
     def close(self):

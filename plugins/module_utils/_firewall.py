@@ -174,6 +174,7 @@ def desired_chains(ruleset, owned, wanted):
     owned(owner) -> True for the owners this call manages (their current rules are replaced by wanted).
     Returns {(table, chain): [args]} for every chain of ours that exists now or is wanted.
     """
+    wanted = list(wanted)
     wanted_keys = set(r.key for r in wanted)
     keep = {}
     for key, rules in ruleset.chains.items():
@@ -181,10 +182,14 @@ def desired_chains(ruleset, owned, wanted):
         # does every rule without a netplumb owner comment (nobody but netplumb writes to a chain of ours)
         keep[key] = [args for args in _unique(rules) if owner_of(args) is not None
                      and (not owned(owner_of(args)) or (key[0], key[1], args) in wanted_keys)]
-    for r in wanted:
+    for i, r in enumerate(wanted):
         lst = keep.setdefault((r.table, r.chain), [])
-        if r.args not in lst:
-            lst.append(r.args)
+        if r.args in lst:
+            continue
+        # a missing rule goes right before the next wanted rule of its chain already there (a rule deleted
+        # behind our back comes back where it was), else at the end
+        later = [w.args for w in wanted[i + 1:] if (w.table, w.chain) == (r.table, r.chain) and w.args in lst]
+        lst.insert(lst.index(later[0]) if later else len(lst), r.args)
     all_rules = [Rule(t, c[len(PREFIX):], a, owner_of(a)) for (t, c), lst in keep.items() for a in lst]
     opened = open_networks(all_rules)
     out = {}

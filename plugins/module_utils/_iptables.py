@@ -161,8 +161,10 @@ class IptablesDriver:
         exactly what was read (see _Batch). One invocation with several tables is no transaction: both
         iptables-nft-restore and iptables-legacy-restore (1.8.9) commit each table at its COMMIT line."""
         target = desired_chains(ruleset, owned, wanted)
-        before = [r.text() for r in ruleset.owned(owned)]
-        after = [r.text() for r in sorted(wanted, key=lambda r: (TABLE_ORDER.index(r.table), r.chain))]
+        def order(r):
+            return (TABLE_ORDER.index(r.table) if r.table in TABLE_ORDER else len(TABLE_ORDER), r.chain)
+        before = [r.text() for r in sorted(ruleset.owned(owned), key=order)]
+        after = [r.text() for r in sorted(wanted, key=order)]
         batches = []
         for table in TABLE_ORDER:
             ops, undo, notes = self._table_ops(table, ruleset, target)

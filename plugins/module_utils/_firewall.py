@@ -180,7 +180,7 @@ def desired_chains(ruleset, owned, wanted):
     for key, rules in ruleset.chains.items():
         # others' rules and our still-wanted rules stay where they are, once; the rest of ours goes, and so
         # does every rule without a netplumb owner comment (nobody but netplumb writes to a chain of ours)
-        keep[key] = [args for args in _unique(rules) if owner_of(args) is not None
+        keep[key] = [args for args in unique(rules) if owner_of(args) is not None
                      and (not owned(owner_of(args)) or (key[0], key[1], args) in wanted_keys)]
     for i, r in enumerate(wanted):
         lst = keep.setdefault((r.table, r.chain), [])
@@ -199,7 +199,7 @@ def desired_chains(ruleset, owned, wanted):
     return out
 
 
-def _unique(rules):
+def unique(rules):
     """The rules in order, each once (its first place)."""
     seen = set()
     out = []

@@ -15,7 +15,7 @@ import subprocess
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
-    HOOKS, PREFIX, Rule, Ruleset, desired_chains, our_chain, owner_of)
+    HOOKS, PREFIX, Rule, Ruleset, desired_chains, our_chain, owner_of, unique)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action
 
 TABLE_ORDER = ("raw", "nat", "filter")
@@ -302,7 +302,7 @@ def _content_notes(table, chain, current):
     counted = {}
     for args in current:
         counted[args] = counted.get(args, 0) + 1
-    for args in _dedup(current):
+    for args in unique(current):
         if owner_of(args) is None:
             notes.append("%s (table %s) held a rule netplumb did not write (no netplumb owner comment): "
                          "-A %s %s; removed, the chain rebuilt in order" % (chain, table, chain, quote_args(args)))
@@ -310,14 +310,6 @@ def _content_notes(table, chain, current):
             notes.append("%s (table %s) held %d copies of -A %s %s; reduced to one"
                          % (chain, table, counted[args], chain, quote_args(args)))
     return notes
-
-
-def _dedup(rules):
-    out = []
-    for args in rules:
-        if args not in out:
-            out.append(args)
-    return out
 
 
 def _payload(table, lines):
@@ -382,10 +374,10 @@ class _Batch:
                 "it" if len(failed) == 1 else "they", "s" if len(failed) == 1 else "",
                 " (table %s rolled back)" % ", ".join(b.table for b in restored) if restored else "")
         elif restored:
-            msg += "; rolled back table %s to exactly what was read: nothing changed" % ", ".join(
+            msg += "; rolled back table %s to exactly what was read: the firewall is unchanged" % ", ".join(
                 b.table for b in reversed(restored))
         else:
-            msg += "; no table was committed: nothing changed"
+            msg += "; no table was committed: the firewall is unchanged"
         undone = set(id(a) for b in restored for a in b.actions)
         done = []
         for action in self.plan.actions:

@@ -558,7 +558,7 @@ def test_failed_nat_commit_rolls_raw_back_and_reports_nothing_changed(no_sysctl)
         apply_nat(model, nat_spec(bridge="br1", subnet="10.9.0.0/16"), fail=["nat"])
     msg = str(err.value)
     assert "table nat failed" in msg and "injected fault" in msg, msg
-    assert "rolled back table raw to exactly what was read: nothing changed" in msg, msg
+    assert "rolled back table raw to exactly what was read: the firewall is unchanged" in msg, msg
     assert err.value.done == []
     assert model.save() == original
 
@@ -603,3 +603,18 @@ def test_test_failure_commits_nothing(no_sysctl):
     with pytest.raises(KernelError) as err:
         p.apply(False)
     assert "--test" in str(err.value) and runner.commits == []
+
+
+def test_a_rule_deleted_behind_our_back_comes_back_in_its_place(no_sysctl):
+    model = converged_model()
+    good = model.save()
+    masq = model.tables["nat"]["NETPLUMB-POSTROUTING"].pop(0)      # masquerade, ahead of the hairpin
+    p = apply_nat(model)
+    assert p.commands == ["iptables -t nat -I NETPLUMB-POSTROUTING 1 %s" % quote_args(masq)]
+    assert model.save() == good
+
+
+def test_diff_before_and_after_list_rules_in_the_same_table_order(no_sysctl):
+    model = converged_model()
+    p = apply_nat(model, nat_spec(state="absent"), check=True)
+    assert [r.split()[1] for r in p.before["rules"]] == ["raw"] + ["nat"] * 2 + ["filter"] * 5

@@ -7,13 +7,16 @@
 A caller (container_nat, port_publish) describes the rules it wants for the owners it manages (an owner is
 the comment every rule carries, e.g. ``netplumb:br0`` or ``netplumb:br0:tcp/5000``). A driver:
 
-* ``read()``  -> Ruleset: the rules of our own chains (``NETPLUMB-<BUILTIN>``) and which built-in chains
-  jump to them, one read of the whole state;
+* ``read()``  -> Ruleset: the rules of our own chains (``NETPLUMB-<BUILTIN>``), every jump of a built-in
+  chain to them (counted, with its position), and the rules of others that refer to them; one read;
 * ``plan(plan, ruleset, owned, wanted)`` -> appends Actions that turn our chains into "other owners' rules,
   untouched, plus ``wanted``"; one atomic write per table; returns the rules of ``owned`` before and after;
 * the Actions themselves apply it (the plan runs them unless check mode).
 
-Rules of owners not managed by the call, built-in chain policies and rules of other tools are never
+A chain of ours holds only rules that carry a netplumb owner comment: a rule without one (written there by
+someone else) is removed by any run, the chain rebuilt in order; duplicates (of any owner) are reduced to
+one, and exactly one jump per hook remains ("first" hooks: at position 1). Rules of owners not managed by
+the call keep their place. Built-in chains' other rules, their policies and other tools' chains are never
 touched. The iptables driver lives in _iptables.py; an nftables driver implements the same three calls.
 """
 
@@ -98,15 +101,31 @@ def network_of(owner):
 
 
 class Ruleset:
-    """What a driver read: per (table, our chain) the list of rule token tuples in order; the set of
-    (table, builtin) whose built-in chain jumps to our chain; and which of our chains exist."""
+    """What a driver read: per (table, our chain) the list of rule token tuples in order (foreign and
+    duplicated rules included: the reader counts, it never makes a set); per hook (table, builtin) the
+    1-based positions of its plain jumps ``-j NETPLUMB-<builtin>``; per (table, our chain) the rules of
+    other chains that refer to it otherwise ((chain, args) list); and which of our chains exist."""
 
-    def __init__(self, chains=None, jumps=None, backend=""):
+    def __init__(self, chains=None, jumps=None, backend="", refs=None):
         self.chains = chains or {}   # (table, chain) -> [args tuple]
-        self.jumps = jumps or set()  # (table, builtin)
+        if isinstance(jumps, dict):
+            self.jump_positions = dict((k, list(v)) for k, v in jumps.items() if v)
+        else:                        # a set of hooks: one jump each, position unknown (taken as 1)
+            self.jump_positions = dict((k, [1]) for k in (jumps or ()))
+        self.refs = refs or {}       # (table, our chain) -> [(chain, args)]
         self.backend = backend
 
+    @property
+    def jumps(self):
+        """(table, builtin) hooks that jump to our chain at least once."""
+        return set(self.jump_positions)
+
+    def foreign(self):
+        """[(table, chain, args)] of rules in our chains that carry no netplumb owner comment."""
+        return [(t, c, a) for (t, c), lst in sorted(self.chains.items()) for a in lst if owner_of(a) is None]
+
     def rules(self):
+        """Every rule of our chains as read (a foreign one has owner None; a duplicate shows twice)."""
         for (table, chain), rules in sorted(self.chains.items()):
             hook = chain[len(PREFIX):]
             for args in rules:
@@ -155,22 +174,39 @@ def desired_chains(ruleset, owned, wanted):
     owned(owner) -> True for the owners this call manages (their current rules are replaced by wanted).
     Returns {(table, chain): [args]} for every chain of ours that exists now or is wanted.
     """
+    wanted = list(wanted)
     wanted_keys = set(r.key for r in wanted)
     keep = {}
     for key, rules in ruleset.chains.items():
-        # others' rules and our still-wanted rules stay where they are; the rest of ours goes
-        keep[key] = [args for args in rules if not (owner_of(args) and owned(owner_of(args)))
-                     or (key[0], key[1], args) in wanted_keys]
-    for r in wanted:
+        # others' rules and our still-wanted rules stay where they are, once; the rest of ours goes, and so
+        # does every rule without a netplumb owner comment (nobody but netplumb writes to a chain of ours)
+        keep[key] = [args for args in unique(rules) if owner_of(args) is not None
+                     and (not owned(owner_of(args)) or (key[0], key[1], args) in wanted_keys)]
+    for i, r in enumerate(wanted):
         lst = keep.setdefault((r.table, r.chain), [])
-        if r.args not in lst:
-            lst.append(r.args)
+        if r.args in lst:
+            continue
+        # a missing rule goes right before the next wanted rule of its chain already there (a rule deleted
+        # behind our back comes back where it was), else at the end
+        later = [w.args for w in wanted[i + 1:] if (w.table, w.chain) == (r.table, r.chain) and w.args in lst]
+        lst.insert(lst.index(later[0]) if later else len(lst), r.args)
     all_rules = [Rule(t, c[len(PREFIX):], a, owner_of(a)) for (t, c), lst in keep.items() for a in lst]
     opened = open_networks(all_rules)
     out = {}
     for (table, chain), lst in keep.items():
         hook = chain[len(PREFIX):]
         out[(table, chain)] = sorted(lst, key=lambda a, t=table, h=hook: rank(t, h, a, opened))
+    return out
+
+
+def unique(rules):
+    """The rules in order, each once (its first place)."""
+    seen = set()
+    out = []
+    for args in rules:
+        if args not in seen:
+            seen.add(args)
+            out.append(args)
     return out
 
 

@@ -123,3 +123,87 @@ def http_get(ns, addr, port, timeout=1.0):
 def sh(*cmd, ns=None, check=True):
     full = ([] if ns is None else ["ip", "netns", "exec", ns]) + list(cmd)
     return subprocess.run(full, check=check, capture_output=True, text=True)
+
+
+FAKE_RESTORE = r'''#!/usr/bin/env python3
+"""A fake iptables-{nft,legacy}-restore placed first in PATH: --test runs and commits go to the real tool
+(found in PATH after this directory), except the commits the control file (JSON, next to this script)
+says to fail: {"fail_table": "nat"} fails the commit of that table's payload, {"fail_after": 1} fails
+every commit after the first one that succeeded. Every commit tried is logged to "log" beside it."""
+import json, os, shutil, subprocess, sys
+here = os.path.dirname(os.path.abspath(__file__))
+name = os.path.basename(sys.argv[0])
+path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if os.path.abspath(p) != here)
+real = shutil.which(name, path=path)
+payload = sys.stdin.read()
+if "--test" in sys.argv[1:]:
+    sys.exit(subprocess.run([real] + sys.argv[1:], input=payload, text=True).returncode)
+with open(os.path.join(here, "control.json")) as f:
+    control = json.load(f)
+table = payload.split("\n", 1)[0].lstrip("*")
+log = os.path.join(here, "log")
+done = open(log).read().split() if os.path.exists(log) else []
+ok = [t for t in done if not t.startswith("!")]
+fail = control.get("fail_table") == table or (control.get("fail_after") is not None
+                                             and len(ok) >= control["fail_after"])
+with open(log, "a") as f:
+    f.write(("!%s" if fail else "%s") % table + "\n")
+if fail:
+    sys.stderr.write("%s: line 3 failed: injected commit fault (table %s)\n" % (name, table))
+    sys.exit(1)
+sys.exit(subprocess.run([real] + sys.argv[1:], input=payload, text=True).returncode)
+'''
+
+
+class FakeRestore:
+    """Shadows iptables-nft-restore and iptables-legacy-restore with FAKE_RESTORE for as long as it is
+    installed (monkeypatch undoes the PATH change); ``log()`` lists the commits tried, "!" marks the failed."""
+
+    def __init__(self, tmp_path, monkeypatch, fail_table=None, fail_after=None):
+        import json
+        self.dir = tmp_path / "fake-restore"
+        self.dir.mkdir()
+        for tool in ("iptables-nft-restore", "iptables-legacy-restore"):
+            (self.dir / tool).write_text(FAKE_RESTORE)
+            (self.dir / tool).chmod(0o755)
+        (self.dir / "control.json").write_text(json.dumps(dict(fail_table=fail_table, fail_after=fail_after)))
+        self.monkeypatch = monkeypatch
+        monkeypatch.setenv("PATH", "%s:%s" % (self.dir, os.environ["PATH"]))
+
+    def log(self):
+        path = self.dir / "log"
+        return path.read_text().split() if path.exists() else []
+
+    def remove(self):
+        path = os.environ["PATH"].split(":")
+        self.monkeypatch.setenv("PATH", ":".join(p for p in path if p != str(self.dir)))
+
+
+def ipt(*args, variant="nft"):
+    """iptables-<variant> ARGS in the current namespace (the sandbox), checked."""
+    return subprocess.run(["iptables-%s" % variant] + list(args), check=True, capture_output=True, text=True)
+
+
+def chain_rules(table, chain, variant="nft"):
+    """The -A lines of one chain, in order, as token lists (without "-A CHAIN")."""
+    import shlex
+    out = subprocess.run(["iptables-%s-save" % variant, "-t", table], check=True, capture_output=True,
+                         text=True).stdout
+    return [shlex.split(line)[2:] for line in out.splitlines() if line.startswith("-A %s " % chain)]
+
+
+def save_content(variant="nft"):
+    """save() without the tables that hold nothing (no rule, no chain of their own, every policy ACCEPT):
+    a built-in table that a failed, rolled-back attempt brought into existence empty is not a change.
+    (iptables-legacy instantiates a table on its first --test; iptables-nft creates it on its first commit
+    and iptables-restore cannot remove a table.)"""
+    out = []
+    for block in save(variant).split("COMMIT"):
+        lines = [line for line in block.strip().splitlines() if line]
+        if not lines:
+            continue
+        empty = all(line.startswith("*") or (line.startswith(":") and line.split()[1] == "ACCEPT")
+                    for line in lines)
+        if not empty:
+            out.append("\n".join(lines) + "\nCOMMIT")
+    return "\n".join(out)

@@ -6,7 +6,8 @@ import pytest
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import Ruleset, desired_chains, get_driver, owner_of
-from ansible_collections.netplumb.container.plugins.module_utils._iptables import IptablesDriver, parse_save, quote_args
+from ansible_collections.netplumb.container.plugins.module_utils._iptables import (
+    IptablesDriver, jump_target, parse_save, quote_args)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Plan
 
 from fakes import FakeNetlink, link, state
@@ -256,3 +257,364 @@ def test_publish_prune_empty_batch_needs_bridge(monkeypatch):
         with pytest.raises(ValidationError) as err:
             _fwnet.validate_mappings(dict(dict(state="present"), **spec))
         assert err.value.field == field
+
+
+# --- integrity: counting reader, foreign and duplicate rules, jumps, all-or-nothing across tables -------
+import shlex  # noqa: E402
+
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError  # noqa: E402
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import Rule  # noqa: E402
+
+
+class Model:
+    """A small iptables: tables of chains (built-in ones have a policy), restore payloads applied line by
+    line the way iptables-restore --noflush does (each COMMIT commits its table; an error in a table leaves
+    it as it was), and an iptables-save rendering. Strict: -X of a referenced or non-empty chain, -D of a
+    missing rule and -I past the end fail, as the kernel does."""
+
+    BUILTIN = {"raw": ["PREROUTING", "OUTPUT"], "nat": ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"],
+               "filter": ["INPUT", "FORWARD", "OUTPUT"]}
+
+    def __init__(self, text=""):
+        self.tables = dict((t, dict((c, []) for c in cs)) for t, cs in self.BUILTIN.items())
+        self.order = dict((t, list(cs)) for t, cs in self.BUILTIN.items())
+        self.policy = dict(((t, c), "ACCEPT") for t, cs in self.BUILTIN.items() for c in cs)
+        table = None
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = line[1:]
+            elif line.startswith(":"):
+                name, pol = line[1:].split()[:2]
+                if name not in self.tables[table]:
+                    self.tables[table][name] = []
+                    self.order[table].append(name)
+                if pol != "-":
+                    self.policy[(table, name)] = pol
+            elif line.startswith("-A "):
+                toks = shlex.split(line)
+                self.tables[table][toks[1]].append(tuple(toks[2:]))
+
+    def copy(self):
+        return Model(self.save())
+
+    def save(self):
+        out = ""
+        for t in ("raw", "nat", "filter"):
+            out += "*%s\n" % t
+            for c in self.order[t]:
+                out += ":%s %s [0:0]\n" % (c, self.policy.get((t, c), "-"))
+            for c in self.order[t]:
+                out += "".join("-A %s %s\n" % (c, quote_args(a)) for a in self.tables[t][c])
+            out += "COMMIT\n"
+        return out
+
+    def restore(self, payload):
+        """Applies a payload; raises ValueError naming the line (its table is then left untouched)."""
+        work = None
+        for n, line in enumerate(payload.splitlines(), 1):
+            if line.startswith("*"):
+                table = line[1:]
+                work = Model(self.save())
+                continue
+            if line == "COMMIT":
+                self.tables[table], self.order[table] = work.tables[table], work.order[table]
+                continue
+            toks = shlex.split(line)
+            op, chain, rest = toks[0], toks[1], tuple(toks[2:])
+            chains, order = work.tables[table], work.order[table]
+            if op == "-N":
+                if chain in chains:
+                    raise ValueError("line %d: chain %s already exists" % (n, chain))
+                chains[chain] = []
+                order.append(chain)
+                continue
+            if chain not in chains:
+                raise ValueError("line %d: no chain %s" % (n, chain))
+            rules = chains[chain]
+            if op == "-X":
+                if rules or any(jump_target(a) == chain for c in chains for a in chains[c]):
+                    raise ValueError("line %d: chain %s busy" % (n, chain))
+                del chains[chain]
+                order.remove(chain)
+            elif op == "-F":
+                del rules[:]
+            elif op == "-A":
+                rules.append(rest)
+            elif op == "-I":
+                pos = int(rest[0])
+                if pos > len(rules) + 1:
+                    raise ValueError("line %d: index of insertion too big" % n)
+                rules.insert(pos - 1, rest[1:])
+            elif op == "-D" and len(rest) == 1 and rest[0].isdigit():
+                if int(rest[0]) > len(rules):
+                    raise ValueError("line %d: index of deletion too big" % n)
+                del rules[int(rest[0]) - 1]
+            elif op == "-D":
+                if rest not in rules:
+                    raise ValueError("line %d: bad rule (does a matching rule exist in that chain?)" % n)
+                rules.remove(rest)
+            else:
+                raise ValueError("line %d: unknown %s" % (n, op))
+
+
+class ModelRunner:
+    """iptables-nft-save/-restore on a Model; ``fail`` names tables whose commits fail (the payload is not
+    applied), ``fail_after``: every commit after that many succeeded commits fails too."""
+
+    def __init__(self, model, fail=(), fail_after=None):
+        self.model = model
+        self.fail = set(fail)
+        self.fail_after = fail_after
+        self.commits = []
+
+    def __call__(self, argv, data=None):
+        if argv[0].endswith("-save"):
+            return 0, self.model.save(), ""
+        table = data.split("\n", 1)[0][1:]
+        if "--test" in argv:
+            try:
+                self.model.copy().restore(data)
+            except ValueError as exc:
+                return 2, "", str(exc)
+            return 0, "", ""
+        if table in self.fail or (self.fail_after is not None and len(self.commits) >= self.fail_after):
+            return 4, "", "line 2 failed: injected fault (table %s)" % table
+        try:
+            self.model.restore(data)
+        except ValueError as exc:
+            return 1, "", str(exc)
+        self.commits.append((table, data))
+        return 0, "", ""
+
+
+def nat_spec(bridge="br0", subnet="172.18.0.0/16", state="present"):
+    return dict(bridge=bridge, subnet=subnet, state=state, masquerade=True, ip_forward=True, isolate=True,
+                icc=True, firewall_backend="auto")
+
+
+def converged_model():
+    """A host with foreign rules and chains (DOCKER, a FORWARD policy of DROP) and network br0 converged."""
+    model = Model("*nat\n:DOCKER - [0:0]\n-A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER\n"
+                  "-A DOCKER -i docker0 -j RETURN\nCOMMIT\n*filter\n:FORWARD DROP [0:0]\n"
+                  "-A FORWARD -s 203.0.113.9/32 -j DROP\nCOMMIT\n")
+    d = IptablesDriver("nft", ModelRunner(model))
+    p = _fwnet.plan_nat(host(), nat_spec(), driver=d)
+    p.apply(False)
+    return model
+
+
+def apply_nat(model, spec=None, check=False, **runner):
+    d = IptablesDriver("nft", ModelRunner(model, **runner))
+    p = _fwnet.plan_nat(host(), spec or nat_spec(), driver=d)
+    p.apply(check)
+    return p
+
+
+@pytest.fixture
+def no_sysctl(monkeypatch):
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "1")
+
+
+def test_parse_save_counts_jumps_positions_duplicates_and_references():
+    rs = parse_save("*raw\n:NETPLUMB-PREROUTING - [0:0]\n-A PREROUTING -s 192.0.2.1/32 -j ACCEPT\n"
+                    "-A PREROUTING -j NETPLUMB-PREROUTING\n-A PREROUTING -j NETPLUMB-PREROUTING\n"
+                    "-A PREROUTING -i eth0 -j NETPLUMB-PREROUTING\n"
+                    "-A NETPLUMB-PREROUTING -j ACCEPT\n"
+                    "-A NETPLUMB-PREROUTING -m comment --comment netplumb:br0 -j DROP\n"
+                    "-A NETPLUMB-PREROUTING -m comment --comment netplumb:br0 -j DROP\nCOMMIT\n"
+                    "*filter\n:NETPLUMB-FORWARD - [0:0]\n-A INPUT -g NETPLUMB-FORWARD\nCOMMIT\n")
+    assert rs.jump_positions == {("raw", "PREROUTING"): [2, 3]}
+    assert rs.jumps == {("raw", "PREROUTING")}
+    assert len(rs.chains[("raw", "NETPLUMB-PREROUTING")]) == 3     # counted, never a set
+    assert rs.refs == {("raw", "NETPLUMB-PREROUTING"): [("PREROUTING", ("-i", "eth0", "-j", "NETPLUMB-PREROUTING"))],
+                       ("filter", "NETPLUMB-FORWARD"): [("INPUT", ("-g", "NETPLUMB-FORWARD"))]}
+    assert rs.foreign() == [("raw", "NETPLUMB-PREROUTING", ("-j", "ACCEPT"))]
+
+
+def test_desired_chains_drop_foreign_rules_and_duplicates_keep_others_in_place():
+    a = ("-m", "comment", "--comment", "netplumb:br1", "-j", "DROP")
+    b = ("-s", "10.0.0.0/8", "-m", "comment", "--comment", "netplumb:br1", "-j", "DROP")
+    mine = ("-m", "comment", "--comment", "netplumb:br0", "-j", "RETURN")
+    rs = Ruleset({("filter", "NETPLUMB-FORWARD"): [("-j", "ACCEPT"), a, a, mine, b, ("-m", "comment",
+                                                    "--comment", "someone", "-j", "ACCEPT"), b]})
+    out = desired_chains(rs, lambda o: o == "netplumb:br0", [])
+    assert out == {("filter", "NETPLUMB-FORWARD"): [a, b]}
+    out = desired_chains(rs, lambda o: False, [])
+    assert out == {("filter", "NETPLUMB-FORWARD"): [a, mine, b]}
+
+
+def test_foreign_rule_at_the_top_of_our_chain_is_removed_by_a_rebuild(no_sysctl):
+    model = converged_model()
+    good = model.save()
+    model.tables["raw"]["NETPLUMB-PREROUTING"].insert(0, ("-j", "ACCEPT"))
+    p = apply_nat(model, check=True)
+    assert p.commands[0] == "iptables -t raw -F NETPLUMB-PREROUTING"
+    assert p.commands[1].startswith("iptables -t raw -A NETPLUMB-PREROUTING -d 172.18.0.0/16")
+    assert any("did not write" in w and "-j ACCEPT" in w for w in p.warnings)
+    apply_nat(model)
+    assert model.save() == good
+    assert apply_nat(model).commands == []
+
+
+def test_duplicate_jumps_and_rules_are_reduced_to_one(no_sysctl):
+    model = converged_model()
+    good = model.save()
+    model.tables["raw"]["PREROUTING"].append(("-j", "NETPLUMB-PREROUTING"))
+    model.tables["nat"]["POSTROUTING"].append(("-j", "NETPLUMB-POSTROUTING"))
+    model.tables["filter"]["NETPLUMB-FORWARD"].append(model.tables["filter"]["NETPLUMB-FORWARD"][2])
+    p = apply_nat(model)
+    assert "iptables -t raw -D PREROUTING 2" in p.commands
+    assert "iptables -t nat -D POSTROUTING -j NETPLUMB-POSTROUTING" in p.commands
+    assert any("jumped 2 times" in w for w in p.warnings) and any("2 copies" in w for w in p.warnings)
+    assert model.save() == good
+    assert apply_nat(model).commands == []
+
+
+def test_raw_jump_behind_a_foreign_rule_goes_back_to_position_1(no_sysctl):
+    model = converged_model()
+    model.tables["raw"]["PREROUTING"].insert(0, ("-s", "192.0.2.7/32", "-j", "ACCEPT"))
+    p = apply_nat(model)
+    assert p.commands == ["iptables -t raw -D PREROUTING -j NETPLUMB-PREROUTING",
+                          "iptables -t raw -I PREROUTING 1 -j NETPLUMB-PREROUTING"]
+    assert any("moved back to position 1" in w for w in p.warnings)
+    assert model.tables["raw"]["PREROUTING"] == [("-j", "NETPLUMB-PREROUTING"),
+                                                 ("-s", "192.0.2.7/32", "-j", "ACCEPT")]
+
+
+def test_teardown_with_duplicate_jumps_converges(no_sysctl):
+    model = converged_model()
+    for t, hook in (("raw", "PREROUTING"), ("nat", "POSTROUTING"), ("filter", "FORWARD")):
+        model.tables[t][hook].append(("-j", "NETPLUMB-" + hook))
+    apply_nat(model, nat_spec(state="absent"))
+    assert "NETPLUMB" not in model.save()
+    assert "-A DOCKER -i docker0 -j RETURN" in model.save() and ":FORWARD DROP" in model.save()
+
+
+def test_chain_referred_to_by_others_is_emptied_not_deleted(no_sysctl):
+    model = converged_model()
+    model.tables["filter"]["INPUT"].append(("-j", "NETPLUMB-FORWARD"))
+    p = apply_nat(model, nat_spec(state="absent"))
+    assert "iptables -t filter -X NETPLUMB-FORWARD" not in p.commands
+    assert any("referred to by a rule netplumb did not write" in w for w in p.warnings)
+    assert model.tables["filter"]["NETPLUMB-FORWARD"] == []
+    assert model.tables["filter"]["INPUT"] == [("-j", "NETPLUMB-FORWARD")]
+    assert apply_nat(model, nat_spec(state="absent")).commands == []
+
+
+def tampered(kind):
+    model = converged_model()
+    t = model.tables
+    if kind == "foreign+dup-jumps":
+        t["raw"]["NETPLUMB-PREROUTING"].insert(0, ("-j", "ACCEPT"))
+        t["raw"]["PREROUTING"] += [("-s", "192.0.2.1/32", "-j", "ACCEPT"), ("-j", "NETPLUMB-PREROUTING")]
+        t["nat"]["POSTROUTING"].insert(0, ("-j", "NETPLUMB-POSTROUTING"))
+    elif kind == "flushed":
+        del t["nat"]["NETPLUMB-POSTROUTING"][:]
+        del t["filter"]["NETPLUMB-FORWARD"][1:]
+    elif kind == "deleted":
+        t["raw"]["PREROUTING"].remove(("-j", "NETPLUMB-PREROUTING"))
+        del t["raw"]["NETPLUMB-PREROUTING"]
+        model.order["raw"].remove("NETPLUMB-PREROUTING")
+    elif kind == "fresh":
+        model = Model(Model().save())
+    return model
+
+
+UNDO_CASES = [(kind, spec) for kind in ("foreign+dup-jumps", "flushed", "deleted", "fresh")
+              for spec in ("present", "absent", "other-network") if (kind, spec) != ("fresh", "absent")]
+
+
+@pytest.mark.parametrize("kind,spec", UNDO_CASES)
+def test_undo_payload_restores_exactly_what_was_read(no_sysctl, kind, spec):
+    spec = dict(present=nat_spec(), absent=nat_spec(state="absent"),
+                other=nat_spec(bridge="br1", subnet="10.9.0.0/16"))[spec.split("-")[0]]
+    model = tampered(kind)
+    original = model.save()
+    d = IptablesDriver("nft", ModelRunner(model))
+    p = Plan()
+    rs = d.read()
+    owner = "netplumb:" + spec["bridge"]
+    wanted = _fwnet.nat_rules(spec["bridge"], ipaddress.ip_network(spec["subnet"])) \
+        if spec["state"] == "present" else []
+    d.plan(p, rs, lambda o: o == owner, wanted)
+    p.apply(False)
+    batches = []
+    for a in p.actions:
+        batch = getattr(a.fn, "__self__", None)
+        if batch is not None and batch not in batches:
+            batches.append(batch)
+    assert batches, "every case changes something"
+    for batch in reversed(batches):
+        model.restore(batch.undo)
+    assert model.save() == original
+
+
+def test_failed_nat_commit_rolls_raw_back_and_reports_nothing_changed(no_sysctl):
+    model = converged_model()
+    model.tables["raw"]["NETPLUMB-PREROUTING"].insert(0, ("-j", "ACCEPT"))
+    model.tables["raw"]["PREROUTING"].append(("-j", "NETPLUMB-PREROUTING"))
+    original = model.save()
+    with pytest.raises(KernelError) as err:
+        apply_nat(model, nat_spec(bridge="br1", subnet="10.9.0.0/16"), fail=["nat"])
+    msg = str(err.value)
+    assert "table nat failed" in msg and "injected fault" in msg, msg
+    assert "rolled back table raw to exactly what was read: the firewall is unchanged" in msg, msg
+    assert err.value.done == []
+    assert model.save() == original
+
+
+def test_failed_filter_commit_rolls_nat_then_raw_back(no_sysctl):
+    model = Model()
+    runner = ModelRunner(model, fail=["filter"])
+    d = IptablesDriver("nft", runner)
+    p = _fwnet.plan_nat(host(), nat_spec(), driver=d)
+    with pytest.raises(KernelError) as err:
+        p.apply(False)
+    assert [t for t, data in runner.commits] == ["raw", "nat", "nat", "raw"]     # forward, then undo newest first
+    assert "rolled back table raw, nat" in str(err.value) and err.value.done == []
+    assert model.save() == Model().save()
+
+
+def test_failed_rollback_is_reported_and_what_stays_is_listed(no_sysctl, monkeypatch):
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "0")
+    model = Model()
+    d = IptablesDriver("nft", ModelRunner(model, fail_after=1))
+    p = _fwnet.plan_nat(host(), nat_spec(), driver=d)
+    with pytest.raises(KernelError) as err:
+        p.apply(False)
+    msg = str(err.value)
+    assert "table nat failed" in msg and "ROLLBACK FAILED for table raw" in msg and "re-run" in msg, msg
+    assert err.value.done and all(c.startswith("iptables -t raw") for c in err.value.done)
+    assert "NETPLUMB-PREROUTING" in model.save()
+    # the re-run converges (the sysctl never ran: the plan stopped at the failure)
+    p = apply_nat(model)
+    assert not any(c.startswith("iptables -t raw") for c in p.commands)
+    assert apply_nat(model).commands == ["sysctl -w net.ipv4.ip_forward=1"]
+
+
+def test_test_failure_commits_nothing(no_sysctl):
+    model = Model()
+    runner = ModelRunner(model)
+    d = IptablesDriver("nft", runner)
+    p = Plan()
+    d.plan(p, d.read(), lambda o: True, [Rule("nat", "POSTROUTING", ["-j", "MASQUERADE"], "netplumb:x"),
+                                         Rule("filter", "NOPE", ["-j", "ACCEPT"], "netplumb:x")])
+    model.restore("*filter\n-N NETPLUMB-NOPE\nCOMMIT\n")     # -N of the filter payload now fails its --test
+    with pytest.raises(KernelError) as err:
+        p.apply(False)
+    assert "--test" in str(err.value) and runner.commits == []
+
+
+def test_a_rule_deleted_behind_our_back_comes_back_in_its_place(no_sysctl):
+    model = converged_model()
+    good = model.save()
+    masq = model.tables["nat"]["NETPLUMB-POSTROUTING"].pop(0)      # masquerade, ahead of the hairpin
+    p = apply_nat(model)
+    assert p.commands == ["iptables -t nat -I NETPLUMB-POSTROUTING 1 %s" % quote_args(masq)]
+    assert model.save() == good
+
+
+def test_diff_before_and_after_list_rules_in_the_same_table_order(no_sysctl):
+    model = converged_model()
+    p = apply_nat(model, nat_spec(state="absent"), check=True)
+    assert [r.split()[1] for r in p.before["rules"]] == ["raw"] + ["nat"] * 2 + ["filter"] * 5

@@ -40,7 +40,7 @@ def driver(save_text=SAVE):
 
 
 def host(with_bridge=True):
-    links = [link(1, "lo", kind=None)] + ([link(5, "br0", kind="bridge")] if with_bridge else [])
+    links = [link(1, "lo", kind=None)] + ([link(5, "br0", kind="bridge"), link(6, "br1", kind="bridge")] if with_bridge else [])
     return FakeNetlink({None: state(None, links, {5: ["172.18.0.1/16"]} if with_bridge else {})})
 
 

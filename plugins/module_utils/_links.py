@@ -378,7 +378,7 @@ def _pair_view(world, pair, h, peer_ns, pl):
         return dict(state="absent")
     view = dict(state="present", peer=pl.name if pl else None, peer_netns=peer_ns if pl else None,
                 bridge=world.host.name_of(h.master) if h.master else None, hairpin=h.hairpin, mtu=h.mtu, up=h.up,
-                addresses=_sorted(world.host.addresses(h.name)))
+                addresses=_sorted(world.host.addresses(h.name)), alias=h.alias)
     if pl is not None and peer_ns is not False:
         st = world.state(peer_ns)
         view.update(peer_up=pl.up, peer_mtu=pl.mtu, peer_addresses=_sorted(st.addrs.get(pl.index, [])))
@@ -533,7 +533,7 @@ def _plan_pair(world, p, pair, f=""):
         if current_gw != gw or fresh_peer or addr_changed or p_cur["proto"].get(gw.version) != RTPROT_NETPLUMB:
             p.add(op_default_route(nl, peer_ns, gw))
 
-    after = dict(state="present", peer=peer, peer_netns=peer_ns,
+    after = dict(state="present", peer=peer, peer_netns=peer_ns, alias=OWNER_ALIAS,
                  bridge=pair.get("bridge") or h_cur["master"], hairpin=hairpin, mtu=mtu or h_cur["mtu"], up=True,
                  addresses=_sorted(pair["addresses"] if pair.get("addresses") is not None else h_cur["addresses"]),
                  peer_up=True, peer_mtu=mtu or p_cur["mtu"],

@@ -332,6 +332,7 @@ def test_veth_adopt_sets_the_mark_then_converges():
     # the namespace first, then the link; the route via the right gateway gets our protocol once
     assert p.commands == ["ip -n netns0 link set lo alias netplumb", "ip link set veth0 alias netplumb",
                           "ip -n netns0 route replace default via 172.18.0.1 proto 151"]
+    assert p.before["veth0"]["alias"] is None and p.after["veth0"]["alias"] == "netplumb"
     p = _links.plan_pairs(nl, pairs(dict(PAIR, adopt=True), dict(name="veth1", peer="ceth1", peer_netns="netns0",
                                                                  adopt=True)), check_mode=True)
     assert p.commands.count("ip -n netns0 link set lo alias netplumb") == 1

@@ -234,6 +234,7 @@ def test_prune_next_to_a_foreign_veth_on_our_bridge(run, sandbox):
         sh("ip link add %s type veth peer name %s-p && ip link set %s master br0 up" % (name, name, name))
         if alias:
             sh("ip link set %s alias %s" % (name, alias))
+
     def looks():    # what a deletion, re-parenting, renaming or re-marking would change (not port timers)
         return [dict((k, lk.get(k)) for k in ("ifindex", "ifname", "ifalias", "master", "address", "mtu", "flags"))
                 for lk in ip_json("link", "show", "type", "veth") if lk["ifname"] in ("vforeign", "vlook", "vcase")]

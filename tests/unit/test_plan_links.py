@@ -379,7 +379,8 @@ def test_new_port_only_on_a_bridge_of_ours_without_foreign_ports():
 
 
 def test_prune_never_touches_look_alikes():
-    host = state(None, [LO, br()] + [link(3 + i, "vh%d" % i, master=2, alias=a, peer_index=9)
-                                    for i, a in enumerate(["netplumb2", "Netplumb", "netplumb ", None])])
+    looks = [link(3 + i, "vh%d" % i, master=2, alias=a, peer_index=9)
+             for i, a in enumerate(["netplumb2", "Netplumb", "netplumb ", None])]
+    host = state(None, [LO, br()] + looks)
     p = _links.plan_pairs(FakeNetlink({None: host}), pairs(), check_mode=False, prune=True, prune_bridges=["br0"])
     assert p.commands == [] and p.extra["pruned"] == []

@@ -20,19 +20,17 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 
 # The modules' argument_spec defaults (tests/unit/test_dryrun.py checks them against each DOCUMENTATION).
 DEFAULTS = {
-    "linux_bridge": dict(addresses=None, mtu=None, stp=False, state="present", force=False, nf_call_iptables=True,
+    "linux_bridge": dict(addresses=None, mtu=None, stp=False, state="present", adopt=False, nf_call_iptables=True,
                          ipv6=False),
-    "netns": dict(state="present", loopback=True, nameservers=None),
+    "netns": dict(state="present", loopback=True, nameservers=None, adopt=False),
     "veth_pair": dict(name=None, peer=None, peer_netns=None, bridge=None, hairpin=True, addresses=None,
                       peer_addresses=None, peer_gateway=None, mtu=None, state="present", pairs=None, prune=False,
-                      isolated=None),
+                      isolated=None, adopt=False),
     "container_nat": dict(masquerade=True, ip_forward=True, isolate=True, icc=True, firewall_backend="auto",
                           state="present"),
     "port_publish": dict(host_port=None, container_ip=None, container_port=None, protocol="tcp", host_ip=None,
                          bridge=None, ports=None, firewall_backend="auto", state="present", prune=False),
 }
-PAIR_KEYS = ("name", "peer", "peer_netns", "bridge", "hairpin", "addresses", "peer_addresses", "peer_gateway", "mtu",
-             "isolated")
 
 
 def _params(module, args):
@@ -45,41 +43,23 @@ def _params(module, args):
     return params
 
 
-def veth_batch(params):
-    """veth_pair's batch: the single form as a batch of one, or the items with the top-level state, hairpin
-    and bridge as their defaults. Returns (pairs, field prefix, bridges to prune)."""
-    if params.get("pairs") is None:
-        one = dict((k, params.get(k)) for k in PAIR_KEYS)
-        one["state"] = params["state"]
-        return [one], "", []
-    pairs = []
-    for item in params["pairs"]:
-        item = dict(item)
-        for key in ("state", "hairpin", "bridge"):
-            if item.get(key) is None:
-                item[key] = params.get(key)
-        if item.get("isolated") is None and params.get("isolated") is not None:
-            item["isolated"] = params["isolated"]
-        pairs.append(item)
-    return pairs, "pairs", [params["bridge"]] if params.get("prune") and params.get("bridge") else []
-
-
 def plan_call(nl, module, params, removed):
     """Validate and plan one call in check mode; ``removed`` = bridges whose networks earlier calls remove."""
     if module == "linux_bridge":
-        spec = _links.validate_bridge(dict(params))
+        spec = _links.validate_bridge(dict(params, _removed=sorted(removed)))
         return _links.plan_bridge(nl, spec)
     if module == "netns":
         names = params.get("name")
         names = [names] if isinstance(names, str) else list(names or [])
-        _netns.validate(names, params["state"], params["loopback"], params["nameservers"])
-        return _netns.plan(nl, names, params["state"], params["loopback"], params["nameservers"])
+        _netns.validate(names, params["state"], params["loopback"], params["nameservers"], params["adopt"])
+        return _netns.plan(nl, names, params["state"], params["loopback"], params["nameservers"],
+                           adopt=params["adopt"])
     if module == "veth_pair":
-        pairs, field, prune_bridges = veth_batch(params)
+        pairs, field, prune_bridges = _links.veth_batch(params)
         if params.get("prune") and not field:
             raise ValidationError("prune", True, "needs the batch form (pairs): a single pair names no whole set")
         _links.validate_pairs(pairs, field)
-        return _links.plan_pairs(nl, pairs, True, params.get("prune"), prune_bridges)
+        return _links.plan_pairs(nl, pairs, True, params.get("prune"), prune_bridges, field)
     spec = dict(params, _removed=sorted(removed))
     if module == "container_nat":
         _fwnet.validate_nat(spec)

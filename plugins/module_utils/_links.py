@@ -17,9 +17,11 @@ from ansible_collections.netplumb.container.plugins.module_utils import _isolati
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState
+from ansible_collections.netplumb.container.plugins.module_utils._owner import (OWNER_ALIAS, RTPROT_NETPLUMB,
+                                                                                SAFETY_DOC, NotOursError, is_ours)
+from ansible_collections.netplumb.container.plugins.module_utils import _preflight
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
-OWNER_ALIAS = "netplumb"
 NSID_NONE = 4294967295
 
 
@@ -81,9 +83,9 @@ def op_default_route(nl, ns, gateway):
     dst = "0.0.0.0" if gateway.version == 4 else "::"
 
     def fn():
-        nl.sock(ns).route("replace", dst=dst, dst_len=0, gateway=str(gateway), family=fam)
-    return Action("route_replace", ns or "host", "%s %sroute replace default via %s" % (
-        _ip(ns), "" if gateway.version == 4 else "-6 ", gateway), fn)
+        nl.sock(ns).route("replace", dst=dst, dst_len=0, gateway=str(gateway), family=fam, proto=RTPROT_NETPLUMB)
+    return Action("route_replace", ns or "host", "%s %sroute replace default via %s proto %d" % (
+        _ip(ns), "" if gateway.version == 4 else "-6 ", gateway, RTPROT_NETPLUMB), fn)
 
 
 def op_bridge_add(nl, name, stp, mtu):
@@ -154,7 +156,13 @@ def validate_bridge(spec):
     v.choice("state", spec.get("state", "present"), ("present", "absent"))
     spec["addresses"] = v.interface_cidrs("addresses", spec.get("addresses"))
     v.mtu("mtu", spec.get("mtu"))
+    _bool("adopt", spec.get("adopt"))
     return spec
+
+
+def _bool(field, value):
+    if value is not None and not isinstance(value, bool):
+        raise ValidationError(field, value, "must be true or false")
 
 
 def bridge_view(host, name):
@@ -162,7 +170,18 @@ def bridge_view(host, name):
     if lk is None:
         return dict(state="absent")
     return dict(state="present", kind=lk.kind, up=lk.up, mtu=lk.mtu, stp=bool(lk.stp),
-                addresses=_sorted(host.addresses(name)))
+                addresses=_sorted(host.addresses(name)), alias=lk.alias)
+
+
+def foreign_ports(host, lk):
+    """Names of the ports of bridge lk that are not ours (alias not exactly netplumb), sorted."""
+    return sorted(x.name for x in host.by_index.values() if x.master == lk.index and not is_ours(x))
+
+
+def _foreign_ports_error(field, name, foreign):
+    return StateError("%s=%s: bridge %s has ports that are not netplumb's: %s; a bridge with a foreign port is never "
+                      "netplumb's to change (adopt=true does not override this); detach them first, or leave the "
+                      "bridge as it is" % (field, name, name, ", ".join(foreign)))
 
 
 def plan_bridge(nl, spec):
@@ -174,23 +193,37 @@ def plan_bridge(nl, spec):
     if lk is not None and lk.kind != "bridge":
         raise StateError("name=%s is held by a link of kind %s, not a bridge; refusing to touch it" % (
             name, lk.kind or "unknown"))
+    foreign = foreign_ports(host, lk) if lk is not None else []
+    if lk is not None and not is_ours(lk) and not spec.get("adopt"):
+        if foreign:
+            raise NotOursError("name", name, "bridge", adopt_hint=False, detail=(
+                "it has ports that are not netplumb's: %s, so adopt=true cannot take it over either"
+                % ", ".join(foreign)))
+        raise NotOursError("name", name, "bridge")
     if spec.get("state", "present") == "absent":
         if lk is not None:
-            ports = [x for x in host.by_index.values() if x.master == lk.index]
-            foreign = [x.name for x in ports if not (x.alias or "").startswith(OWNER_ALIAS)]
-            if foreign and not spec.get("force"):
-                raise StateError("bridge %s still has ports that netplumb did not create: %s; detach them or set "
-                                 "force=true" % (name, ", ".join(sorted(foreign))))
+            if foreign:
+                raise _foreign_ports_error("name", name, foreign)
             p.add(op_link_del(nl, None, name))
         p.after = dict(state="absent")
         return p
+    # never cut the host off: not the uplink, and no address whose network touches the host's own
+    facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+    _preflight.check_bridge("name", name, facts)
+    for i, iface in enumerate(spec.get("addresses") or []):
+        _preflight.check_subnet("addresses[%d]" % i, iface.network, facts, bridge=name)
     after = dict(p.before)
     stp = bool(spec.get("stp"))
     mtu = spec.get("mtu")
     if lk is None:
         p.add(op_bridge_add(nl, name, stp, mtu))
-        after = dict(state="present", kind="bridge", up=False, mtu=mtu or 1500, stp=stp, addresses=[])
+        p.add(op_alias(nl, None, name))
+        after = dict(state="present", kind="bridge", up=False, mtu=mtu or 1500, stp=stp, addresses=[],
+                     alias=OWNER_ALIAS)
     else:
+        if not is_ours(lk):     # adopt=true: the mark first
+            p.add(op_alias(nl, None, name))
+            after["alias"] = OWNER_ALIAS
         if bool(lk.stp) != stp:
             p.add(op_bridge_stp(nl, name, stp))
             after["stp"] = stp
@@ -204,14 +237,33 @@ def plan_bridge(nl, spec):
     if not after.get("up"):
         p.add(op_up(nl, None, name))
         after["up"] = True
+    if foreign and p.actions:
+        raise _foreign_ports_error("name", name, foreign)
     p.after = after
     return p
 
 
 # --- veth pairs ----------------------------------------------------------------------------------------
 VETH_KEYS = ("name", "peer", "peer_netns", "bridge", "hairpin", "addresses", "peer_addresses", "peer_gateway", "mtu",
-             "state")
-VETH_KEYS = VETH_KEYS + ("isolated",)
+             "state", "adopt", "isolated")
+
+
+def veth_batch(params):
+    """veth_pair's parameters -> (pairs, field prefix, bridges to prune): the single form as a batch of one, or
+    the items of ``pairs`` with the top-level state, hairpin, bridge, adopt and isolated as their defaults. With
+    prune, the top-level bridge names one more bridge to prune (the only one when pairs is empty)."""
+    if params.get("pairs") is None:
+        one = dict((k, params.get(k)) for k in VETH_KEYS if k != "state")
+        one["state"] = params.get("state")
+        return [one], "", []
+    pairs = []
+    for item in params["pairs"]:
+        item = dict(item)
+        for key in ("state", "hairpin", "bridge", "adopt", "isolated"):
+            if item.get(key) is None and params.get(key) is not None:
+                item[key] = params[key]
+        pairs.append(item)
+    return pairs, "pairs", [params["bridge"]] if params.get("prune") and params.get("bridge") else []
 
 
 def validate_pairs(pairs, field="pairs"):
@@ -237,6 +289,7 @@ def validate_pairs(pairs, field="pairs"):
             raise ValidationError(f + "hairpin", pair["hairpin"], "must be true or false")
         pair["state"] = v.choice(f + "state", pair.get("state") or "present", ("present", "absent"))
         _isolation.validate_pair(f, pair)
+        _bool(f + "adopt", pair.get("adopt"))
         v.mtu(f + "mtu", pair.get("mtu"))
         pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"))
         pair["peer_addresses"] = v.interface_cidrs(f + "peer_addresses", pair.get("peer_addresses"))
@@ -269,6 +322,8 @@ class _World:
         self.missing_ns = set()
         self.gone = set()       # (namespace, name) of links the plan deletes (pruned pairs' peers)
         self._nsid = None
+        self.adopting = set()   # host ends the batch adopts (ports that become ours in this plan)
+        self.marked_ns = set()  # namespaces the plan marks as ours (adopt=true)
 
     def state(self, ns):
         if ns is None:
@@ -307,6 +362,32 @@ class _World:
         if lk.kind != "bridge":
             raise StateError("bridge=%s is a link of kind %s, not a bridge" % (bridge, lk.kind or "unknown"))
 
+    def check_new_port(self, field, bridge):
+        """A new port is a change of the bridge: only on a bridge of ours without foreign ports."""
+        lk = self.host.link(bridge)
+        if lk is None:
+            return      # check mode: an earlier task creates it (warned by check_bridge)
+        if not is_ours(lk):
+            raise NotOursError(field, bridge, "bridge", adopt_hint=False, detail=(
+                "a new port would change it; take it over on purpose with netplumb.container.linux_bridge and "
+                "adopt=true (see %s)" % SAFETY_DOC))
+        foreign = [x for x in foreign_ports(self.host, lk) if x not in self.adopting]
+        if foreign:
+            raise _foreign_ports_error(field, bridge, foreign)
+
+    def check_ns(self, p, field, ns, adopt):
+        """Writes inside named namespace ns: only in one of ours (its lo carries our alias), or adopt=true marks
+        it first. A namespace missing in check mode is assumed to come from netplumb.container.netns."""
+        if ns is None or ns in self.marked_ns:
+            return
+        lo = self.state(ns).link("lo")
+        if ns in self.missing_ns or is_ours(lo):
+            return
+        if not adopt:
+            raise NotOursError(field, ns, "network namespace")
+        p.add(op_alias(self.nl, ns, "lo"))
+        self.marked_ns.add(ns)
+
 
 def _locate_peer(world, h):
     """Where the other end of host veth h is: (namespace name or None, Link) or (False, None) if unknown."""
@@ -324,7 +405,7 @@ def _pair_view(world, pair, h, peer_ns, pl):
         return dict(state="absent")
     view = dict(state="present", peer=pl.name if pl else None, peer_netns=peer_ns if pl else None,
                 bridge=world.host.name_of(h.master) if h.master else None, hairpin=h.hairpin, mtu=h.mtu, up=h.up,
-                addresses=_sorted(world.host.addresses(h.name)))
+                addresses=_sorted(world.host.addresses(h.name)), alias=h.alias)
     if pl is not None and peer_ns is not False:
         st = world.state(peer_ns)
         view.update(peer_up=pl.up, peer_mtu=pl.mtu, peer_addresses=_sorted(st.addrs.get(pl.index, [])))
@@ -334,17 +415,28 @@ def _pair_view(world, pair, h, peer_ns, pl):
     return view
 
 
-def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=()):
+def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs"):
     """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items (and on
-    prune_bridges) that the batch does not name; they are listed in the result's `pruned`."""
+    prune_bridges) that the batch does not name; they are listed in the result's `pruned`.
+    field: how the items are named in errors (validate_pairs' field; "" for the single form)."""
     p = Plan()
     world = _World(nl, p, check_mode)
+    world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
     if prune:
         p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges)
-    for pair in pairs:
+    facts = None
+    for i, pair in enumerate(pairs):
+        f = "%s[%d]." % (field, i) if field else ""
+        if pair["state"] == "present" and (pair.get("bridge") or pair.get("addresses")):
+            # never cut the host off: no uplink as bridge, no host-end address touching the host's own
+            facts = facts or _preflight.read_host(nl, world.host)
+            if pair.get("bridge"):
+                _preflight.check_bridge(f + "bridge", pair["bridge"], facts)
+            for j, iface in enumerate(pair.get("addresses") or []):
+                _preflight.check_subnet("%saddresses[%d]" % (f, j), iface.network, facts, bridge=pair["name"])
         if pair["state"] == "present" and pair.get("bridge"):
             world.check_bridge(pair["bridge"])
-        _plan_pair(world, p, pair)
+        _plan_pair(world, p, pair, f)
     return p
 
 
@@ -370,14 +462,27 @@ def _plan_prune(world, p, pairs, extra_bridges=()):
     return out
 
 
-def _plan_pair(world, p, pair):
+def _where(world, cur_ns, pl):
+    """Where the peer of a host veth is, in words (for refusals)."""
+    if cur_ns is False:
+        return ("its peer is in a network namespace that has no name under %s (a container's, or this host's own "
+                "uplink)" % world.nl.run_dir)
+    if pl is None:
+        return "its peer was not found"
+    return "its peer is %s in %s" % (pl.name, "this namespace" if cur_ns is None else "namespace %s" % cur_ns)
+
+
+def _plan_pair(world, p, pair, f=""):
     nl = world.nl
     name, peer, peer_ns = pair["name"], pair["peer"], pair.get("peer_netns")
+    adopt = bool(pair.get("adopt"))
     h = world.host.link(name)
     if h is not None and h.kind != "veth":
         raise StateError("name=%s is held by a link of kind %s, not a veth; refusing to touch it" % (
             name, h.kind or "unknown"))
     cur_ns, pl = _locate_peer(world, h) if h is not None else (None, None)
+    if h is not None and not is_ours(h) and not adopt:
+        raise NotOursError(f + "name", name, "veth", detail=_where(world, cur_ns, pl))
     p.before[name] = _pair_view(world, pair, h, cur_ns, pl)
 
     if pair["state"] == "absent":
@@ -386,10 +491,16 @@ def _plan_pair(world, p, pair):
         elif peer_ns is None or nl.ns_exists(peer_ns):
             other = world.state(peer_ns).link(peer)
             if other is not None and other.kind == "veth" and (peer_ns, peer) not in world.gone:
+                # a veth named like the peer whose twin is not NAME: ours only inside a namespace of ours (or,
+                # in this namespace, by its own mark)
+                if peer_ns is None and not is_ours(other) and not adopt:
+                    raise NotOursError(f + "peer", peer, "veth", detail="its twin is not %s" % name)
+                world.check_ns(p, f + "peer_netns", peer_ns, adopt)
                 p.add(op_link_del(nl, peer_ns, peer))
         p.after[name] = dict(state="absent")
         return
 
+    world.check_ns(p, f + "peer_netns", peer_ns, adopt)
     target = world.state(peer_ns)
     created = moved = False
     if h is None:
@@ -420,6 +531,7 @@ def _plan_pair(world, p, pair):
         else:
             p_cur = dict(mtu=pl.mtu, up=pl.up, addresses=target.addrs.get(pl.index, []))
     p_cur["gateway"] = target.routes if peer_ns is not None else {}
+    p_cur["proto"] = target.route_protos if peer_ns is not None else {}
     fresh_peer = created or moved
 
     # host end
@@ -428,6 +540,7 @@ def _plan_pair(world, p, pair):
         p.add(op_mtu(nl, None, name, mtu))
     hairpin = h_cur["hairpin"]
     if pair.get("bridge") and h_cur["master"] != pair["bridge"]:
+        world.check_new_port(f + "bridge", pair["bridge"])
         p.add(op_master(nl, name, pair["bridge"]))
         hairpin = False  # a new bridge port starts with hairpin off
     if pair.get("bridge") and hairpin != pair["hairpin"]:
@@ -451,11 +564,12 @@ def _plan_pair(world, p, pair):
     gw = pair.get("peer_gateway")
     if gw is not None:
         current_gw = p_cur["gateway"].get(gw.version)
-        # a moved or re-addressed peer may have lost the route with its addresses: set it again
-        if current_gw != gw or fresh_peer or addr_changed:
+        # a moved or re-addressed peer may have lost the route with its addresses: set it again; a route of
+        # ours carries our protocol number (one without it is replaced once, to set the mark)
+        if current_gw != gw or fresh_peer or addr_changed or p_cur["proto"].get(gw.version) != RTPROT_NETPLUMB:
             p.add(op_default_route(nl, peer_ns, gw))
 
-    after = dict(state="present", peer=peer, peer_netns=peer_ns,
+    after = dict(state="present", peer=peer, peer_netns=peer_ns, alias=OWNER_ALIAS,
                  bridge=pair.get("bridge") or h_cur["master"], hairpin=hairpin, mtu=mtu or h_cur["mtu"], up=True,
                  addresses=_sorted(pair["addresses"] if pair.get("addresses") is not None else h_cur["addresses"]),
                  peer_up=True, peer_mtu=mtu or p_cur["mtu"],

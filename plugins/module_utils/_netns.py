@@ -2,7 +2,10 @@
 # Private to netplumb.container: not a public API, may change without notice.
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Named network namespaces: read, compare, plan (`ip netns add/delete`, lo up, /etc/netns/NAME/resolv.conf)."""
+"""Named network namespaces: read, compare, plan (`ip netns add/delete`, lo up, /etc/netns/NAME/resolv.conf).
+
+A namespace is ours when its `lo` carries the alias `netplumb` (set right after creating it); one without the
+mark is never changed or deleted unless adopt=true marks it first (see _owner)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -12,18 +15,21 @@ import os
 
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NETNS_ETC_DIR
+from ansible_collections.netplumb.container.plugins.module_utils._owner import OWNER_ALIAS, NotOursError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 RESOLV_MARKER = "# Managed by netplumb.container"
 
 
-def validate(names, state, loopback, nameservers):
+def validate(names, state, loopback, nameservers, adopt=False):
     if not names:
         raise v.ValidationError("name", names, "give at least one namespace name")
     for i, name in enumerate(names):
         v.netns_name("name[%d]" % i, name)
     v.unique("name", names, lambda n: n)
     v.choice("state", state, ("present", "absent"))
+    if not isinstance(adopt, bool):
+        raise v.ValidationError("adopt", adopt, "must be true or false")
     if nameservers is not None:
         for i, ns in enumerate(nameservers):
             v.address("nameservers[%d]" % i, ns)
@@ -55,19 +61,31 @@ def read(nl, name, etc_dir=NETNS_ETC_DIR):
     if resolv is not None:
         servers = [ln.split()[1] for ln in resolv.splitlines() if ln.startswith("nameserver ") and len(ln.split()) > 1]
     return dict(state="present", loopback=bool(lo["flags"] & 1), nameservers=servers,
+                owned=lo.get_attr("IFLA_IFALIAS") == OWNER_ALIAS,
                 resolv_managed=bool(resolv and resolv.startswith(RESOLV_MARKER)))
 
 
-def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NETNS_ETC_DIR):
+def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NETNS_ETC_DIR, adopt=False):
+    """Every namespace is read and its ownership checked before the first action is planned: a refusal of
+    any name leaves all of them untouched."""
     p = Plan()
-    for name in names:
+    current = []
+    for i, name in enumerate(names):
         cur = read(nl, name, etc_dir)
+        if cur["state"] == "present" and not cur["owned"] and not adopt:
+            raise NotOursError("name[%d]" % i, name, "network namespace",
+                               detail="its lo does not carry the alias %s" % OWNER_ALIAS)
+        current.append(cur)
+    for name, cur in zip(names, current):
         p.before[name] = dict((k, val) for k, val in cur.items() if k != "resolv_managed")
         if state == "present":
             after = dict(state="present", loopback=cur.get("loopback", False),
-                         nameservers=cur.get("nameservers"))
+                         nameservers=cur.get("nameservers"), owned=True)
             if cur["state"] == "absent":
                 p.add(Action("netns_add", name, "ip netns add %s" % name, _bind(nl.ns_create, name)))
+            if not cur.get("owned"):    # a new namespace, or adopt=true
+                p.add(Action("link_set", name, "ip -n %s link set lo alias %s" % (name, OWNER_ALIAS),
+                             _lo_mark(nl, name)))
             if loopback and not after["loopback"]:
                 p.add(Action("link_up", name, "ip -n %s link set lo up" % name, _lo_up(nl, name)))
                 after["loopback"] = True
@@ -111,6 +129,10 @@ def _bind(fn, *args):
 
 def _lo_up(nl, name):
     return lambda: nl.sock(name).link("set", index=1, state="up")
+
+
+def _lo_mark(nl, name):
+    return lambda: nl.sock(name).link("set", index=1, ifalias=OWNER_ALIAS)
 
 
 def _write(path, content):

@@ -153,12 +153,13 @@ class Link:
 class NsState:
     """Everything we compare in one network namespace: links, global addresses, default routes."""
 
-    def __init__(self, ns, links, addrs, routes):
+    def __init__(self, ns, links, addrs, routes, route_protos=None):
         self.ns = ns
         self.links = dict((lk.name, lk) for lk in links)
         self.by_index = dict((lk.index, lk) for lk in links)
         self.addrs = addrs          # ifindex -> [ip_interface] (global scope only)
         self.routes = routes        # family -> default route gateway (main table) or None
+        self.route_protos = route_protos or {}  # family -> protocol of that default route (151: ours)
 
     @classmethod
     def empty(cls, ns):
@@ -320,6 +321,7 @@ class Netlink:
             addrs.setdefault(msg["index"], []).append(
                 ipaddress.ip_interface(u"%s/%d" % (ip, msg["prefixlen"])))
         routes = {}
+        protos = {}
         for msg in sock.get_routes(table=RT_TABLE_MAIN):
             if msg["dst_len"] != 0 or msg.get_attr("RTA_GATEWAY") is None:
                 continue
@@ -327,7 +329,8 @@ class Netlink:
                 continue
             fam = 4 if msg["family"] == socket.AF_INET else 6
             routes[fam] = ipaddress.ip_address(u"%s" % msg.get_attr("RTA_GATEWAY"))
-        return NsState(ns, links, addrs, routes)
+            protos[fam] = msg["proto"]
+        return NsState(ns, links, addrs, routes, protos)
 
     def index(self, ns, name):
         """ifindex of link NAME in namespace ns, looked up when an action runs. A plan's actions name the same

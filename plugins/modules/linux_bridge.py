@@ -15,6 +15,12 @@ version_added: 0.1.0
 description:
   - Creates, converges or deletes a Linux bridge (C(ip link add NAME type bridge)), its global addresses,
     MTU and STP state, and brings it up.
+  - Ownership. A bridge it creates carries the link alias C(netplumb) (C(ip link set NAME alias netplumb)).
+    A bridge without exactly that alias (C(docker0), a bridge made by hand or by another tool) is never
+    changed or deleted - the task fails before any change, naming it - unless O(adopt=true).
+  - A bridge with a port that is not ours (a port without the C(netplumb) alias - the host's uplink, another
+    tool's veth, a VM tap) is never changed, not even with O(adopt=true) - the task fails naming the ports -
+    except that with nothing to change the task succeeds with C(changed=false).
   - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
     command lines.
 author:
@@ -46,10 +52,14 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  force:
+  adopt:
     description:
-      - With O(state=absent), delete the bridge even when ports are attached that netplumb did not create
-        (links without the C(netplumb) alias). Without it the module refuses and names those ports.
+      - Take over, on purpose, an existing bridge that does not carry the C(netplumb) alias - it is marked
+        (C(ip link set NAME alias netplumb), listed in RV(commands)) and then converged like one of ours, or
+        deleted with O(state=absent). A one-off - later runs need no O(adopt).
+      - Refused all the same while the bridge has ports that are not ours.
+      - The former option C(force) (delete despite foreign ports) is gone - a bridge with a foreign port is never
+        deleted; detach the port first.
     type: bool
     default: false
   nf_call_iptables:
@@ -99,11 +109,16 @@ EXAMPLES = r"""
     mtu: 9000
     stp: true
 
-- name: Remove it, even with foreign ports attached
+- name: Take over a bridge made by hand (ip link add br1 type bridge), once
+  netplumb.container.linux_bridge:
+    name: br1
+    addresses: [198.51.100.1/24]
+    adopt: true
+
+- name: Remove it (refused while ports that are not ours are attached)
   netplumb.container.linux_bridge:
     name: br0
     state: absent
-    force: true
 """
 
 RETURN = r"""
@@ -112,9 +127,10 @@ commands:
   returned: always
   type: list
   elements: str
-  sample: ["ip link add br0 type bridge stp_state 0", "ip addr add 172.18.0.1/16 dev br0", "ip link set br0 up"]
+  sample: ["ip link add br0 type bridge stp_state 0", "ip link set br0 alias netplumb", "ip addr add 172.18.0.1/16 dev br0",
+           "ip link set br0 up"]
 diff:
-  description: The bridge before and after (state, up, mtu, stp, addresses).
+  description: The bridge before and after (state, up, mtu, stp, addresses, alias).
   returned: when diff mode is on
   type: dict
   sample: {"before": {"state": "absent"}, "after": {"state": "present", "up": true, "addresses": ["172.18.0.1/16"]}}
@@ -136,7 +152,7 @@ def main():
             mtu=dict(type="int"),
             stp=dict(type="bool", default=False),
             state=dict(type="str", choices=["present", "absent"], default="present"),
-            force=dict(type="bool", default=False),
+            adopt=dict(type="bool", default=False),
             nf_call_iptables=dict(type="bool", default=True),
             ipv6=dict(type="bool", default=False),
         ),

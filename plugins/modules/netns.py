@@ -18,6 +18,11 @@ description:
   - Brings C(lo) up inside, and optionally writes C(/etc/netns/NAME/resolv.conf), which C(ip netns exec)
     bind-mounts over C(/etc/resolv.conf).
   - Takes one name or a list, so a single task manages any number of namespaces.
+  - Ownership. A namespace it creates is marked as netplumb's - its C(lo) carries the link alias C(netplumb)
+    (C(ip -n NAME link set lo alias netplumb)); the mark lives inside the namespace, so a namespace deleted and
+    re-made by someone else under the same name does not carry it. A namespace without the mark (made by
+    C(ip netns add), by another tool, or by a netplumb release before the marks) is never changed or deleted -
+    the task fails before any change to any of the names, naming it - unless O(adopt=true).
   - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
     command lines.
 author:
@@ -44,6 +49,14 @@ options:
       - Bring C(lo) up inside each namespace. V(false) leaves C(lo) as it is.
     type: bool
     default: true
+  adopt:
+    description:
+      - Take over, on purpose, existing namespaces that do not carry the mark - each is marked (listed in
+        RV(commands)) and then converged like one of ours, or deleted with O(state=absent).
+      - A one-off - later runs need no O(adopt). This is also the upgrade path for namespaces made by a release
+        without ownership marks.
+    type: bool
+    default: false
   nameservers:
     description:
       - When given, C(/etc/netns/NAME/resolv.conf) lists exactly these servers. An empty list removes the file.
@@ -71,6 +84,11 @@ EXAMPLES = r"""
     name: app1
     nameservers: [192.0.2.53]
 
+- name: Take over a namespace made by hand (ip netns add legacy), once
+  netplumb.container.netns:
+    name: legacy
+    adopt: true
+
 - name: Remove them
   netplumb.container.netns:
     name: [netns0, netns1, app1]
@@ -83,12 +101,13 @@ commands:
   returned: always
   type: list
   elements: str
-  sample: ["ip netns add netns0", "ip -n netns0 link set lo up"]
+  sample: ["ip netns add netns0", "ip -n netns0 link set lo alias netplumb", "ip -n netns0 link set lo up"]
 diff:
   description: State of each namespace before and after, keyed by name.
   returned: when diff mode is on
   type: dict
-  sample: {"before": {"netns0": {"state": "absent"}}, "after": {"netns0": {"state": "present", "loopback": true}}}
+  sample: {"before": {"netns0": {"state": "absent"}},
+           "after": {"netns0": {"state": "present", "loopback": true, "owned": true}}}
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -106,6 +125,7 @@ def main():
             state=dict(type="str", choices=["present", "absent"], default="present"),
             loopback=dict(type="bool", default=True),
             nameservers=dict(type="list", elements="str"),
+            adopt=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -115,8 +135,9 @@ def main():
 
     result, error = run(
         module,
-        lambda: _netns.validate(prm["name"], prm["state"], prm["loopback"], prm["nameservers"]),
-        lambda nl: _netns.plan(nl, prm["name"], prm["state"], prm["loopback"], prm["nameservers"]))
+        lambda: _netns.validate(prm["name"], prm["state"], prm["loopback"], prm["nameservers"], prm["adopt"]),
+        lambda nl: _netns.plan(nl, prm["name"], prm["state"], prm["loopback"], prm["nameservers"],
+                               adopt=prm["adopt"]))
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -17,11 +17,18 @@ description:
     moved into a network namespace, addressed, with a default route via the gateway - or deletes them.
   - One pair (O(name), O(peer), ...) or a batch (O(pairs)) per call; a batch of 1000 pairs is read with one
     netlink dump per namespace and applied in the same invocation.
-  - A pair whose peer is in the wrong namespace, or has wrong addresses, master, MTU or route, is corrected in
-    place. A pair whose peer carries another name, or sits in a namespace that has no name, is recreated
-    with a warning. A name held by a link that is not a veth is an error; such a link is never deleted.
-  - Host ends created or adopted by this module carry the link alias C(netplumb), which
-    M(netplumb.container.linux_bridge) uses to tell its ports from foreign ones.
+  - A pair of ours whose peer is in the wrong namespace, or has wrong addresses, master, MTU or route, is
+    corrected in place. A pair of ours whose peer carries another name, or sits in a namespace that has no
+    name, is recreated with a warning. A name held by a link that is not a veth is an error; such a link is
+    never deleted.
+  - Ownership. Host ends created by this module carry the link alias C(netplumb) (exactly; C(netplumb2) or
+    C(Netplumb) is not ours); a named namespace is ours when its C(lo) carries that alias (see
+    M(netplumb.container.netns)); the default routes it sets carry the route protocol 151. A veth without the
+    alias (another tool's, or the host's own uplink whose peer sits in a container's unnamed namespace) is
+    never deleted, recreated, re-addressed, moved or re-parented, with O(state=present) or O(state=absent) -
+    the task fails before any change, naming the field, the link and its kind. So does a peer namespace that
+    is not ours, and a O(bridge) that is not ours or has a port that is not ours when the pair would become a
+    new port of it. Nothing is adopted implicitly - see O(adopt).
   - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
     command lines.
 author:
@@ -66,6 +73,8 @@ options:
   peer_gateway:
     description:
       - Default route inside O(peer_netns) via this address, which must lie in a subnet of O(peer_addresses).
+      - The route carries the protocol number 151, netplumb's mark (C(ip route replace default via GW proto 151));
+        a default route via the same gateway without it is replaced once, to set the mark.
     type: str
   mtu:
     description: MTU of both ends. When omitted, the MTU is not managed.
@@ -75,17 +84,28 @@ options:
     type: str
     choices: [present, absent]
     default: present
+  adopt:
+    description:
+      - Take over, on purpose, a veth that does not carry the C(netplumb) alias (its host end O(name), or with
+        O(state=absent) a veth named O(peer) in the host namespace) and a O(peer_netns) that is not ours - the
+        mark is set (C(ip link set NAME alias netplumb), C(ip -n NS link set lo alias netplumb), listed in
+        RV(commands)) and the pair is then converged like one of ours - or deleted, with O(state=absent).
+      - A one-off - once adopted, the objects carry the mark and later runs need no O(adopt). Never adopts a
+        bridge (use M(netplumb.container.linux_bridge) with O(netplumb.container.linux_bridge#module:adopt)).
+      - With O(pairs), the default of items that set none.
+    type: bool
+    default: false
   pairs:
     description:
       - Batch form, mutually exclusive with O(name). Each item takes the keys O(name), O(peer),
-        O(peer_netns), O(bridge), O(hairpin), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu) and O(state)
-        (defaulting to the top-level O(state)), and O(isolated).
+        O(peer_netns), O(bridge), O(hairpin), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu), O(adopt)
+        and O(state) (defaulting to the top-level O(state)), and O(isolated).
     type: list
     elements: dict
   prune:
     description:
       - Batch form only. Makes the batch the whole truth for the bridges it names - every veth whose host end
-        carries the alias C(netplumb) and is a port of a bridge named by O(bridge) in a present item of
+        carries exactly the alias C(netplumb) and is a port of a bridge named by O(bridge) in a present item of
         O(pairs) (or by the top-level O(bridge)), but whose name is not in O(pairs), is deleted
         (C(ip link del NAME); the peer goes with it). The deletions come first in the plan.
       - Links without the alias, and links attached to other bridges, are never pruned. The namespaces of
@@ -142,6 +162,14 @@ EXAMPLES = r"""
     state: absent
   when: veths.pruned | length > 0
 
+- name: Take over a pair made by hand (veth0 without the netplumb alias, netns0 made by ip netns add)
+  netplumb.container.veth_pair:
+    name: veth0
+    peer: ceth0
+    peer_netns: netns0
+    bridge: br0
+    adopt: true
+
 - name: Remove a pair (the peer goes with it)
   netplumb.container.veth_pair:
     name: veth0
@@ -163,7 +191,7 @@ commands:
     - ip link set veth0 up
     - ip -n netns0 addr add 172.18.0.10/16 dev ceth0
     - ip -n netns0 link set ceth0 up
-    - ip -n netns0 route replace default via 172.18.0.1
+    - ip -n netns0 route replace default via 172.18.0.1 proto 151
 pruned:
   description:
     - The pairs deleted by O(prune) (predicted, in check mode) - host end name and the namespace its peer was
@@ -199,26 +227,8 @@ PAIR_OPTIONS = dict(
     peer_gateway=dict(type="str"),
     mtu=dict(type="int"),
     isolated=dict(type="bool"),
+    adopt=dict(type="bool", default=False),
 )
-
-
-def batch(params):
-    """The pairs to manage: the single form as a batch of one, or the batch with the top-level state, hairpin
-    and bridge as defaults of its items."""
-    if params["pairs"] is None:
-        one = dict((k, params[k]) for k in PAIR_OPTIONS)
-        one["state"] = params["state"]
-        return [one], ""
-    pairs = []
-    for item in params["pairs"]:
-        item = dict(item)
-        for key in ("state", "hairpin", "bridge"):
-            if item.get(key) is None:
-                item[key] = params[key]
-        if item.get("isolated") is None and params.get("isolated") is not None:
-            item["isolated"] = params["isolated"]
-        pairs.append(item)
-    return pairs, "pairs"
 
 
 def main():
@@ -238,11 +248,8 @@ def main():
     )
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    pairs, field = batch(module.params)
+    pairs, field, prune_bridges = _links.veth_batch(module.params)
     prune = module.params["prune"]
-
-    # batch form: the top-level bridge names one more bridge to prune (the only one when pairs is empty)
-    prune_bridges = [module.params["bridge"]] if field and prune and module.params["bridge"] else []
 
     def validate():
         if prune and not field:
@@ -251,7 +258,7 @@ def main():
             v.ifname("bridge", bridge)
         _links.validate_pairs(pairs, field)
     result, error = run(module, validate,
-                        lambda nl: _links.plan_pairs(nl, pairs, module.check_mode, prune, prune_bridges))
+                        lambda nl: _links.plan_pairs(nl, pairs, module.check_mode, prune, prune_bridges, field))
     if error:
         module.fail_json(msg=error, **result)
     result.setdefault("pruned", [])

@@ -134,3 +134,38 @@ def test_a_safe_network_next_to_the_uplink_is_accepted(lxc, run):
     """The positive control: the same host takes a subnet that touches nothing of it."""
     res = run("container_nat", nat("br0", "172.18.0.0/16"))
     assert not res.get("failed") and res["changed"], res
+
+
+@MODES
+@pytest.mark.parametrize("address, hit", [
+    ("192.0.2.1/24", "192.0.2.10/24, an address of the host on eth0"),
+    ("10.1.0.1/16", "route 10.0.0.0/8 via 192.0.2.1 dev eth0"),
+])
+def test_linux_bridge_address_touching_the_host(lxc, run, check, address, hit):
+    refused(run, "linux_bridge", dict(name="br1", addresses=[address]), check, "addresses[0]=", hit)
+
+
+@MODES
+def test_linux_bridge_of_ours_that_carries_the_default_route(lxc, run, check):
+    """Someone routed the host's default via our bridge: it is the uplink now, never ours to change."""
+    sh("ip route replace default via 172.18.0.254 dev br0")
+    refused(run, "linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"], mtu=1400), check, "name=br0",
+            "br0 is the host's uplink")
+
+
+@MODES
+def test_veth_pair_host_end_address_touching_the_host(lxc, run, check):
+    refused(run, "veth_pair", dict(name="vx0", peer="vx1", addresses=["192.0.2.77/24"]), check,
+            "addresses[0]=192.0.2.0/24", "192.0.2.10/24, an address of the host on eth0")
+
+
+@MODES
+def test_veth_pair_onto_the_uplink_bridge(sandbox, run, check):
+    un = UnnamedNs()
+    try:
+        bridged_uplink(un)
+        sh("ip link set br-up alias netplumb")     # even marked as ours, it is the uplink
+        refused(run, "veth_pair", dict(pairs=[dict(name="vx0", peer="vx1", bridge="br-up")]), check,
+                "pairs[0].bridge=br-up", "br-up is the host's uplink")
+    finally:
+        un.close()

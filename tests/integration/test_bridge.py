@@ -16,11 +16,11 @@ def addrs(name):
 
 def test_lifecycle(sandbox, run):
     res = converge(run, "linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"]))
-    assert res["commands"] == ["ip link add br0 type bridge stp_state 0", "ip addr add 172.18.0.1/16 dev br0",
-                               "ip link set br0 type bridge nf_call_iptables 1",
+    assert res["commands"] == ["ip link add br0 type bridge stp_state 0", "ip link set br0 alias netplumb",
+                               "ip addr add 172.18.0.1/16 dev br0", "ip link set br0 type bridge nf_call_iptables 1",
                                "sysctl -w net.ipv6.conf.br0.disable_ipv6=1", "ip link set br0 up"]
     lk = link("br0")
-    assert lk["linkinfo"]["info_kind"] == "bridge" and "UP" in lk["flags"]
+    assert lk["linkinfo"]["info_kind"] == "bridge" and "UP" in lk["flags"] and lk["ifalias"] == "netplumb"
     assert lk["linkinfo"]["info_data"]["stp_state"] == 0
     assert addrs("br0") == ["172.18.0.1/16"]
 
@@ -42,29 +42,36 @@ def test_lifecycle(sandbox, run):
     converge(run, "linux_bridge", dict(name="br0", state="absent"), expect_changed=False)
 
 
-def test_brings_down_bridge_up(sandbox, run):
+def test_adopt_brings_a_bridge_made_by_hand_up(sandbox, run):
     subprocess.run(["ip", "link", "add", "br1", "type", "bridge"], check=True)
-    res = converge(run, "linux_bridge", dict(name="br1"))
-    assert res["commands"] == ["ip link set br1 type bridge nf_call_iptables 1",
+    for check in (True, False):
+        res = run("linux_bridge", dict(name="br1"), check=check)
+        assert res["failed"] and "name=br1" in res["msg"] and "adopt=true" in res["msg"], res
+    assert "UP" not in link("br1")["flags"]
+    res = converge(run, "linux_bridge", dict(name="br1", adopt=True))
+    assert res["commands"] == ["ip link set br1 alias netplumb", "ip link set br1 type bridge nf_call_iptables 1",
                                "sysctl -w net.ipv6.conf.br1.disable_ipv6=1", "ip link set br1 up"]
+    assert res["diff"]["before"]["alias"] is None and res["diff"]["after"]["alias"] == "netplumb"
+    # adopted once: ours from now on
+    converge(run, "linux_bridge", dict(name="br1"), expect_changed=False)
 
 
-def test_absent_refuses_foreign_ports_unless_forced(sandbox, run):
+def test_absent_refuses_foreign_ports(sandbox, run):
     run("linux_bridge", dict(name="br0"))
     subprocess.run(["ip", "link", "add", "hand0", "type", "veth", "peer", "name", "hand1"], check=True)
     subprocess.run(["ip", "link", "set", "hand0", "master", "br0"], check=True)
-    res = run("linux_bridge", dict(name="br0", state="absent"))
-    assert res["failed"] and "hand0" in res["msg"] and "force" in res["msg"]
+    for adopt in (False, True):
+        res = run("linux_bridge", dict(name="br0", state="absent", adopt=adopt))
+        assert res["failed"] and "hand0" in res["msg"] and "adopt=true does not override" in res["msg"], res
     assert link("br0")
+    # force is gone: nothing deletes a bridge with a foreign port
+    res = run("linux_bridge", dict(name="br0", state="absent", force=True))
+    assert res["failed"] and "force" in res["msg"] and link("br0")
     # our own ports (alias netplumb) do not block
     subprocess.run(["ip", "link", "set", "hand0", "nomaster"], check=True)
     run("veth_pair", dict(name="ours0", peer="ours1", bridge="br0"))
     res = converge(run, "linux_bridge", dict(name="br0", state="absent"))
     assert res["commands"] == ["ip link del br0"]
-    run("linux_bridge", dict(name="br2"))
-    subprocess.run(["ip", "link", "set", "hand0", "master", "br2"], check=True)
-    res = run("linux_bridge", dict(name="br2", state="absent", force=True))
-    assert res["changed"] and not res.get("failed")
 
 
 def test_name_held_by_other_kind_is_an_error(sandbox, run):

@@ -13,8 +13,10 @@ def lo_up(ns):
 
 def test_create_idempotent_delete(sandbox, run):
     res = converge(run, "netns", dict(name=["netns0", "netns1"]))
-    assert res["commands"] == ["ip netns add netns0", "ip -n netns0 link set lo up",
-                               "ip netns add netns1", "ip -n netns1 link set lo up"]
+    assert res["commands"] == ["ip netns add netns0", "ip -n netns0 link set lo alias netplumb",
+                               "ip -n netns0 link set lo up", "ip netns add netns1",
+                               "ip -n netns1 link set lo alias netplumb", "ip -n netns1 link set lo up"]
+    assert ip_json("link", "show", "lo", ns="netns0")[0]["ifalias"] == "netplumb"
     assert res["diff"]["before"]["netns0"] == {"state": "absent"}
     assert existing_ns() == ["netns0", "netns1"]
     assert lo_up("netns0") and lo_up("netns1")
@@ -29,16 +31,21 @@ def test_create_idempotent_delete(sandbox, run):
     assert existing_ns() == ["netns1"]
 
 
-def test_adopts_namespace_made_by_ip(sandbox, run):
+def test_adopt_namespace_made_by_ip_on_purpose(sandbox, run):
     subprocess.run(["ip", "netns", "add", "byhand"], check=True)
-    res = converge(run, "netns", dict(name=["byhand"]))
-    assert res["commands"] == ["ip -n byhand link set lo up"]
+    for check in (True, False):
+        res = run("netns", dict(name=["fresh", "byhand"]), check=check)
+        assert res["failed"] and "name[1]=byhand" in res["msg"] and "adopt=true" in res["msg"], res
+    assert existing_ns() == ["byhand"] and not lo_up("byhand")
+    res = converge(run, "netns", dict(name=["byhand"], adopt=True))
+    assert res["commands"] == ["ip -n byhand link set lo alias netplumb", "ip -n byhand link set lo up"]
     assert lo_up("byhand")
+    converge(run, "netns", dict(name=["byhand"]), expect_changed=False)
 
 
 def test_loopback_false_leaves_lo_alone(sandbox, run):
     res = converge(run, "netns", dict(name=["quiet"], loopback=False))
-    assert res["commands"] == ["ip netns add quiet"]
+    assert res["commands"] == ["ip netns add quiet", "ip -n quiet link set lo alias netplumb"]
     assert not lo_up("quiet")
 
 

@@ -31,12 +31,12 @@ def test_single_pair_lifecycle(sandbox, run):
     base(run)
     res = converge(run, "veth_pair", TUTORIAL_PAIR)
     assert res["commands"][0] == "ip link add veth0 type veth peer name ceth0 netns netns0"
-    assert "ip -n netns0 route replace default via 172.18.0.1" in res["commands"]
+    assert "ip -n netns0 route replace default via 172.18.0.1 proto 151" in res["commands"]
     host = ip_json("link", "show", "veth0")[0]
     assert host["master"] == "br0" and "UP" in host["flags"] and host["ifalias"] == "netplumb"
     lk, addrs, routes = peer_info("netns0", "ceth0")
     assert addrs == ["172.18.0.10/16"] and "UP" in lk["flags"]
-    assert routes[0]["gateway"] == "172.18.0.1"
+    assert routes[0]["gateway"] == "172.18.0.1" and routes[0]["protocol"] == "151"
     assert ping("172.18.0.1", "netns0")
 
     # modify in place: addresses, gateway, mtu
@@ -61,7 +61,10 @@ def test_corrects_wrong_namespace_master_and_route(sandbox, run):
     # by hand: peer in the wrong namespace, host end on the wrong bridge, a wrong default route
     subprocess.run("ip link add veth0 type veth peer name ceth0 netns other && ip link set veth0 master br9",
                    shell=True, check=True)
-    res = converge(run, "veth_pair", TUTORIAL_PAIR)
+    res = run("veth_pair", TUTORIAL_PAIR)
+    assert res["failed"] and "name=veth0" in res["msg"] and "adopt=true" in res["msg"]
+    res = converge(run, "veth_pair", dict(TUTORIAL_PAIR, adopt=True))
+    assert "ip link set veth0 alias netplumb" in res["commands"]
     assert "ip -n other link set ceth0 netns netns0" in res["commands"]
     assert "ip link set veth0 master br0" in res["commands"]
     assert res["diff"]["before"]["veth0"]["peer_netns"] == "other"
@@ -72,7 +75,7 @@ def test_corrects_wrong_namespace_master_and_route(sandbox, run):
     # peer left in the host namespace: moved in
     subprocess.run("ip link add veth1 type veth peer name ceth1", shell=True, check=True)
     run("netns", dict(name=["netns1"]))
-    res = converge(run, "veth_pair", dict(name="veth1", peer="ceth1", peer_netns="netns1", bridge="br0",
+    res = converge(run, "veth_pair", dict(name="veth1", peer="ceth1", peer_netns="netns1", bridge="br0", adopt=True,
                                           peer_addresses=["172.18.0.20/16"], peer_gateway="172.18.0.1"))
     assert "ip link set ceth1 netns netns1" in res["commands"]
     assert ping("172.18.0.10", "netns1")
@@ -81,7 +84,7 @@ def test_corrects_wrong_namespace_master_and_route(sandbox, run):
     subprocess.run("ip -n netns1 route replace default via 172.18.0.99", shell=True, check=True)
     res = converge(run, "veth_pair", dict(name="veth1", peer="ceth1", peer_netns="netns1", bridge="br0",
                                           peer_addresses=["172.18.0.20/16"], peer_gateway="172.18.0.1"))
-    assert res["commands"] == ["ip -n netns1 route replace default via 172.18.0.1"]
+    assert res["commands"] == ["ip -n netns1 route replace default via 172.18.0.1 proto 151"]
 
 
 def test_foreign_names_are_never_touched(sandbox, run):

@@ -29,7 +29,7 @@ def pairs(*items):
 
 
 def test_new_port_is_isolated_before_it_is_up():
-    nl = FakeNetlink({None: state(None, [LO, lk(2, "br0", kind="bridge")])})
+    nl = FakeNetlink({None: state(None, [LO, lk(2, "br0", kind="bridge", alias="netplumb")])})
     p = _links.plan_pairs(nl, pairs(PAIR), check_mode=False)
     cmds = p.commands
     assert "ip link set veth0 type bridge_slave isolated on" in cmds
@@ -38,7 +38,7 @@ def test_new_port_is_isolated_before_it_is_up():
 
 
 def test_isolation_converges_and_is_not_managed_by_default():
-    links = [LO, lk(2, "br0", kind="bridge"), lk(3, "veth0", master=2, alias="netplumb", isolated=False),
+    links = [LO, lk(2, "br0", kind="bridge", alias="netplumb"), lk(3, "veth0", master=2, alias="netplumb", isolated=False),
              lk(4, "ceth0", master=None)]
     links[2].peer_index, links[3].peer_index = 4, 3
     nl = FakeNetlink({None: state(None, links)})

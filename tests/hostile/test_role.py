@@ -111,3 +111,16 @@ def test_the_good_network_alone_converges(lxc):
     assert rc == 0 and stats["failures"] == 0 and existing_ns() == ["g1"], (rc, stats)
     rc, stats, tasks = role([GOOD])
     assert rc == 0 and stats["changed"] == 0, stats
+
+
+def test_a_hand_made_bridge_is_refused_then_adopted_on_purpose(lxc):
+    """The tutorial's br0 made by hand: the role refuses it (naming adopt) and changes nothing; with the network's
+    adopt: true it is taken over once; afterwards it is ours without adopt."""
+    from hosts import sh
+    sh("ip link add br-web type bridge && ip addr add 172.22.0.1/24 dev br-web")
+    net = dict(name="web", bridge="br-web", subnet="172.22.0.0/24", containers=[dict(name="w1", address="172.22.0.10")])
+    refused([net], False, "container_networks[1] (web) (linux_bridge)", "name=br-web", "adopt=true")
+    rc, stats, tasks = role([GOOD, dict(net, adopt=True)])
+    assert rc == 0 and stats["failures"] == 0, (rc, stats)
+    rc, stats, tasks = role([GOOD, net])
+    assert rc == 0 and stats["changed"] == 0, stats

@@ -207,11 +207,6 @@ def plan_bridge(nl, spec):
             p.add(op_link_del(nl, None, name))
         p.after = dict(state="absent")
         return p
-    # never cut the host off: not the uplink, and no address whose network touches the host's own
-    facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
-    _preflight.check_bridge("name", name, facts)
-    for i, iface in enumerate(spec.get("addresses") or []):
-        _preflight.check_subnet("addresses[%d]" % i, iface.network, facts, bridge=name)
     after = dict(p.before)
     stp = bool(spec.get("stp"))
     mtu = spec.get("mtu")
@@ -239,6 +234,12 @@ def plan_bridge(nl, spec):
         after["up"] = True
     if foreign and p.actions:
         raise _foreign_ports_error("name", name, foreign)
+    if p.actions:
+        # never cut the host off: not the uplink, and no address whose network touches the host's own
+        facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+        _preflight.check_bridge("name", name, facts)
+        for i, iface in enumerate(spec.get("addresses") or []):
+            _preflight.check_subnet("addresses[%d]" % i, iface.network, facts, bridge=name)
     p.after = after
     return p
 
@@ -427,6 +428,9 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
     facts = None
     for i, pair in enumerate(pairs):
         f = "%s[%d]." % (field, i) if field else ""
+        if pair["state"] == "present" and pair.get("bridge"):
+            world.check_bridge(pair["bridge"])
+        _plan_pair(world, p, pair, f)
         if pair["state"] == "present" and (pair.get("bridge") or pair.get("addresses")):
             # never cut the host off: no uplink as bridge, no host-end address touching the host's own
             facts = facts or _preflight.read_host(nl, world.host)
@@ -434,9 +438,6 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
                 _preflight.check_bridge(f + "bridge", pair["bridge"], facts)
             for j, iface in enumerate(pair.get("addresses") or []):
                 _preflight.check_subnet("%saddresses[%d]" % (f, j), iface.network, facts, bridge=pair["name"])
-        if pair["state"] == "present" and pair.get("bridge"):
-            world.check_bridge(pair["bridge"])
-        _plan_pair(world, p, pair, f)
     return p
 
 

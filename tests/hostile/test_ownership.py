@@ -180,7 +180,9 @@ def test_veth_onto_docker0_is_refused(run, docker0):
 
 def test_docker0_adopted_on_purpose(run, docker0):
     res = converge(run, "linux_bridge", dict(name="docker0", addresses=["172.17.0.1/16"], adopt=True))
-    assert res["commands"] == ["ip link set docker0 alias netplumb"]
+    # the mark first, then what linux_bridge manages on bridges of ours (br_netfilter switch, no IPv6)
+    assert res["commands"] == ["ip link set docker0 alias netplumb", "ip link set docker0 type bridge nf_call_iptables 1",
+                               "sysctl -w net.ipv6.conf.docker0.disable_ipv6=1"]
     converge(run, "linux_bridge", dict(name="docker0", addresses=["172.17.0.1/16"]), expect_changed=False)
     res = converge(run, "linux_bridge", dict(name="docker0", state="absent"))
     assert res["commands"] == ["ip link del docker0"]
@@ -213,8 +215,8 @@ def test_our_bridge_with_a_foreign_port_is_never_changed(run, br_up, args):
     sh("ip link set br-up alias netplumb")
     refused(run, "linux_bridge", dict(name="br-up", **args),
             ["name=br-up", "bridge br-up", "eth0", "adopt=true does not override"], br_up)
-    # nothing to change: no error
-    res = run("linux_bridge", dict(name="br-up", addresses=["192.0.2.10/24"]))
+    # nothing to change (its br_netfilter switch and IPv6 as they are): no error
+    res = run("linux_bridge", dict(name="br-up", addresses=["192.0.2.10/24"], nf_call_iptables=False, ipv6=True))
     assert not res.get("failed") and res["changed"] is False, res
 
 

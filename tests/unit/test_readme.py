@@ -35,4 +35,4 @@ def test_readme_quick_example_is_the_example_playbook():
     section = readme[readme.index("## Quick example"):]
     block = section[section.index("```yaml\n") + len("```yaml\n"):]
     assert block[:block.index("```")] == read("playbooks/example.yml")
-    assert "- hosts: lab\n" in block and "lab:" in read("playbooks/inventory/hosts.yml")
+    assert "\n  hosts: lab\n" in block and "lab:" in read("playbooks/inventory/hosts.yml")

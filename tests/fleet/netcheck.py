@@ -31,7 +31,7 @@ def ping(host, netns, address):
 
 
 def egress_seen_as(host, netns):
-    out = host.run("ip netns exec %s curl -s -m 4 %s", netns, ECHO_URL)
+    out = host.run("ip netns exec %s curl -s -m 20 %s", netns, ECHO_URL)
     return out.stdout.strip() if out.rc == 0 else None
 
 

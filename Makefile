@@ -13,7 +13,7 @@ N ?= 3
 HOST ?= h1
 
 APT_PACKAGES := iproute2 iptables nftables conntrack openssh-server openssh-client python3 python3-venv \
-	python3-pyroute2 socat curl rsync util-linux procps git iputils-ping
+	python3-pyroute2 socat curl rsync util-linux procps git iputils-ping stress-ng
 
 # Ansible never writes to /root/.ansible or /tmp outside the checkout.
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -32,6 +32,8 @@ help:
 	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
 	@echo "make test              install what is needed and run every suite: $(TEST_SUITES)"
 	@echo "make lab-up N=3        the lab of namespaced hosts (make lab-shell HOST=h1, make lab-down)"
+	@echo "make example           README's quick example on a fresh lab host: --check --diff, real, re-run"
+	@echo "make shell             a shell with the venv's ansible tools on PATH, the collection found anywhere"
 	@echo "make bench             100 containers: hand-written script vs modules vs playbook, as ratios"
 	@echo "make <suite>           one suite alone (unit, integration, sanity, molecule, ...)"
 

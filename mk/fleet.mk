@@ -22,7 +22,7 @@ fleet-deps: venv collection $(FLEET_STAMP)
 
 # Role schema parser and the probe helper, no kernel.
 fleet-unit: fleet-deps
-	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py
+	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py tests/fleet/test_pyroute2.py
 
 demo: deps fleet-deps
 	@start=$$(date +%s); \

@@ -27,6 +27,11 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 LOOPBACK = ipaddress.ip_network(u"127.0.0.0/8")
 PROC_SYS = "/proc/sys"
 PROC_NET = "/proc/thread-self/net"
+# port_publish in check mode, when no bridge holds container_ip's subnet yet (an earlier task creates it)
+PLACEHOLDER_BRIDGE = "<bridge>"
+# why a check-mode prediction on a host still missing an earlier task's objects can differ from the real run
+REBUILD_NOTE = ("the real run may differ where earlier tasks (not applied in check mode) add rules to the same "
+                "chains of ours: each changed chain is rebuilt whole (-F, then -A of every rule it keeps)")
 
 
 # --- validation -----------------------------------------------------------------------------------------
@@ -334,7 +339,7 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
         _preflight.check_subnet("subnet", net, facts, bridge=bridge)
         _preflight.check_bridge("bridge", bridge, facts, must_exist=not check_mode)
     if present and host.link(bridge) is None:
-        p.warn("bridge %s does not exist (yet): rules predicted for it" % bridge)
+        p.warn("bridge %s does not exist (yet): rules predicted for it; %s" % (bridge, REBUILD_NOTE))
     driver = driver or get_driver(spec.get("firewall_backend") or "auto")
     for w in driver.warnings:
         p.warn(w)
@@ -375,8 +380,10 @@ def _bridge_for(m, host, current, check_mode):
         if r.table == "raw" and r.args[:1] == ("-d",) and r.args[1] != "127.0.0.0/8" and "DROP" in r.args:
             if m.container_ip in ipaddress.ip_network(u"%s" % r.args[1]):
                 return network_of(r.owner)
-    raise StateError("container_ip=%s: no bridge on this host holds a subnet with this address%s; set bridge"
-                     % (m.container_ip, " (in check mode: the bridge may not exist yet)" if check_mode else ""))
+    if check_mode:
+        return None     # an earlier task of the play may create it: the caller predicts with a placeholder
+    raise StateError("container_ip=%s: no bridge on this host holds a subnet with this address; create the "
+                     "bridge first (netplumb.container.linux_bridge) or set bridge" % m.container_ip)
 
 
 def published(current):
@@ -423,13 +430,19 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
                                         m.bridge, facts)
     for m in mappings:
         m.bridge = _bridge_for(m, host, current, check_mode) if present else (m.bridge or _owner_bridge(m, current))
-        if m.bridge not in bridges:
-            bridges.append(m.bridge)
-        if present and host.link(m.bridge) is None:
+        if present and m.bridge is None:
+            m.bridge = PLACEHOLDER_BRIDGE
+            p.warn("container_ip=%s: no bridge on this host holds its subnet (yet): check mode predicts the rules "
+                   "with the placeholder bridge name %s. The real run needs that bridge (an earlier task of the "
+                   "play may create it; else set bridge): its commands name the bridge and %s"
+                   % (m.container_ip, PLACEHOLDER_BRIDGE, REBUILD_NOTE))
+        elif present and host.link(m.bridge) is None:
             if not check_mode:
                 raise StateError("bridge %s does not exist: create it first (netplumb.container.linux_bridge)"
                                  % m.bridge)
-            p.warn("bridge %s does not exist (yet): rules predicted for it" % m.bridge)
+            p.warn("bridge %s does not exist (yet): rules predicted for it; %s" % (m.bridge, REBUILD_NOTE))
+        if m.bridge not in bridges:
+            bridges.append(m.bridge)
     owners = set(m.owner() for m in mappings if m.bridge)
     existing = dict((o, r) for o, r in published(current).items()
                     if network_of(o) not in (spec.get("_removed") or ()))

@@ -203,7 +203,7 @@ class IptablesDriver:
             if want and not exists:
                 new_chains.append(chain)
             notes.extend(_content_notes(table, chain, current))
-            edits.extend(self._chain_edit(pre, chain, current, want))
+            edits.extend(self._chain_edit(pre, chain, current, want, exists))
             # the jumps of the hook: exactly one while the chain has rules ("first": at position 1), else none
             ops = _jump_edit(table, hook, chain, positions, bool(want))
             jump_ops.extend((line, pre + line) for line in ops)
@@ -234,41 +234,18 @@ class IptablesDriver:
         return ops, undo, notes
 
     @staticmethod
-    def _chain_edit(pre, chain, current, want):
-        """Minimal -D / -I / -A edits; a full rewrite (-F then -A) when others' rules are out of order or
-        the chain holds a rule without a netplumb owner comment (never deleted by its spec, which might not
-        round-trip through iptables-save: the flush removes it whatever it is)."""
-        rewrite = [("-F %s" % chain, pre + "-F %s" % chain)] + [
-            ("-A %s %s" % (chain, _restore_args(args)), pre + "-A %s %s" % (chain, quote_args(args)))
-            for args in want]
-        if any(owner_of(args) is None for args in current):
-            return rewrite
-        ops = []
-        remaining = list(current)
-        pool = list(want)
-        for args in current:          # delete what is not wanted (and duplicates beyond the wanted count)
-            if args in pool:
-                pool.remove(args)
-            else:
-                remaining.remove(args)
-                line = "-D %s %s" % (chain, _restore_args(args))
-                ops.append((line, pre + "-D %s %s" % (chain, quote_args(args))))
-        # remaining must be a subsequence of want, in order; else rewrite the chain
-        it = iter(want)
-        if not all(any(a == w for w in it) for a in remaining):
-            return rewrite
-        j = 0
-        for i, args in enumerate(want):
-            if j < len(remaining) and remaining[j] == args:
-                j += 1
-                continue
-            if j >= len(remaining):
-                ops.append(("-A %s %s" % (chain, _restore_args(args)),
-                            pre + "-A %s %s" % (chain, quote_args(args))))
-            else:
-                ops.append(("-I %s %d %s" % (chain, i + 1, _restore_args(args)),
-                            pre + "-I %s %d %s" % (chain, i + 1, quote_args(args))))
-        return ops
+    def _chain_edit(pre, chain, current, want, exists=True):
+        """A chain of ours that changes is rebuilt as a whole, in its canonical order: ``-F`` then one
+        ``-A`` per wanted rule (a new chain needs no flush). The commands never name a position, so they
+        depend only on the chain's desired content (and on whether it changes): check mode's prediction and
+        the real run agree whatever other calls put in between, and a rule of others, a duplicate or a rule
+        out of order is gone after any change. The restore of the table is atomic: no packet ever sees the
+        chain half rebuilt."""
+        if current == want:
+            return []
+        ops = [("-F %s" % chain, pre + "-F %s" % chain)] if exists else []
+        return ops + [("-A %s %s" % (chain, _restore_args(args)), pre + "-A %s %s" % (chain, quote_args(args)))
+                      for args in want]
 
 
 def _jump_edit(table, hook, chain, positions, wanted):

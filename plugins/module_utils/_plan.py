@@ -74,8 +74,12 @@ class Plan:
             done.append(action.command)
 
     def result(self, **extra):
-        res = dict(changed=self.changed, commands=self.commands,
-                   diff=dict(before=self.before, after=self.after))
+        """The module result. Its diff also carries the equivalent commands, one per line, as ``prepared``
+        (Ansible prints it with ``--diff``, so ``--check --diff`` reads like the tutorial)."""
+        diff = dict(before=self.before, after=self.after)
+        if self.actions:
+            diff["prepared"] = "\n".join(self.commands)
+        res = dict(changed=self.changed, commands=self.commands, diff=diff)
         res.update(self.extra)
         res.update(extra)
         return res

@@ -130,7 +130,9 @@ commands:
            "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0 -m comment --comment netplumb:br0 -j MASQUERADE",
            "iptables -t nat -A POSTROUTING -j NETPLUMB-POSTROUTING", "sysctl -w net.ipv4.ip_forward=1"]
 diff:
-  description: The bridge's rules (iptables-save form) and ip_forward before and after.
+  description:
+    - The bridge's rules (iptables-save form) and ip_forward before and after.
+    - With changes, C(prepared) holds the equivalent commands, one per line (shown by C(--diff)).
   returned: when diff mode is on
   type: dict
 """

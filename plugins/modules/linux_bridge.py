@@ -130,7 +130,9 @@ commands:
   sample: ["ip link add br0 type bridge stp_state 0", "ip link set br0 alias netplumb", "ip addr add 172.18.0.1/16 dev br0",
            "ip link set br0 up"]
 diff:
-  description: The bridge before and after (state, up, mtu, stp, addresses, alias).
+  description:
+    - The bridge before and after (state, up, mtu, stp, addresses, alias).
+    - With changes, C(prepared) holds the equivalent commands, one per line (shown by C(--diff)).
   returned: when diff mode is on
   type: dict
   sample: {"before": {"state": "absent"}, "after": {"state": "present", "up": true, "addresses": ["172.18.0.1/16"]}}

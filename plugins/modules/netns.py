@@ -103,7 +103,9 @@ commands:
   elements: str
   sample: ["ip netns add netns0", "ip -n netns0 link set lo alias netplumb", "ip -n netns0 link set lo up"]
 diff:
-  description: State of each namespace before and after, keyed by name.
+  description:
+    - State of each namespace before and after, keyed by name.
+    - With changes, C(prepared) holds the equivalent commands, one per line (shown by C(--diff)).
   returned: when diff mode is on
   type: dict
   sample: {"before": {"netns0": {"state": "absent"}},

@@ -55,7 +55,8 @@ options:
   bridge:
     description:
       - The bridge the container sits on. When omitted, the host link whose subnet holds O(container_ip).
-      - Needed in check mode when the bridge does not exist yet.
+      - In check mode, when no bridge holds O(container_ip)'s subnet yet (an earlier task creates it), the rules
+        are predicted with the placeholder name C(<bridge>) and a warning says so; a real run fails then.
       - With O(ports), the default of each item's C(bridge); with O(prune), also a network to prune.
     type: str
   ports:
@@ -156,7 +157,9 @@ commands:
   type: list
   elements: str
 diff:
-  description: The rules of the named mappings (iptables-save form) before and after.
+  description:
+    - The rules of the named mappings (iptables-save form) before and after.
+    - With changes, C(prepared) holds the equivalent commands, one per line (shown by C(--diff)).
   returned: when diff mode is on
   type: dict
 """

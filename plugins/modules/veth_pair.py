@@ -202,7 +202,9 @@ pruned:
   elements: dict
   sample: [{"name": "vn-app2", "peer_netns": "app2"}]
 diff:
-  description: Each pair before and after, keyed by host end name.
+  description:
+    - Each pair before and after, keyed by host end name.
+    - With changes, C(prepared) holds the equivalent commands, one per line (shown by C(--diff)).
   returned: when diff mode is on
   type: dict
   sample: {"before": {"veth0": {"state": "absent"}}, "after": {"veth0": {"state": "present", "peer_netns": "netns0"}}}

@@ -26,11 +26,12 @@ def lab_exec(where, *argv, timeout=20):
 
 
 def ping(host, netns, address):
-    return host.run("ip netns exec %s ping -c 1 -W 2 %s", netns, address).rc == 0
+    # one reply within 10 s, pinging every 0.2 s: a slow first ARP exchange on a loaded machine is no failure
+    return host.run("ip netns exec %s ping -c 1 -w 10 -i 0.2 %s", netns, address).rc == 0
 
 
 def egress_seen_as(host, netns):
-    out = host.run("ip netns exec %s curl -s -m 4 %s", netns, ECHO_URL)
+    out = host.run("ip netns exec %s curl -s -m 20 %s", netns, ECHO_URL)
     return out.stdout.strip() if out.rc == 0 else None
 
 
@@ -40,7 +41,8 @@ def serve(host, netns, port, answer, proto="tcp", seconds=30):
     host.run("setsid -f timeout %d ip netns exec %s socat %s SYSTEM:'echo %s' </dev/null >/dev/null 2>&1"
              % (seconds, netns, listen, answer))
     flag = "-tln" if proto == "tcp" else "-uln"
-    for dummy in range(50):
+    deadline = time.monotonic() + 30     # a condition wait, bounded: a loaded machine starts socat slowly
+    while time.monotonic() < deadline:
         if (":%d " % port) in host.run("ip netns exec %s ss -H %s" % (netns, flag)).stdout:
             return True
         time.sleep(0.1)

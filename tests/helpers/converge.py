@@ -38,6 +38,8 @@ def converge(run, module, args, expect_changed=True):
     after_check = dump(ns_before)
     assert after_check == state_before, "check mode changed kernel state: %s" % changes(state_before, after_check)
     assert check["changed"] is expect_changed, check
+    # --diff shows the commands: one per line as the diff's prepared text (none without changes)
+    assert check["diff"].get("prepared") == ("\n".join(check["commands"]) or None), check["diff"]
 
     real = run(module, args)
     assert not real.get("failed"), real

@@ -113,14 +113,17 @@ def procs():
         box.close()
 
 
-def tcp(ns, addr, port, timeout=1.0):
-    """What the server saw as our address, or None when no connection could be made."""
+def tcp(ns, addr, port, timeout=10.0):
+    """What the server saw as our address, or None when no connection could be made. A probe expected to
+    fail passes a short timeout; one expected to succeed gets a long one (a loaded machine is slow)."""
     res = sh(PY, "-c", CLIENT, addr, str(port), str(timeout), ns=ns, check=False)
     return res.stdout.strip() if res.returncode == 0 else None
 
 
-def ping(ns, addr, six=False):
-    cmd = ["ping"] + (["-6"] if six else []) + ["-c", "1", "-W", "1", addr]
+def ping(ns, addr, six=False, wait=10):
+    """One echo reply within wait seconds (pinging every 0.2 s until then). A probe expected to fail passes
+    wait=1; one expected to succeed keeps trying, so a slow first ARP/ND exchange is no failure."""
+    cmd = ["ping"] + (["-6"] if six else []) + ["-c", "1", "-w", str(wait), "-i", "0.2", addr]
     return sh(*cmd, ns=ns, check=False).returncode == 0
 
 
@@ -184,8 +187,8 @@ def test_icc_false_blocks_ipv4_ping_and_tcp(sandbox, run, procs, brnf):
     assert res["commands"][:2] == ["ip link set vc0 type bridge_slave isolated on",
                                    "ip link set vc1 type bridge_slave isolated on"], res["commands"]
     assert port_info("vc0")["isolated"] and port_info("vc1")["isolated"]
-    assert not ping("c1", "172.18.0.10") and not ping("c0", "172.18.0.20")
-    assert tcp("c1", "172.18.0.10", 5000) is None
+    assert not ping("c1", "172.18.0.10", wait=1) and not ping("c0", "172.18.0.20", wait=1)
+    assert tcp("c1", "172.18.0.10", 5000, timeout=1.0) is None
 
 
 def test_icc_false_blocks_ipv6_link_local(sandbox, run, procs):
@@ -196,8 +199,8 @@ def test_icc_false_blocks_ipv6_link_local(sandbox, run, procs):
     assert ping("c1", "%s%%eth0" % ll, six=True)         # control: link-local passes between open ports
     assert tcp("c1", "%s%%eth0" % ll, 5000) is not None
     set_icc(run, False)
-    assert not ping("c1", "%s%%eth0" % ll, six=True)
-    assert tcp("c1", "%s%%eth0" % ll, 5000) is None
+    assert not ping("c1", "%s%%eth0" % ll, six=True, wait=1)
+    assert tcp("c1", "%s%%eth0" % ll, 5000, timeout=1.0) is None
 
 
 def test_icc_false_blocks_self_assigned_ula_tcp(sandbox, run, procs):
@@ -208,8 +211,8 @@ def test_icc_false_blocks_self_assigned_ula_tcp(sandbox, run, procs):
     procs.serve("c0", 5000)
     assert tcp("c1", "fd00:18::10", 5000) == "fd00:18::20"     # control: HTTP-able before
     set_icc(run, False)
-    assert tcp("c1", "fd00:18::10", 5000) is None
-    assert not ping("c1", "fd00:18::10", six=True)
+    assert tcp("c1", "fd00:18::10", 5000, timeout=1.0) is None
+    assert not ping("c1", "fd00:18::10", six=True, wait=1)
 
 
 def _raw_frame_arrives(src, dst):
@@ -234,7 +237,7 @@ def test_icc_false_blocks_arpless_raw_frames(sandbox, run):
     assert not _raw_frame_arrives("c1", "c0")
     # and IPv4 with a static neighbour entry (no ARP on the wire) does not pass either
     sh("ip", "neigh", "replace", "172.18.0.10", "lladdr", mac("c0"), "dev", "eth0", "nud", "permanent", ns="c1")
-    assert not ping("c1", "172.18.0.10")
+    assert not ping("c1", "172.18.0.10", wait=1)
 
 
 def test_bridge_address_reachable_from_isolated_containers(sandbox, run, procs):
@@ -243,7 +246,7 @@ def test_bridge_address_reachable_from_isolated_containers(sandbox, run, procs):
     for c, ip in (("c0", "172.18.0.10"), ("c1", "172.18.0.20")):
         assert ping(c, "172.18.0.1")
         assert tcp(c, "172.18.0.1", 6000) == "::ffff:%s" % ip
-    assert not ping("c1", "172.18.0.10")
+    assert not ping("c1", "172.18.0.10", wait=1)
 
 
 def test_hairpin_own_and_neighbour_published_port_with_icc_false(sandbox, run, procs):
@@ -253,7 +256,7 @@ def test_hairpin_own_and_neighbour_published_port_with_icc_false(sandbox, run, p
     network(run, icc=False, nf_call=False)
     converge_fw(run, "port_publish", dict(host_port=5000, container_ip="172.18.0.10"))
     procs.serve("c0", 5000)
-    assert tcp("c1", "172.18.0.10", 5000) is None                       # direct: isolated
+    assert tcp("c1", "172.18.0.10", 5000, timeout=1.0) is None                       # direct: isolated
     assert tcp("c1", "172.18.0.1", 5000) == "::ffff:172.18.0.1"         # neighbour's port, via the host
     assert tcp("c0", "172.18.0.1", 5000) == "::ffff:172.18.0.1"         # its own port, via the host
     assert port_info("vc0")["isolated"] and port_info("vc1")["isolated"]
@@ -268,8 +271,8 @@ def test_hairpin_lost_to_br_netfilter_is_said_not_silent(sandbox, run, procs):
     procs.serve("c0", 5000)
     res = ok(run("container_nat", dict(bridge="br0", subnet="172.18.0.0/16", icc=False)))
     assert any("hairpin" in w and "bridge-nf-call-iptables=0" in w for w in res["warnings"]), res["warnings"]
-    assert tcp("c1", "172.18.0.1", 5000) is None
-    assert tcp("c1", "172.18.0.10", 5000) is None
+    assert tcp("c1", "172.18.0.1", 5000, timeout=1.0) is None
+    assert tcp("c1", "172.18.0.10", 5000, timeout=1.0) is None
     ok(run("container_nat", dict(bridge="br0", subnet="172.18.0.0/16", icc=True)))
     assert tcp("c1", "172.18.0.1", 5000) == "::ffff:172.18.0.1"          # icc=true: hairpin back
 
@@ -303,7 +306,7 @@ def test_ipv6_between_networks_blocked_with_host_forwarding_on(sandbox, run, pro
     assert res.returncode != 0
     sh("ip6tables", "-A", "INPUT", "-s", "fd00:a::/64", ns="b0")     # counts what arrives from network a
     assert tcp("a0", "fd00:b::10", 5000, timeout=3.0) is None
-    assert not ping("a0", "fd00:b::10", six=True)
+    assert not ping("a0", "fd00:b::10", six=True, wait=1)
     assert _v6_from_a("b0") == 0
 
 
@@ -416,7 +419,7 @@ def test_role_style_ports_are_born_isolated(sandbox, run):
                                                       peer_addresses=["172.18.0.20/16"])], isolated=True))
     cmds = res["commands"]
     assert cmds.index("ip link set vc1 type bridge_slave isolated on") < cmds.index("ip link set vc1 up")
-    assert not ping("c1", "172.18.0.10")
+    assert not ping("c1", "172.18.0.10", wait=1)
     # container_nat then has nothing left to do for the ports
     res = ok(run("container_nat", dict(bridge="br0", subnet="172.18.0.0/16", icc=False), check=True))
     assert not [c for c in res["commands"] if "isolated" in c]
@@ -445,6 +448,6 @@ def test_role_icc_false_check_is_exact_and_ports_are_born_isolated(sandbox, tmp_
     assert cmds.index("ip link set vn-d1 type bridge_slave isolated on") < cmds.index("ip link set vn-d1 up")
     assert port_info("vn-d1")["isolated"] and port_info("vn-d2")["isolated"]
     assert ip_json("link", "show", "br-db")[0]["linkinfo"]["info_data"]["nf_call_iptables"] == 0
-    assert ping("d1", "172.20.0.1") and not ping("d1", "172.20.0.12")
+    assert ping("d1", "172.20.0.1") and not ping("d1", "172.20.0.12", wait=1)
     stats, again = role_run(tmp_path, nets)
     assert stats["changed"] == 0 and stats["failures"] == 0

@@ -79,7 +79,7 @@ class Servers:
         cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [sys.executable, self.script, addr, str(port)]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(proc)
-        deadline = time.time() + 5
+        deadline = time.time() + 30     # a condition wait: a loaded machine starts python slowly
         while time.time() < deadline:
             if self._listening(ns, port):
                 return proc
@@ -112,8 +112,9 @@ print(data.split(b"\r\n\r\n", 1)[1].decode())
 '''
 
 
-def http_get(ns, addr, port, timeout=1.0):
-    """The echo server's answer (the client address it saw), or None when unreachable."""
+def http_get(ns, addr, port, timeout=10.0):
+    """The echo server's answer (the client address it saw), or None when unreachable. A probe expected to
+    fail passes a short timeout; one expected to succeed gets a long one (a loaded machine is slow)."""
     cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [sys.executable, "-c", CLIENT, addr, str(port)]
     cmd.append(str(timeout))
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 5, check=False)

@@ -15,7 +15,11 @@ def test_lifecycle(sandbox, run):
     assert "-A PREROUTING -j NETPLUMB-PREROUTING" in text
 
     res = converge_fw(run, "container_nat", dict(args, masquerade=False, icc=False))
-    assert any(c.startswith("iptables -t nat -D NETPLUMB-POSTROUTING") for c in res["commands"])
+    # the chain is rebuilt without the masquerade rule (flush, then the rules it keeps)
+    assert "iptables -t nat -F NETPLUMB-POSTROUTING" in res["commands"]
+    assert not any("! -o br0" in c and "MASQUERADE" in c for c in res["commands"]), res["commands"]
+    assert "! -o br0 -m comment --comment \"netplumb:br0\" -j MASQUERADE" not in save()
+    assert "-o br0 -m conntrack --ctstate DNAT -m comment --comment \"netplumb:br0\" -j MASQUERADE" in save()
 
     res = converge_fw(run, "container_nat", dict(args, state="absent"))
     assert our_lines() == []

@@ -72,13 +72,14 @@ def test_absent_twice_and_absent_with_process_warns(sandbox, run):
     proc = subprocess.Popen(["ip", "netns", "exec", "busy", "sleep", "30"])
     try:
         ino = os.stat("/run/netns/busy").st_ino
-        deadline = time.time() + 5
-        while time.time() < deadline:
+        deadline = time.time() + 30
+        while True:     # the sleeper must be in the namespace before it is deleted (a condition, not luck)
             try:
                 if os.stat("/proc/%d/ns/net" % proc.pid).st_ino == ino:
                     break
             except OSError:
                 pass
+            assert time.time() < deadline, "the sleeper never entered namespace busy"
             time.sleep(0.02)
         res = run("netns", dict(name=["busy"], state="absent"))
         assert res["changed"] is True

@@ -30,7 +30,7 @@ def playbook(*extra, book="tutorial.yml"):
 
 
 def ping(target, ns):
-    return subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", target],
+    return subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-w", "10", "-i", "0.2", target],
                           capture_output=True, check=False).returncode == 0
 
 

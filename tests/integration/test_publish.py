@@ -19,8 +19,17 @@ def test_check_mode_on_fresh_host_predicts(sandbox, run):
     res = run("port_publish", dict(host_port=5000, container_ip="172.18.0.10", bridge="br0"), check=True)
     assert not res.get("failed") and res["changed"], res
     assert our_lines() == []
-    res = run("port_publish", dict(host_port=5000, container_ip="172.18.0.10"), check=True)
-    assert res.get("failed") and "set bridge" in res["msg"]
+    # without bridge, nothing holds the subnet yet: predicted with a placeholder, and said so
+    res = run("port_publish", dict(host_port=5000, container_ip="172.18.0.10"), check=True, diff=True)
+    assert not res.get("failed") and res["changed"], res
+    assert any("container_ip=172.18.0.10: no bridge" in w and "placeholder" in w for w in res["warnings"]), res
+    assert any("-o '<bridge>'" in c and "DNAT" in c for c in res["commands"]), res
+    assert res["diff"]["prepared"] == "\n".join(res["commands"])
+    assert our_lines() == []
+    # the real run still needs a bridge it can find
+    res = run("port_publish", dict(host_port=5000, container_ip="172.18.0.10"))
+    assert res.get("failed") and "container_ip=172.18.0.10" in res["msg"] and "set bridge" in res["msg"], res
+    assert our_lines() == []
 
 
 def test_batch_one_restore_per_table(sandbox, run, tmp_path, monkeypatch):

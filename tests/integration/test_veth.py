@@ -23,7 +23,7 @@ def peer_info(ns, name):
 
 
 def ping(target, ns=None):
-    cmd = (["ip", "netns", "exec", ns] if ns else []) + ["ping", "-c", "1", "-W", "2", target]
+    cmd = (["ip", "netns", "exec", ns] if ns else []) + ["ping", "-c", "1", "-w", "10", "-i", "0.2", target]
     return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
 
 

@@ -140,7 +140,7 @@ def test_h1_reaches_h2_over_underlay(lab):
 
 def test_internet_echo_shows_source_address(lab):
     for name, addr in HOSTS.items():
-        body = ssh(name, "curl -sS --max-time 5 http://198.51.100.1/").stdout
+        body = ssh(name, "curl -sS --max-time 30 http://198.51.100.1/").stdout
         assert body == addr + "\n"
 
 

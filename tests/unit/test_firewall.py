@@ -44,6 +44,26 @@ def host(with_bridge=True):
     return FakeNetlink({None: state(None, links, {5: ["172.18.0.1/16"]} if with_bridge else {})})
 
 
+def rebuilt(text, commands):
+    """(removed, added) rule lines of the chains of ours a plan rebuilt (``-F`` then ``-A``), against the
+    chains as read from ``text``; each rule as ``-t TABLE -A CHAIN ARGS`` in command form."""
+    rs = parse_save(text)
+    after = {}
+    for c in commands:
+        toks = c.split(" ", 5)
+        if c.startswith("iptables -t ") and toks[3] == "-F":
+            after[(toks[2], toks[4])] = []
+        elif c.startswith("iptables -t ") and toks[3] == "-A" and toks[4].startswith("NETPLUMB-"):
+            assert (toks[2], toks[4]) in after or (toks[2], toks[4]) not in rs.chains, c   # flushed first
+            after.setdefault((toks[2], toks[4]), []).append(toks[5])
+    removed, added = [], []
+    for (table, chain), rules in sorted(after.items()):
+        cur = [quote_args(a) for a in rs.chains.get((table, chain), [])]
+        removed += ["-t %s -A %s %s" % (table, chain, a) for a in cur if a not in rules]
+        added += ["-t %s -A %s %s" % (table, chain, a) for a in rules if a not in cur]
+    return removed, added
+
+
 def test_parse_save_keeps_only_ours():
     rs = parse_save(SAVE)
     assert list(rs.chains) == [("nat", "NETPLUMB-POSTROUTING")]
@@ -63,7 +83,12 @@ def test_nat_plan_adds_chains_rules_jumps_and_leaves_others(monkeypatch):
     assert "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0 -m comment --comment " \
         "netplumb:br0 -j MASQUERADE" in cmds
     assert "iptables -t nat -A POSTROUTING -j NETPLUMB-POSTROUTING" not in cmds   # already there
-    assert not any("br9" in c for c in cmds)
+    # br9's rule stays: the rebuilt chain appends it again, in its place (first), and nothing else of br9
+    assert [c for c in cmds if "br9" in c] == [
+        "iptables -t nat -A NETPLUMB-POSTROUTING -s 10.1.0.0/16 ! -o br9 -m comment --comment netplumb:br9 "
+        "-j MASQUERADE"]
+    assert cmds.index("iptables -t nat -F NETPLUMB-POSTROUTING") + 1 == cmds.index([c for c in cmds if "br9" in c][0])
+    assert rebuilt(SAVE, cmds)[0] == []
     assert cmds[-1] == "sysctl -w net.ipv4.ip_forward=1"
     # filter: invalid drops first, then the rest
     fwd = [c for c in cmds if "-t filter -A NETPLUMB-FORWARD" in c]
@@ -86,8 +111,7 @@ def test_absent_removes_own_rules_and_jump_when_empty(monkeypatch):
     spec = dict(bridge="br9", subnet="10.1.0.0/16", state="absent", firewall_backend="auto")
     p = _fwnet.plan_nat(host(), spec, driver=driver())
     assert p.commands == [
-        "iptables -t nat -D NETPLUMB-POSTROUTING -s 10.1.0.0/16 ! -o br9 -m comment --comment netplumb:br9 "
-        "-j MASQUERADE",
+        "iptables -t nat -F NETPLUMB-POSTROUTING",
         "iptables -t nat -D POSTROUTING -j NETPLUMB-POSTROUTING",
         "iptables -t nat -X NETPLUMB-POSTROUTING"]
 
@@ -234,9 +258,10 @@ def test_publish_prune_removes_only_unlisted_mappings_of_the_network(monkeypatch
     assert p.commands == []
     d = driver(text)
     p = _fwnet.plan_publish(host(), dict(keep, prune=True), False, driver=d)
-    dels = [c for c in p.commands if c.startswith("iptables")]
-    assert dels and all(" -D NETPLUMB-" in c and "netplumb:br0:udp/5353" in c for c in dels), p.commands
-    assert len(dels) == 4
+    dels, adds = rebuilt(text, p.commands)
+    assert dels and all("netplumb:br0:udp/5353" in c for c in dels), p.commands
+    assert len(dels) == 4 and adds == []
+    assert not any("udp/5353" in c for c in p.commands if c.startswith("iptables")), p.commands
     assert p.commands[-1] == "conntrack -D -p udp --orig-port-dst 5353"
     assert all("udp/5353" in r for r in p.before["rules"] if "5000" not in r) and len(p.after["rules"]) == 4
     p.apply(check_mode=False)
@@ -250,8 +275,10 @@ def test_publish_prune_empty_batch_needs_bridge(monkeypatch):
     p = _fwnet.plan_publish(host(), dict(state="present", ports=[], prune=True, bridge="br0"), False,
                             driver=driver(text))
     cmds = [c for c in p.commands if c.startswith("iptables")]
-    assert any("br0:udp/5353" in c for c in cmds) and any("br0:tcp/5000" in c for c in cmds)
-    assert not any("br1:" in c or "netplumb:br0 " in c for c in cmds)
+    dels, adds = rebuilt(text, cmds)
+    assert any("br0:udp/5353" in c for c in dels) and any("br0:tcp/5000" in c for c in dels) and adds == []
+    assert not any("br1:" in c or "netplumb:br0 " in c for c in dels)
+    assert not any("br0:udp/5353" in c or "br0:tcp/5000" in c for c in cmds)
     for spec, field in [(dict(ports=[], prune=True), "bridge"), (dict(ports=[]), "ports"),
                         (dict(ports=[], prune=True, bridge="br0", state="absent"), "prune")]:
         with pytest.raises(ValidationError) as err:
@@ -609,8 +636,12 @@ def test_a_rule_deleted_behind_our_back_comes_back_in_its_place(no_sysctl):
     model = converged_model()
     good = model.save()
     masq = model.tables["nat"]["NETPLUMB-POSTROUTING"].pop(0)      # masquerade, ahead of the hairpin
+    [hairpin] = model.tables["nat"]["NETPLUMB-POSTROUTING"]
     p = apply_nat(model)
-    assert p.commands == ["iptables -t nat -I NETPLUMB-POSTROUTING 1 %s" % quote_args(masq)]
+    # the chain is rebuilt in its canonical order (no position in any command): masquerade first again
+    assert p.commands == ["iptables -t nat -F NETPLUMB-POSTROUTING",
+                          "iptables -t nat -A NETPLUMB-POSTROUTING %s" % quote_args(masq),
+                          "iptables -t nat -A NETPLUMB-POSTROUTING %s" % quote_args(hairpin)]
     assert model.save() == good
 
 

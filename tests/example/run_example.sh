@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# make example: README's quick example, as printed there, against a fresh one-host lab (h1 in group lab):
+#   1. README's first yaml block is byte for byte playbooks/example.yml;
+#   2. --check --diff on the fresh host: no failure, the commands shown (diff.prepared), nothing written;
+#   3. the real run; 4. a re-run with changed=0.
+# The lab lives in $EXAMPLE_LAB (default .build/lab-example) and is taken down on exit unless KEEP_LAB=1.
+# Needs: LAB (netlab.py command), BUILD; the venv's ansible-playbook on PATH, ANSIBLE_COLLECTIONS_PATH set.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+EXAMPLE_LAB=${EXAMPLE_LAB:-$BUILD/lab-example}
+LOGS=$BUILD/example
+mkdir -p "$LOGS"
+export NETLAB_STATE_DIR=$EXAMPLE_LAB
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+down() { [[ -n "${KEEP_LAB:-}" ]] || $LAB down >/dev/null; }
+
+# 1. the playbook is README's quick example
+python3 - "$ROOT/README.md" "$ROOT/playbooks/example.yml" <<'PY' || fail "README's quick example differs from playbooks/example.yml"
+import sys
+text = open(sys.argv[1]).read()
+section = text[text.index("## Quick example"):]
+block = section[section.index("```yaml\n") + len("```yaml\n"):]
+block = block[:block.index("```")]
+play = open(sys.argv[2]).read()
+sys.exit(0 if block == play else 1)
+PY
+
+$LAB down >/dev/null      # a fresh host: whatever an earlier run left goes
+trap down EXIT
+$LAB up --hosts 1
+INV="$EXAMPLE_LAB/inventory.ini"
+h1() { $LAB exec h1 "$@"; }
+snapshot() { { h1 ip -d link show; h1 ip netns list; h1 iptables-save | grep -v '^#' || true; } > "$1"; }
+
+# 2. check + diff on the fresh host
+snapshot "$LOGS/before.txt"
+ansible-playbook -i "$INV" "$ROOT/playbooks/example.yml" --check --diff > "$LOGS/check.log" 2>&1 \
+  || { cat "$LOGS/check.log"; fail "--check --diff failed on a fresh host"; }
+snapshot "$LOGS/after-check.txt"
+cmp -s "$LOGS/before.txt" "$LOGS/after-check.txt" || fail "--check wrote to the host (see $LOGS)"
+for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add veth0 type veth peer name ceth0" \
+           "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0" "--dport 5000"; do
+  grep -qF -- "$cmd" "$LOGS/check.log" || { cat "$LOGS/check.log"; fail "--check --diff does not show: $cmd"; }
+done
+grep -qE '^h1 +: ok=[0-9]+ +changed=5 +unreachable=0 +failed=0' "$LOGS/check.log" \
+  || { cat "$LOGS/check.log"; fail "--check did not predict 5 changed tasks"; }
+
+# 3. real, 4. again: nothing to do
+ansible-playbook -i "$INV" "$ROOT/playbooks/example.yml" --diff > "$LOGS/real.log" 2>&1 \
+  || { cat "$LOGS/real.log"; fail "the real run failed"; }
+grep -qE '^h1 +: ok=[0-9]+ +changed=5 +unreachable=0 +failed=0' "$LOGS/real.log" \
+  || { cat "$LOGS/real.log"; fail "the real run did not change 5 tasks"; }
+ansible-playbook -i "$INV" "$ROOT/playbooks/example.yml" > "$LOGS/rerun.log" 2>&1 \
+  || { cat "$LOGS/rerun.log"; fail "the re-run failed"; }
+grep -qE '^h1 +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0' "$LOGS/rerun.log" \
+  || { cat "$LOGS/rerun.log"; fail "the re-run changed something"; }
+h1 ip netns exec netns0 ping -c 1 -w 10 -i 0.2 172.18.0.20 >/dev/null || fail "netns0 cannot reach netns1"
+echo "example: --check --diff predicted (commands shown, nothing written), real run, re-run changed=0 (logs: $LOGS)"

@@ -27,6 +27,18 @@ class StateError(NetplumbError):
     """The host is in a state we refuse to change (a name held by a foreign link, a missing namespace...)."""
 
 
+MAX_LISTED = 10
+
+
+def shorten(items, most=MAX_LISTED):
+    """'a; b; c' for at most ``most`` items, then '... and N more': messages stay short for any batch."""
+    items = list(items)
+    text = "; ".join(items[:most])
+    if len(items) > most:
+        text += "; ... and %d more" % (len(items) - most)
+    return text
+
+
 class KernelError(NetplumbError):
     """A netlink or tool call failed while applying the plan; names the object and the operation."""
 
@@ -36,5 +48,5 @@ class KernelError(NetplumbError):
         self.done = list(done or [])
         msg = "%s failed: %s" % (command, error)
         if self.done:
-            msg += " (already applied: %s)" % "; ".join(self.done)
+            msg += " (already applied: %s)" % shorten(self.done)
         super(KernelError, self).__init__(msg)

@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import ctypes
 import ctypes.util
 import errno
@@ -76,6 +77,7 @@ except ImportError:  # reported by the module through missing_required_lib
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
 
 NETNS_RUN_DIR = "/run/netns"
+MAX_NS_SOCKETS = 16
 NETNS_ETC_DIR = "/etc/netns"
 CLONE_NEWNET = 0x40000000
 MS_REC = 16384
@@ -184,7 +186,7 @@ class Netlink:
         if not HAS_PYROUTE2:
             raise StateError("pyroute2 is required on the managed host")
         self.run_dir = run_dir
-        self._socks = {}
+        self._socks = collections.OrderedDict()     # ns -> IPRoute, least recently used first
         self._indexes = {}          # (ns, name) -> ifindex found by index(), until forget()
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
 
@@ -200,7 +202,7 @@ class Netlink:
                 sock.close()
             except Exception:
                 pass
-        self._socks = {}
+        self._socks = collections.OrderedDict()
         if self._home is not None:
             os.close(self._home)
             self._home = None
@@ -222,7 +224,16 @@ class Netlink:
     def sock(self, ns=None):
         """IPRoute socket living in namespace ns (None: the namespace we run in)."""
         if ns in self._socks:
+            self._socks.move_to_end(ns)
             return self._socks[ns]
+        # bounded descriptors: a batch over thousands of namespaces keeps at most MAX_NS_SOCKETS sockets open
+        # (about 4 descriptors each), closing the least recently used; the host's own socket is kept
+        while sum(1 for k in self._socks if k is not None) >= MAX_NS_SOCKETS:
+            old = next(k for k in self._socks if k is not None)
+            try:
+                self._socks.pop(old).close()
+            except Exception:
+                pass
         if ns is None:
             sock = IPRoute()
         else:

@@ -17,8 +17,8 @@ from ansible_collections.netplumb.container.plugins.module_utils import _isolati
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState
-from ansible_collections.netplumb.container.plugins.module_utils._owner import (OWNER_ALIAS, RTPROT_NETPLUMB,
-                                                                                SAFETY_DOC, NotOursError, is_ours)
+from ansible_collections.netplumb.container.plugins.module_utils._owner import (
+    OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
@@ -46,7 +46,9 @@ def op_mtu(nl, ns, name, mtu):
 
 
 def op_alias(nl, ns, name):
-    return op_link_set(nl, ns, name, "alias %s" % OWNER_ALIAS, ifalias=OWNER_ALIAS)
+    action = op_link_set(nl, ns, name, "alias %s" % OWNER_ALIAS, ifalias=OWNER_ALIAS)
+    action.fn = marking(ns, name, action.fn)
+    return action
 
 
 def op_master(nl, name, bridge):
@@ -69,6 +71,7 @@ def op_link_del(nl, ns, name):
             nl.sock(ns).link("del", index=nl.index(ns, name))
         finally:
             nl.forget()     # a veth takes its peer along
+        unpend(ns, name)
     return Action("link_del", name, "%s link del %s" % (_ip(ns), name), fn)
 
 
@@ -94,7 +97,7 @@ def op_bridge_add(nl, name, stp, mtu):
     def fn():
         nl.sock(None).link("add", ifname=name, kind="bridge", br_stp_state=1 if stp else 0, **extra)
     cmd = "ip link add %s%s type bridge stp_state %d" % (name, "" if mtu is None else " mtu %d" % mtu, 1 if stp else 0)
-    return Action("link_add", name, cmd, fn)
+    return Action("link_add", name, cmd, creating(None, name, fn))
 
 
 def op_bridge_stp(nl, name, stp):
@@ -116,7 +119,7 @@ def op_veth_add(nl, name, peer, peer_ns, mtu):
             nl.with_ns_fd(peer_ns, add)
     m = "" if mtu is None else " mtu %d" % mtu
     return Action("link_add", name, "ip link add %s%s type veth peer name %s%s%s" % (
-        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), fn)
+        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), creating(None, name, fn))
 
 
 def op_move(nl, from_ns, name, to_ns):
@@ -175,7 +178,8 @@ def bridge_view(host, name):
 
 def foreign_ports(host, lk):
     """Names of the ports of bridge lk that are not ours (alias not exactly netplumb), sorted."""
-    return sorted(x.name for x in host.by_index.values() if x.master == lk.index and not is_ours(x))
+    return sorted(x.name for x in host.by_index.values() if x.master == lk.index and not is_ours(x)
+                  and not pending(None, x.name))
 
 
 def _foreign_ports_error(field, name, foreign):
@@ -194,7 +198,7 @@ def plan_bridge(nl, spec):
         raise StateError("name=%s is held by a link of kind %s, not a bridge; refusing to touch it" % (
             name, lk.kind or "unknown"))
     foreign = foreign_ports(host, lk) if lk is not None else []
-    if lk is not None and not is_ours(lk) and not spec.get("adopt"):
+    if lk is not None and not is_ours(lk) and not spec.get("adopt") and not pending(None, name):
         if foreign:
             raise NotOursError("name", name, "bridge", adopt_hint=False, detail=(
                 "it has ports that are not netplumb's: %s, so adopt=true cannot take it over either"
@@ -368,7 +372,7 @@ class _World:
         lk = self.host.link(bridge)
         if lk is None:
             return      # check mode: an earlier task creates it (warned by check_bridge)
-        if not is_ours(lk):
+        if not is_ours(lk) and not pending(None, bridge):
             raise NotOursError(field, bridge, "bridge", adopt_hint=False, detail=(
                 "a new port would change it; take it over on purpose with netplumb.container.linux_bridge and "
                 "adopt=true (see %s)" % SAFETY_DOC))
@@ -384,6 +388,8 @@ class _World:
         lo = self.state(ns).link("lo")
         if ns in self.missing_ns or is_ours(lo):
             return
+        if pending(ns, "lo"):   # made by a run that died before marking it: ours, the mark comes now
+            adopt = True
         if not adopt:
             raise NotOursError(field, ns, "network namespace")
         p.add(op_alias(self.nl, ns, "lo"))
@@ -449,7 +455,7 @@ def _plan_prune(world, p, pairs, extra_bridges=()):
     out = []
     for name in sorted(world.host.links):
         h = world.host.link(name)
-        if h.kind != "veth" or h.alias != OWNER_ALIAS or name in names or not h.master:
+        if h.kind != "veth" or not (h.alias == OWNER_ALIAS or pending(None, name)) or name in names or not h.master:
             continue
         if world.host.name_of(h.master) not in bridges:
             continue
@@ -482,7 +488,7 @@ def _plan_pair(world, p, pair, f=""):
         raise StateError("name=%s is held by a link of kind %s, not a veth; refusing to touch it" % (
             name, h.kind or "unknown"))
     cur_ns, pl = _locate_peer(world, h) if h is not None else (None, None)
-    if h is not None and not is_ours(h) and not adopt:
+    if h is not None and not is_ours(h) and not adopt and not pending(None, name):
         raise NotOursError(f + "name", name, "veth", detail=_where(world, cur_ns, pl))
     p.before[name] = _pair_view(world, pair, h, cur_ns, pl)
 

@@ -15,7 +15,8 @@ import os
 
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NETNS_ETC_DIR
-from ansible_collections.netplumb.container.plugins.module_utils._owner import OWNER_ALIAS, NotOursError
+from ansible_collections.netplumb.container.plugins.module_utils._owner import (
+    OWNER_ALIAS, NotOursError, creating, marking, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 RESOLV_MARKER = "# Managed by netplumb.container"
@@ -72,7 +73,7 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
     current = []
     for i, name in enumerate(names):
         cur = read(nl, name, etc_dir)
-        if cur["state"] == "present" and not cur["owned"] and not adopt:
+        if cur["state"] == "present" and not cur["owned"] and not adopt and not pending(name, "lo"):
             raise NotOursError("name[%d]" % i, name, "network namespace",
                                detail="its lo does not carry the alias %s" % OWNER_ALIAS)
         current.append(cur)
@@ -82,10 +83,11 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
             after = dict(state="present", loopback=cur.get("loopback", False),
                          nameservers=cur.get("nameservers"), owned=True)
             if cur["state"] == "absent":
-                p.add(Action("netns_add", name, "ip netns add %s" % name, _bind(nl.ns_create, name)))
+                p.add(Action("netns_add", name, "ip netns add %s" % name,
+                             creating(name, "lo", _bind(nl.ns_create, name))))
             if not cur.get("owned"):    # a new namespace, or adopt=true
                 p.add(Action("link_set", name, "ip -n %s link set lo alias %s" % (name, OWNER_ALIAS),
-                             _lo_mark(nl, name)))
+                             marking(name, "lo", _lo_mark(nl, name))))
             if loopback and not after["loopback"]:
                 p.add(Action("link_up", name, "ip -n %s link set lo up" % name, _lo_up(nl, name)))
                 after["loopback"] = True
@@ -99,12 +101,18 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
                 if pids:
                     p.warn("namespace %s still holds processes %s: it is removed from %s but lives on until "
                            "they exit" % (name, ", ".join(str(x) for x in pids[:10]), nl.run_dir))
-                p.add(Action("netns_del", name, "ip netns delete %s" % name, _bind(nl.ns_delete, name)))
+                p.add(Action("netns_del", name, "ip netns delete %s" % name,
+                             _bind(_delete, nl, name)))
             if cur.get("resolv_managed") or (cur["state"] == "absent" and _is_ours(resolv_path(name, etc_dir))):
                 p.add(Action("file_del", name, "rm %s" % resolv_path(name, etc_dir),
                              _bind(_remove_resolv, name, etc_dir)))
             p.after[name] = dict(state="absent")
     return p
+
+
+def _delete(nl, name):
+    nl.ns_delete(name)
+    unpend(name, "lo")
 
 
 def _is_ours(path):

@@ -18,9 +18,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 
 OWNER_ALIAS = "netplumb"
+PENDING_PATH = "/run/netplumb/pending"
 RTPROT_NETPLUMB = 151
 SAFETY_DOC = "docs/safety.md"
 
@@ -45,3 +48,69 @@ class NotOursError(StateError):
             msg += (". To take it over on purpose, run once with adopt=true (it then carries the mark; see %s)"
                     % SAFETY_DOC)
         super(NotOursError, self).__init__(msg)
+
+
+# --- creations not marked yet ------------------------------------------------------------------------------
+# Creating a link or a namespace and marking it are two kernel calls (the kernel ignores an alias given at
+# creation). A run killed between them (SIGKILL, OOM, a lost ssh session) would leave an object of ours without
+# our mark, which the next run would then refuse. So, under the host lock, a creation is first written to a
+# small journal on the host's /run, and the entry is removed once the mark is set: an unmarked object named in
+# the journal was created by us, and the next run marks it and converges it.
+def _key(ns, name):
+    home = os.stat("/proc/thread-self/ns/net").st_ino   # the host namespace the module runs in
+    return "%d\t%s\t%s" % (home, ns or "", name)
+
+
+def _entries(path=None):
+    try:
+        with open(path or PENDING_PATH) as f:
+            return [line.rstrip("\n") for line in f if line.strip()]
+    except (IOError, OSError):
+        return []
+
+
+def pending(ns, name, path=None):
+    """Whether (ns, name) was created by a netplumb run that died before it set the mark."""
+    return _key(ns, name) in _entries(path)
+
+
+def _write(entries, path=None):
+    path = path or PENDING_PATH
+    d = os.path.dirname(path)
+    if not os.path.isdir(d):
+        os.makedirs(d, 0o755)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("".join(e + "\n" for e in entries))
+    os.rename(tmp, path)
+
+
+def creating(ns, name, fn, path=None):
+    """fn creates (ns, name): journal it first; a failed creation takes its entry back."""
+    def run():
+        key = _key(ns, name)
+        entries = _entries(path)
+        if key not in entries:
+            _write(entries + [key], path)
+        try:
+            return fn()
+        except Exception:
+            unpend(ns, name, path)
+            raise
+    return run
+
+
+def marking(ns, name, fn, path=None):
+    """fn sets our mark on (ns, name): once it has, the journal entry goes."""
+    def run():
+        out = fn()
+        unpend(ns, name, path)
+        return out
+    return run
+
+
+def unpend(ns, name, path=None):
+    key = _key(ns, name)
+    entries = _entries(path)
+    if key in entries:
+        _write([e for e in entries if e != key], path)

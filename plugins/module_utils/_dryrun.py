@@ -43,8 +43,9 @@ def _params(module, args):
     return params
 
 
-def plan_call(nl, module, params, removed):
-    """Validate and plan one call in check mode; ``removed`` = bridges whose networks earlier calls remove."""
+def plan_call(nl, module, params, removed, marked=()):
+    """Validate and plan one call in check mode; ``removed`` = bridges whose networks earlier calls remove,
+    ``marked`` = bridges earlier calls create or adopt (ours by the time this call runs)."""
     if module == "linux_bridge":
         spec = _links.validate_bridge(dict(params, _removed=sorted(removed)))
         return _links.plan_bridge(nl, spec)
@@ -59,7 +60,7 @@ def plan_call(nl, module, params, removed):
         if params.get("prune") and not field:
             raise ValidationError("prune", True, "needs the batch form (pairs): a single pair names no whole set")
         _links.validate_pairs(pairs, field)
-        return _links.plan_pairs(nl, pairs, True, params.get("prune"), prune_bridges, field)
+        return _links.plan_pairs(nl, pairs, True, params.get("prune"), prune_bridges, field, marked_bridges=marked)
     spec = dict(params, _removed=sorted(removed))
     if module == "container_nat":
         _fwnet.validate_nat(spec)
@@ -83,7 +84,7 @@ def run_calls(nl, calls):
     """Plan every call in check mode. Returns (errors, warnings, plans): one error line per failing call,
     ``LABEL (MODULE): message``; nothing is written."""
     errors, warnings, plans = [], [], []
-    removed = set()
+    removed, marked = set(), set()
     for i, call in enumerate(calls):
         if not isinstance(call, dict):
             errors.append("calls[%d]: each call is a mapping with module, args and an optional label" % i)
@@ -92,11 +93,13 @@ def run_calls(nl, calls):
         label = call.get("label") or "calls[%d]" % i
         try:
             params = _params(module, call.get("args") or {})
-            plan = plan_call(nl, module, params, removed)
+            plan = plan_call(nl, module, params, removed, marked)
         except NetplumbError as exc:
             errors.append("%s (%s): %s" % (label, module, exc))
             continue
         removed |= removes(module, params)
+        if module == "linux_bridge" and params.get("state") == "present":
+            marked.add(params.get("name"))
         warnings += ["%s (%s): %s" % (label, module, w) for w in plan.warnings]
         plans.append(dict(label=label, module=module, changed=plan.changed, commands=plan.commands))
     return errors, warnings, plans

@@ -329,6 +329,7 @@ class _World:
         self._nsid = None
         self.adopting = set()   # host ends the batch adopts (ports that become ours in this plan)
         self.marked_ns = set()  # namespaces the plan marks as ours (adopt=true)
+        self.marked_bridges = set()     # bridges an earlier call of the same run marks (the preflight's dry run)
 
     def state(self, ns):
         if ns is None:
@@ -372,7 +373,7 @@ class _World:
         lk = self.host.link(bridge)
         if lk is None:
             return      # check mode: an earlier task creates it (warned by check_bridge)
-        if not is_ours(lk) and not pending(None, bridge):
+        if not is_ours(lk) and not pending(None, bridge) and bridge not in self.marked_bridges:
             raise NotOursError(field, bridge, "bridge", adopt_hint=False, detail=(
                 "a new port would change it; take it over on purpose with netplumb.container.linux_bridge and "
                 "adopt=true (see %s)" % SAFETY_DOC))
@@ -422,12 +423,13 @@ def _pair_view(world, pair, h, peer_ns, pl):
     return view
 
 
-def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs"):
+def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs", marked_bridges=()):
     """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items (and on
     prune_bridges) that the batch does not name; they are listed in the result's `pruned`.
     field: how the items are named in errors (validate_pairs' field; "" for the single form)."""
     p = Plan()
     world = _World(nl, p, check_mode)
+    world.marked_bridges = set(marked_bridges)
     world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
     if prune:
         p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges)

@@ -95,3 +95,15 @@ def test_removing_a_network_first_frees_its_subnet_and_ports():
 def test_malformed_calls_name_their_place():
     errors, dummy, dummy = _dryrun.run_calls(host(), ["nope", dict(module="iptables", args={})])
     assert errors[0].startswith("calls[0]:") and "module='iptables'" in errors[1]
+
+
+def test_a_bridge_adopted_by_an_earlier_call_takes_ports_later():
+    fake = host()
+    fake.states[None].links["br-x"] = link(9, "br-x", kind="bridge")
+    fake.states[None].by_index[9] = fake.states[None].links["br-x"]
+    veth = dict(module="veth_pair", label="x", args=dict(pairs=[dict(name="vx0", peer="cx0", bridge="br-x")]))
+    errors, dummy, dummy = _dryrun.run_calls(fake, [veth])
+    assert len(errors) == 1 and "bridge=br-x" in errors[0] and "not netplumb's" in errors[0], errors
+    adopt = dict(module="linux_bridge", label="x", args=dict(name="br-x", adopt=True))
+    errors, dummy, plans = _dryrun.run_calls(fake, [adopt, veth])
+    assert errors == [] and plans[0]["commands"][0] == "ip link set br-x alias netplumb", (errors, plans)

@@ -39,6 +39,7 @@ HOOKS = {
     ("nat", "OUTPUT"): "last",
     ("nat", "POSTROUTING"): "last",
     ("filter", "FORWARD"): "last",
+    ("filter", "INPUT"): "first",      # swarm_firewall: peers accepted, everyone else dropped (security)
 }
 
 

@@ -17,10 +17,62 @@ import ipaddress
 import socket
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, Rule, get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB, NotOursError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 RT_TABLE_MAIN = 254
+FLEET_OWNER = OWNER_PREFIX + "fleet/"
+
+
+def is_fleet_owner(owner):
+    return owner is not None and owner.startswith(FLEET_OWNER)
+
+
+def validate_exempt(spec):
+    """cluster_cidr, underlay and networks: the local container networks whose traffic with the other
+    hosts' container subnets is exempt from masquerade and from the drop of outside traffic to containers."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
+    cidr = spec.get("cluster_cidr")
+    nets = spec.get("networks") or []
+    if cidr is None:
+        if nets:
+            raise ValidationError("cluster_cidr", None, "required with networks")
+        return None, None, []
+    try:
+        cluster = ipaddress.ip_network(u"%s" % cidr, strict=True)
+    except ValueError as exc:
+        raise ValidationError("cluster_cidr", cidr, "not a subnet in CIDR form (%s)" % exc)
+    if cluster.version != 4 or cluster.prefixlen == 0:
+        raise ValidationError("cluster_cidr", cidr, "an IPv4 subnet, not everything")
+    underlay = v.ifname("underlay", spec.get("underlay"))
+    out = []
+    for i, n in enumerate(nets):
+        if not isinstance(n, dict) or set(n) - set(["bridge", "subnet"]):
+            raise ValidationError("networks[%d]" % i, n, "a mapping with bridge and subnet")
+        v.ifname("networks[%d].bridge" % i, n.get("bridge"))
+        sub = v.network("networks[%d].subnet" % i, n.get("subnet"))
+        if not sub.subnet_of(cluster):
+            raise ValidationError("networks[%d].subnet" % i, n.get("subnet"), "is not inside cluster_cidr %s"
+                                  % cluster)
+        out.append((n["bridge"], sub))
+    return cluster, underlay, out
+
+
+def exempt_rules(cluster, underlay, networks):
+    """Per local network: no masquerade towards the other hosts' containers (they see the sender's own
+    address), their traffic to our containers passes the raw drop and is forwarded."""
+    rules = []
+    for bridge, sub in networks:
+        owner = FLEET_OWNER + bridge
+        c = ["-m", "comment", "--comment", owner]
+        rules.append(Rule("nat", "POSTROUTING", ["-s", str(sub), "-d", str(cluster), "-o", underlay] + c
+                          + ["-j", "RETURN"], owner))
+        rules.append(Rule("raw", "PREROUTING", ["-s", str(cluster), "-d", str(sub), "-i", underlay] + c
+                          + ["-j", "RETURN"], owner))
+        rules.append(Rule("filter", "FORWARD", ["-s", str(cluster), "-d", str(sub), "-i", underlay, "-o", bridge]
+                          + c + ["-j", "ACCEPT"], owner))
+    return rules
 
 
 def validate(spec):
@@ -75,8 +127,9 @@ def op_route(sock, verb, net, via):
                   fn)
 
 
-def plan(nl, spec):
+def plan(nl, spec, driver=None):
     wanted = validate(spec)
+    cluster, underlay, networks = validate_exempt(spec)
     present = spec["state"] == "present"
     host = nl.read(None)
     sock = nl.sock(None)
@@ -121,4 +174,19 @@ def plan(nl, spec):
         for n in want:
             after.pop(n, None)
     p.after = dict(routes=["%s via %s proto %d" % (n, after[n], RTPROT_NETPLUMB) for n in sorted(after, key=key)])
+    if cluster is not None or spec.get("prune"):
+        # the exemptions of the networks named; with prune those of networks no longer named go too
+        driver = driver or get_driver(spec.get("firewall_backend") or "auto")
+        for w in driver.warnings:
+            p.warn(w)
+        current_fw = driver.read()
+        named = set(FLEET_OWNER + b for b, s in networks)
+        if spec.get("prune"):
+            owned = is_fleet_owner
+        else:
+            owned = named.__contains__
+        want = exempt_rules(cluster, underlay, networks) if present and cluster is not None else []
+        before, after_fw = driver.plan(p, current_fw, owned, want)
+        p.before["rules"] = before
+        p.after["rules"] = after_fw
     return p

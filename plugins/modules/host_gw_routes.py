@@ -30,9 +30,34 @@ options:
     elements: dict
     default: []
   prune:
-    description: With O(state=present), remove the routes of ours (protocol 151) that O(routes) does not list.
+    description:
+      - With O(state=present), remove the routes of ours (protocol 151) that O(routes) does not list, and the
+        exemption rules (owner C(netplumb:fleet/BRIDGE)) of networks O(networks) does not list.
     type: bool
     default: false
+  cluster_cidr:
+    description:
+      - The fleet's cluster CIDR, for example V(10.244.0.0/16). With O(networks), traffic between a local network
+        and the cluster CIDR over O(underlay) is exempt from masquerade (the other host's container sees the
+        sender's own address), passes the drop of outside traffic to the containers, and is forwarded.
+      - Rules C(-t nat -A NETPLUMB-POSTROUTING -s SUBNET -d CLUSTER -o UNDERLAY -j RETURN),
+        C(-t raw -A NETPLUMB-PREROUTING -s CLUSTER -d SUBNET -i UNDERLAY -j RETURN) (both first in their chain)
+        and C(-t filter -A NETPLUMB-FORWARD -s CLUSTER -d SUBNET -i UNDERLAY -o BRIDGE -j ACCEPT), each with the
+        comment C(netplumb:fleet/BRIDGE). Isolation between the networks of one host is unchanged.
+    type: str
+  underlay:
+    description: The interface towards the other hosts (required with O(cluster_cidr)).
+    type: str
+  networks:
+    description: The local container networks (mappings with C(bridge) and C(subnet), inside O(cluster_cidr)).
+    type: list
+    elements: dict
+    default: []
+  firewall_backend:
+    description: As in M(netplumb.container.container_nat).
+    type: str
+    choices: [auto, iptables, nftables]
+    default: auto
   state:
     description: V(present) converges the routes; V(absent) removes the listed routes of ours.
     type: str
@@ -49,6 +74,16 @@ EXAMPLES = r"""
     routes:
       - {subnet: 10.244.12.0/24, via: 192.0.2.12}
       - {subnet: 10.244.13.0/24, via: 192.0.2.13}
+    prune: true
+
+- name: The same, and containers of the fleet see each other's own addresses
+  netplumb.container.host_gw_routes:
+    routes:
+      - {subnet: 10.244.12.0/24, via: 192.0.2.12}
+    cluster_cidr: 10.244.0.0/16
+    underlay: eth0
+    networks:
+      - {bridge: br-web, subnet: 10.244.11.0/24}
     prune: true
 """
 
@@ -77,6 +112,10 @@ def main():
             **LOCK_ARGSPEC,
             routes=dict(type="list", elements="dict", default=[]),
             prune=dict(type="bool", default=False),
+            cluster_cidr=dict(type="str"),
+            underlay=dict(type="str"),
+            networks=dict(type="list", elements="dict", default=[]),
+            firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
             state=dict(type="str", choices=["present", "absent"], default="present"),
         ),
         supports_check_mode=True,
@@ -84,7 +123,8 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
     spec = dict(module.params)
-    result, error = run(module, lambda: _hostgw.validate(spec), lambda nl: _hostgw.plan(nl, spec))
+    result, error = run(module, lambda: (_hostgw.validate(spec), _hostgw.validate_exempt(spec)),
+                        lambda nl: _hostgw.plan(nl, spec))
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

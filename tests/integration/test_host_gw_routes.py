@@ -65,3 +65,80 @@ def test_refused_before_any_change(host, run, routes, field, needle):
         assert res.get("failed") and res["msg"].startswith(field + "=") and needle in res["msg"], res
         assert res["commands"] == []
     assert sh("ip", "route", "show", "table", "all").stdout == before
+
+
+# --- two hosts: the sandbox (A, 192.0.2.11, brA 10.244.1.0/24) and namespace "peer" as host B (192.0.2.12,
+# brB 10.244.2.0/24, set up by hand); containers cA (10.244.1.10) and cB (10.244.2.10) --------------------
+@pytest.fixture
+def fleet(host, run):
+    from helpers_fw import Servers
+    assert run("linux_bridge", dict(name="brA", addresses=["10.244.1.1/24"]))["changed"]
+    assert run("netns", dict(name=["cA", "cB"]))["changed"]
+    res = run("veth_pair", dict(pairs=[dict(name="vA", peer="eth0", peer_netns="cA", bridge="brA",
+                                            peer_addresses=["10.244.1.10/24"], peer_gateway="10.244.1.1")]))
+    assert not res.get("failed"), res
+    assert not run("container_nat", dict(bridge="brA", subnet="10.244.1.0/24")).get("failed")
+    sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns="peer")
+    sh("ip", "addr", "add", "192.0.2.12/24", "dev", "eth0", ns="peer")
+    sh("ip", "link", "add", "brB", "type", "bridge", ns="peer")
+    sh("ip", "addr", "add", "10.244.2.1/24", "dev", "brB", ns="peer")
+    sh("ip", "link", "set", "brB", "up", ns="peer")
+    sh("ip", "link", "add", "vB", "type", "veth", "peer", "name", "eth0", "netns", "cB", ns="peer")
+    sh("ip", "link", "set", "vB", "master", "brB", "up", ns="peer")
+    sh("ip", "addr", "add", "10.244.2.10/24", "dev", "eth0", ns="cB")
+    sh("ip", "link", "set", "eth0", "up", ns="cB")
+    sh("ip", "link", "set", "lo", "up", ns="cB")
+    sh("ip", "route", "add", "default", "via", "10.244.2.1", ns="cB")
+    sh("ip", "route", "add", "10.244.1.0/24", "via", "192.0.2.11", ns="peer")
+    servers = Servers()
+    try:
+        servers.start("cA", "0.0.0.0", 8000)
+        servers.start("cB", "0.0.0.0", 8000)
+        yield servers
+    finally:
+        servers.close()
+
+
+HOST_GW = dict(routes=[dict(subnet="10.244.2.0/24", via="192.0.2.12")], cluster_cidr="10.244.0.0/16",
+               underlay="up0", networks=[dict(bridge="brA", subnet="10.244.1.0/24")], prune=True)
+
+
+def test_cross_host_containers_see_each_others_own_address(fleet, run):
+    from helpers_fw import http_get, save
+    # before: A has no route to B's containers; B's containers are dropped by A's raw drop to its containers
+    assert http_get("cA", "10.244.2.10", 8000, timeout=0.5) is None
+    assert http_get("cB", "10.244.1.10", 8000, timeout=0.5) is None
+    before = save()
+    check = run("host_gw_routes", HOST_GW, check=True)
+    assert save() == before and check["changed"]
+    real = run("host_gw_routes", HOST_GW)
+    assert (real["commands"], real["diff"]) == (check["commands"], check["diff"])
+    assert http_get("cA", "10.244.2.10", 8000) == "10.244.1.10"      # not masqueraded to 192.0.2.11
+    assert http_get("cB", "10.244.1.10", 8000) == "10.244.2.10"
+    # egress elsewhere is still masqueraded: B's host address (not in the cluster CIDR) sees A's address
+    from helpers_fw import Servers
+    s = Servers()
+    try:
+        s.start("peer", "192.0.2.12", 8001)
+        assert http_get("cA", "192.0.2.12", 8001) == "192.0.2.11"
+    finally:
+        s.close()
+    again = run("host_gw_routes", HOST_GW)
+    assert again["changed"] is False and again["commands"] == []
+    # the exemptions come first in their chains
+    lines = save().splitlines()
+    assert [ln for ln in lines if ln.startswith("-A NETPLUMB-PREROUTING")][0].startswith(
+        "-A NETPLUMB-PREROUTING -s 10.244.0.0/16 -d 10.244.1.0/24 -i up0")
+    assert [ln for ln in lines if ln.startswith("-A NETPLUMB-POSTROUTING")][0].startswith(
+        "-A NETPLUMB-POSTROUTING -s 10.244.1.0/24 -d 10.244.0.0/16 -o up0")
+    # the host leaves: its route and our exemptions go, container_nat's rules stay
+    res = run("host_gw_routes", dict(routes=[], prune=True))
+    assert res["changed"] and ours() == []
+    assert not [ln for ln in save().splitlines() if "netplumb:fleet/" in ln]
+    assert [ln for ln in save().splitlines() if "netplumb:brA" in ln]
+    assert http_get("cB", "10.244.1.10", 8000, timeout=0.5) is None
+
+
+def test_network_outside_cluster_refused(host, run):
+    res = run("host_gw_routes", dict(HOST_GW, networks=[dict(bridge="brA", subnet="172.18.0.0/16")]), check=True)
+    assert res.get("failed") and res["msg"].startswith("networks[0].subnet="), res

@@ -45,7 +45,9 @@ def validate_exempt(spec):
         raise ValidationError("cluster_cidr", cidr, "not a subnet in CIDR form (%s)" % exc)
     if cluster.version != 4 or cluster.prefixlen == 0:
         raise ValidationError("cluster_cidr", cidr, "an IPv4 subnet, not everything")
-    underlay = v.ifname("underlay", spec.get("underlay"))
+    underlay = spec.get("underlay")
+    if underlay is not None:
+        v.ifname("underlay", underlay)
     out = []
     for i, n in enumerate(nets):
         if not isinstance(n, dict) or set(n) - set(["bridge", "subnet"]):
@@ -127,6 +129,24 @@ def op_route(sock, verb, net, via):
                   fn)
 
 
+def _underlay_of(host, connected, wanted):
+    """The one interface whose connected networks hold every via (else the one towards the default gateway)."""
+    names = set()
+    for net, via in wanted:
+        for name in host.links:
+            if any(i.version == 4 and via in i.network for i in host.addresses(name)):
+                names.add(name)
+    if not wanted:
+        gws = [g for g in (host.routes or {}).values() if g is not None and g.version == 4]
+        for name in host.links:
+            if gws and any(i.version == 4 and gws[0] in i.network for i in host.addresses(name)):
+                names.add(name)
+    if len(names) != 1:
+        raise ValidationError("underlay", None, "could not be told from the routes' via addresses (%s): set it"
+                              % (", ".join(sorted(names)) or "no interface found"))
+    return names.pop()
+
+
 def plan(nl, spec, driver=None):
     wanted = validate(spec)
     cluster, underlay, networks = validate_exempt(spec)
@@ -174,6 +194,8 @@ def plan(nl, spec, driver=None):
         for n in want:
             after.pop(n, None)
     p.after = dict(routes=["%s via %s proto %d" % (n, after[n], RTPROT_NETPLUMB) for n in sorted(after, key=key)])
+    if cluster is not None and underlay is None:
+        underlay = _underlay_of(host, connected, wanted)
     if cluster is not None or spec.get("prune"):
         # the exemptions of the networks named; with prune those of networks no longer named go too
         driver = driver or get_driver(spec.get("firewall_backend") or "auto")

@@ -46,7 +46,8 @@ options:
         comment C(netplumb:fleet/BRIDGE). Isolation between the networks of one host is unchanged.
     type: str
   underlay:
-    description: The interface towards the other hosts (required with O(cluster_cidr)).
+    description: The interface towards the other hosts. Default the interface whose networks hold every
+      O(routes[].via) (with no routes, the one towards the default gateway).
     type: str
   networks:
     description: The local container networks (mappings with C(bridge) and C(subnet), inside O(cluster_cidr)).

@@ -129,6 +129,10 @@ def op_route(sock, verb, net, via):
                   fn)
 
 
+def _net_key(net):
+    return (int(net.network_address), net.prefixlen)
+
+
 def _underlay_of(host, connected, wanted):
     """The one interface whose connected networks hold every via (else the one towards the default gateway)."""
     names = set()
@@ -183,7 +187,7 @@ def plan(nl, spec, driver=None):
         for net, via in wanted:
             if net in ours:
                 p.add(op_route(sock, "del", net, ours[net]))
-    key = lambda n: (int(n.network_address), n.prefixlen)
+    key = _net_key
     p.before = dict(routes=["%s via %s proto %d" % (n, ours[n], RTPROT_NETPLUMB) for n in sorted(ours, key=key)])
     after = dict(ours)
     if present:

@@ -13,11 +13,11 @@ module: host_gw_routes
 short_description: Routes to other hosts' container subnets via their addresses (flannel host-gw)
 version_added: 0.2.0
 description:
-  - Adds, in the main routing table, a route to each O(routes[].subnet) via O(routes[].via) with the route
+  - Adds, in the main routing table, a route to each C(subnet) via C(via) with the route
     protocol 151 (C(ip route replace SUBNET via VIA proto 151)), netplumb's ownership mark for routes.
   - A route to that subnet without the mark (someone else's) is never replaced or deleted - the module refuses,
     naming it. With O(prune=true), routes of ours not listed (hosts that left the inventory) are removed.
-  - A subnet overlapping an address of this host, or a O(routes[].via) on no directly connected network, is
+  - A subnet overlapping an address of this host, or a C(via) on no directly connected network, is
     refused before any change.
 author:
   - netplumb.container contributors (@netplumb)
@@ -47,7 +47,7 @@ options:
     type: str
   underlay:
     description: The interface towards the other hosts. Default the interface whose networks hold every
-      O(routes[].via) (with no routes, the one towards the default gateway).
+      C(via) (with no routes, the one towards the default gateway).
     type: str
   networks:
     description: The local container networks (mappings with C(bridge) and C(subnet), inside O(cluster_cidr)).

@@ -39,6 +39,7 @@ HOOKS = {
     ("nat", "OUTPUT"): "last",
     ("nat", "POSTROUTING"): "last",
     ("filter", "FORWARD"): "last",
+    ("filter", "INPUT"): "first",      # swarm_firewall: peers accepted, everyone else dropped (security)
 }
 
 
@@ -144,6 +145,8 @@ def rank(table, hook, args, open_networks):
     """
     a = list(args)
     target = a[a.index("-j") + 1] if "-j" in a else ""
+    if target == "RETURN" and (owner_of(a) or "").startswith(OWNER_PREFIX + "fleet/"):
+        return -1   # host-gw exemptions between the fleet's container subnets (host_gw_routes) come first
     if (table, hook) == ("raw", "PREROUTING"):
         if "127.0.0.0/8" in a:
             return 0

@@ -161,6 +161,7 @@ class IptablesDriver:
         exactly what was read (see _Batch). One invocation with several tables is no transaction: both
         iptables-nft-restore and iptables-legacy-restore (1.8.9) commit each table at its COMMIT line."""
         target = desired_chains(ruleset, owned, wanted)
+
         def order(r):
             return (TABLE_ORDER.index(r.table) if r.table in TABLE_ORDER else len(TABLE_ORDER), r.chain)
         before = [r.text() for r in sorted(ruleset.owned(owned), key=order)]
@@ -212,9 +213,9 @@ class IptablesDriver:
             if exists and not keep:
                 drops.append(("-X %s" % chain, pre + "-X %s" % chain))
             if exists and not want and refs:
+                who = "; ".join("-A %s %s" % (c, quote_args(a)) for c, a in refs)
                 notes.append("%s (table %s) is referred to by a rule netplumb did not write (%s): it is emptied, "
-                             "not deleted" % (chain, table, "; ".join("-A %s %s" % (c, quote_args(a))
-                                                                       for c, a in refs)))
+                             "not deleted" % (chain, table, who))
             # undo: from target back to what was read
             if ops:
                 undo_jumps.extend(["-D %s -j %s" % (hook, chain)] * (1 if want and hooked else 0))

@@ -155,8 +155,8 @@ def check_subnet(field, net, facts, bridge=None):
         if name == bridge or iface.version != net.version:
             continue
         if iface.ip in net or (iface.network.prefixlen > 0 and iface.network.overlaps(net)):
-            raise HostSafetyError(field, net, "overlaps %s, an address of the host on %s" % (iface.with_prefixlen,
-                                                                                            name))
+            raise HostSafetyError(field, net, "overlaps %s, an address of the host on %s"
+                                  % (iface.with_prefixlen, name))
     for r in facts.default_routes():
         if r.gateway is not None and r.gateway.version == net.version and r.gateway in net:
             raise HostSafetyError(field, net, "holds the host's default gateway %s (route %s)" % (r.gateway, r.text()))

@@ -95,8 +95,9 @@ class Procs:
     def serve(self, ns, port):
         cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [PY, "-c", SERVER, str(port)]
         self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        wait_for(lambda: sh("ss", "-Hltn", "sport = :%d" % port, ns=ns).stdout.strip(),
-                 "listener on port %d in %s" % (port, ns or "host"))
+        def listening():
+            return sh("ss", "-Hltn", "sport = :%d" % port, ns=ns).stdout.strip()
+        wait_for(listening, "listener on port %d in %s" % (port, ns or "host"))
 
     def close(self):
         for p in self.procs:

@@ -140,7 +140,7 @@ def _network(n):
 @pytest.mark.category("faults")
 def test_concurrent_module_runs_leave_no_duplicate(sandbox, run):
     for n in (1, 2):
-        bridge, _ = _network(n)
+        bridge, dummy = _network(n)
         assert not run("linux_bridge", dict(name=bridge, addresses=["172.30.%d.1/24" % (10 + n)])).get("failed")
     gun_r, gun_w = os.pipe()
     children = []
@@ -189,7 +189,7 @@ def _finish(proc):
 
 def test_two_tutorial_playbooks_at_once_converge(sandbox):
     """Without the lock the second run's link adds race the first's (EEXIST); with it both succeed."""
-    procs = [_playbook("tutorial.yml", "-e", '{"batch_size": 8}') for _ in range(2)]
+    procs = [_playbook("tutorial.yml", "-e", '{"batch_size": 8}') for dummy in range(2)]
     stats = [_finish(p)[0] for p in procs]
     assert all(s["failures"] == 0 for s in stats), stats
     assert sum(s["changed"] for s in stats) == 4, "the 4 tasks changed exactly once in total: %s" % stats
@@ -213,7 +213,7 @@ def _role_vars(tmp_path, state="present"):
 @pytest.mark.category("faults")
 def test_two_role_playbooks_at_once_no_duplicate_jump_and_teardown_converges(sandbox, tmp_path):
     present = _role_vars(tmp_path)
-    procs = [_playbook("role.yml", "-e", present) for _ in range(2)]
+    procs = [_playbook("role.yml", "-e", present) for dummy in range(2)]
     stats = [_finish(p)[0] for p in procs]
     assert all(s["failures"] == 0 for s in stats), stats
     jumps = assert_single(rule_lines())

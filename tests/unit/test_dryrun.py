@@ -6,7 +6,6 @@ import pytest
 import yaml
 
 from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _fwnet
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import Ruleset
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import parse_save
 
 from fakes import FakeNetlink, link, state
@@ -38,7 +37,8 @@ COMMIT
 *nat
 :NETPLUMB-PREROUTING - [0:0]
 -A PREROUTING -j NETPLUMB-PREROUTING
--A NETPLUMB-PREROUTING -d 192.0.2.10/32 -p tcp -m tcp --dport 8080 -m comment --comment "netplumb:br-a:tcp/192.0.2.10:8080" -j DNAT --to-destination 10.1.0.10:80
+-A NETPLUMB-PREROUTING -d 192.0.2.10/32 -p tcp -m tcp --dport 8080 -m comment --comment "netplumb:br-a:tcp/192.0.2.10:8080" \
+-j DNAT --to-destination 10.1.0.10:80
 COMMIT
 """
 
@@ -84,8 +84,8 @@ def test_a_network_taken_by_another_of_ours_is_refused():
 
 
 def test_removing_a_network_first_frees_its_subnet_and_ports():
-    removal = [dict(module="port_publish", label="a", args=dict(bridge="br-a", state="absent", ports=[
-                   dict(host_port=8080, container_ip="10.1.0.10", container_port=80, host_ip="192.0.2.10")])),
+    ports = [dict(host_port=8080, container_ip="10.1.0.10", container_port=80, host_ip="192.0.2.10")]
+    removal = [dict(module="port_publish", label="a", args=dict(bridge="br-a", state="absent", ports=ports)),
                dict(module="container_nat", label="a", args=dict(bridge="br-a", subnet="10.1.0.0/24", state="absent")),
                dict(module="linux_bridge", label="a", args=dict(name="br-a", state="absent"))]
     errors, dummy, plans = _dryrun.run_calls(host(), removal + [NAT_B, PUB_B])

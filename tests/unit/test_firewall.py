@@ -462,8 +462,8 @@ def test_desired_chains_drop_foreign_rules_and_duplicates_keep_others_in_place()
     a = ("-m", "comment", "--comment", "netplumb:br1", "-j", "DROP")
     b = ("-s", "10.0.0.0/8", "-m", "comment", "--comment", "netplumb:br1", "-j", "DROP")
     mine = ("-m", "comment", "--comment", "netplumb:br0", "-j", "RETURN")
-    rs = Ruleset({("filter", "NETPLUMB-FORWARD"): [("-j", "ACCEPT"), a, a, mine, b, ("-m", "comment",
-                                                    "--comment", "someone", "-j", "ACCEPT"), b]})
+    someone = ("-m", "comment", "--comment", "someone", "-j", "ACCEPT")
+    rs = Ruleset({("filter", "NETPLUMB-FORWARD"): [("-j", "ACCEPT"), a, a, mine, b, someone, b]})
     out = desired_chains(rs, lambda o: o == "netplumb:br0", [])
     assert out == {("filter", "NETPLUMB-FORWARD"): [a, b]}
     out = desired_chains(rs, lambda o: False, [])

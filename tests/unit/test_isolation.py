@@ -18,7 +18,7 @@ def lk(index, name, kind="veth", master=None, alias=None, isolated=None, nf_call
 
 
 def reader(values):
-    return lambda path: values.get(path)
+    return values.get
 
 
 PAIR = dict(name="veth0", peer="ceth0", bridge="br0", isolated=True)

@@ -30,7 +30,7 @@ def test_creates_dir_and_file_and_writes_own_pid(path):
 
 
 def test_reacquire_after_release(path):
-    for _ in range(3):
+    for dummy in range(3):
         with _lock.HostLock(0, path):
             pass
 

@@ -124,3 +124,16 @@ def test_a_hand_made_bridge_is_refused_then_adopted_on_purpose(lxc):
     assert rc == 0 and stats["failures"] == 0, (rc, stats)
     rc, stats, tasks = role([GOOD, net])
     assert rc == 0 and stats["changed"] == 0, stats
+
+
+def test_a_fleet_subnet_over_a_route_of_the_host_is_refused(lxc):
+    """subnet: cluster takes this host's slot of container_cluster_cidr; when the host already routes that range
+    elsewhere (a route that is not ours), the preflight refuses before any change, naming the route."""
+    from hosts import sh
+    sh("ip route add 10.244.0.0/16 via 192.0.2.1 dev eth0")
+    net = dict(name="fleet", bridge="br-fleet", subnet="cluster", containers=[dict(name="f1", address="10")])
+    before = snapshot()
+    rc, stats, tasks = role([net], "-e", "container_cluster_cidr=10.244.0.0/16")
+    msg = tasks[PREFLIGHT].get("msg", "")
+    assert rc != 0 and "container_networks[0] (fleet)" in msg and "route 10.244.0.0/16 via 192.0.2.1" in msg, msg
+    assert snapshot() == before and existing_ns() == []

@@ -95,6 +95,7 @@ class Procs:
     def serve(self, ns, port):
         cmd = ([] if ns is None else ["ip", "netns", "exec", ns]) + [PY, "-c", SERVER, str(port)]
         self.procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
         def listening():
             return sh("ss", "-Hltn", "sport = :%d" % port, ns=ns).stdout.strip()
         wait_for(listening, "listener on port %d in %s" % (port, ns or "host"))

@@ -499,6 +499,9 @@ LogLevel ERROR
 def cmd_host(args):
     """PID 1 of a lab host (new net+mount+uts+pid namespaces, /proc already remounted)."""
     not_root_netns_or_die()
+    # a new namespace inherits the machine's ip_forward: a lab host starts as a fresh host does, at 0
+    with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+        f.write("0\n")
     fd = args.ready_fd
     name, i, n = args.name, args.index, args.hosts
     addr = host_addr(i)

@@ -35,7 +35,7 @@ def egress_seen_as(host, netns):
     return out.stdout.strip() if out.rc == 0 else None
 
 
-def serve(host, netns, port, answer, proto="tcp", seconds=30):
+def serve(host, netns, port, answer, proto="tcp", seconds=120):
     """Start a listener inside NETNS on PORT answering ANSWER, for SECONDS; wait until it listens."""
     listen = "TCP-LISTEN:%d,reuseaddr,fork" % port if proto == "tcp" else "UDP-RECVFROM:%d,reuseaddr,fork" % port
     host.run("setsid -f timeout %d ip netns exec %s socat %s SYSTEM:'echo %s' </dev/null >/dev/null 2>&1"
@@ -49,8 +49,14 @@ def serve(host, netns, port, answer, proto="tcp", seconds=30):
     return False
 
 
-def probe_from(where, address, port, proto="tcp"):
-    """Connect from lab host WHERE (or 'internet') to ADDRESS:PORT and return the first line of the answer."""
+def probe_from(where, address, port, proto="tcp", expect_answer=True):
+    """Connect from lab host WHERE (or 'internet') to ADDRESS:PORT and return the first line of the answer.
+    A probe that expects an answer waits longer and tries again (up to 3 times): on a loaded machine the
+    listener's fork may take seconds; a probe that expects none tries once, briefly."""
     target = "TCP:%s:%d" % (address, port) if proto == "tcp" else "UDP:%s:%d" % (address, port)
-    out = lab_exec(where, "sh", "-c", "echo probe | socat -T 3 - %s" % target)
-    return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
+    for dummy in range(3 if expect_answer else 1):
+        out = lab_exec(where, "sh", "-c", "echo probe | socat -T %d - %s" % (10 if expect_answer else 3, target),
+                       timeout=40)
+        if out.returncode == 0 and out.stdout.strip():
+            return out.stdout.strip().splitlines()[0]
+    return None

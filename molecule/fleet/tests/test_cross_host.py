@@ -61,7 +61,7 @@ def test_container_reaches_other_hosts_containers_with_its_own_address(host, nam
     for other in HOSTS:
         for cname, addr in fleet_containers(other) if other != name else []:
             # a listener in the other host's container answering with the peer address it sees
-            netcheck.lab_exec(other, "sh", "-c", "setsid -f timeout 20 ip netns exec %s socat TCP-LISTEN:7070,"
+            netcheck.lab_exec(other, "sh", "-c", "setsid -f timeout 120 ip netns exec %s socat TCP-LISTEN:7070,"
                               "reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1" % cname)
             for dummy in range(50):
                 if ":7070 " in netcheck.lab_exec(other, "ip", "netns", "exec", cname, "ss", "-H", "-tln").stdout:
@@ -69,7 +69,7 @@ def test_container_reaches_other_hosts_containers_with_its_own_address(host, nam
             else:
                 raise AssertionError("no listener in %s on %s" % (cname, other))
             for src, src_addr in mine:
-                out = host.run("ip netns exec %s sh -c 'echo x | socat -T 3 - TCP:%s:7070,connect-timeout=3'"
+                out = host.run("ip netns exec %s sh -c 'echo x | socat -T 10 - TCP:%s:7070,connect-timeout=10'"
                                % (src, addr))
                 seen[(src, cname)] = (out.stdout.strip(), src_addr)
     assert seen and all(got == want for got, want in seen.values()), seen

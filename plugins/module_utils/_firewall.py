@@ -185,14 +185,11 @@ def desired_chains(ruleset, owned, wanted):
         # does every rule without a netplumb owner comment (nobody but netplumb writes to a chain of ours)
         keep[key] = [args for args in unique(rules) if owner_of(args) is not None
                      and (not owned(owner_of(args)) or (key[0], key[1], args) in wanted_keys)]
-    for i, r in enumerate(wanted):
-        lst = keep.setdefault((r.table, r.chain), [])
-        if r.args in lst:
-            continue
-        # a missing rule goes right before the next wanted rule of its chain already there (a rule deleted
-        # behind our back comes back where it was), else at the end
-        later = [w.args for w in wanted[i + 1:] if (w.table, w.chain) == (r.table, r.chain) and w.args in lst]
-        lst.insert(lst.index(later[0]) if later else len(lst), r.args)
+    by_chain = {}
+    for r in wanted:
+        by_chain.setdefault((r.table, r.chain), []).append(r.args)
+    for key, want_args in by_chain.items():
+        keep[key] = _merge_missing(keep.get(key, []), want_args)
     all_rules = [Rule(t, c[len(PREFIX):], a, owner_of(a)) for (t, c), lst in keep.items() for a in lst]
     opened = open_networks(all_rules)
     out = {}
@@ -200,6 +197,33 @@ def desired_chains(ruleset, owned, wanted):
         hook = chain[len(PREFIX):]
         out[(table, chain)] = sorted(lst, key=lambda a, t=table, h=hook: rank(t, h, a, opened))
     return out
+
+
+def _merge_missing(lst, want_args):
+    """``lst`` with the wanted rules it lacks merged in, in linear time: a missing rule goes right before the
+    next wanted rule already in ``lst`` (a rule deleted behind our back comes back where it was), else at the
+    end; missing rules sharing a place keep their wanted order."""
+    present = set(lst)
+    anchor_of = {}
+    anchor = None
+    for args in reversed(want_args):
+        if args in present:
+            anchor = args
+        else:
+            anchor_of[args] = anchor    # overwritten going backwards: the first occurrence's place wins
+    if not anchor_of:
+        return lst
+    before, tail, seen = {}, [], set()
+    for args in want_args:
+        if args in anchor_of and args not in seen:
+            seen.add(args)
+            at = anchor_of[args]
+            (before.setdefault(at, []) if at is not None else tail).append(args)
+    out = []
+    for args in lst:
+        out.extend(before.get(args, ()))
+        out.append(args)
+    return out + tail
 
 
 def unique(rules):

@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
+import re
 import shlex
 import subprocess
 
@@ -45,6 +46,24 @@ class Runner:
         return proc.returncode, proc.stdout, proc.stderr
 
 
+_TOKEN = re.compile(r'"([^"]*)"(?=\s|$)|(\S+)')
+
+
+def split_line(line):
+    """Shell-like split of one iptables-save line; the common forms (plain tokens, simple double quotes) without
+    shlex's per-character loop, which dominated reading a table of thousands of rules."""
+    if "'" in line or "\\" in line:
+        return shlex.split(line)
+    if '"' not in line:
+        return line.split()
+    toks = []
+    for quoted, plain in _TOKEN.findall(line):
+        if plain and '"' in plain:
+            return shlex.split(line)
+        toks.append(plain or quoted)
+    return toks
+
+
 def parse_save(text):
     """iptables-save output -> Ruleset of our chains (other chains and rules are only looked at).
 
@@ -73,7 +92,11 @@ def parse_save(text):
             continue
         if not line.startswith("-A "):
             continue
-        toks = shlex.split(line)
+        if PREFIX not in line:      # someone else's rule that does not refer to us: only its position counts
+            chain = line.split(None, 2)[1]
+            seen[(table, chain)] = seen.get((table, chain), 0) + 1
+            continue
+        toks = split_line(line)
         chain, args = toks[1], tuple(toks[2:])
         position = seen[(table, chain)] = seen.get((table, chain), 0) + 1
         if chain.startswith(PREFIX):

@@ -17,6 +17,7 @@ __metaclass__ = type
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _links, _netns
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, ValidationError
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
 
 # The modules' argument_spec defaults (tests/unit/test_dryrun.py checks them against each DOCUMENTATION).
 DEFAULTS = {
@@ -33,7 +34,7 @@ DEFAULTS = {
 }
 
 
-def _params(module, args):
+def params_of(module, args):
     if module not in DEFAULTS:
         raise ValidationError("module", module, "must be one of %s" % ", ".join(sorted(DEFAULTS)))
     if not isinstance(args, dict):
@@ -43,9 +44,11 @@ def _params(module, args):
     return params
 
 
-def plan_call(nl, module, params, removed, marked=()):
-    """Validate and plan one call in check mode; ``removed`` = bridges whose networks earlier calls remove,
-    ``marked`` = bridges earlier calls create or adopt (ours by the time this call runs)."""
+def plan_call(nl, module, params, removed, marked=(), check_mode=True, drivers=None):
+    """Validate and plan one call (in check mode by default); ``removed`` = bridges whose networks earlier calls
+    remove, ``marked`` = bridges earlier calls create or adopt (ours by the time this call runs): both only
+    matter in check mode, where those earlier calls have not really run. ``drivers``: firewall backend ->
+    ChainedDriver shared by the calls of one run (None: each call detects and reads its own)."""
     if module == "linux_bridge":
         spec = _links.validate_bridge(dict(params, _removed=sorted(removed)))
         return _links.plan_bridge(nl, spec)
@@ -60,13 +63,23 @@ def plan_call(nl, module, params, removed, marked=()):
         if params.get("prune") and not field:
             raise ValidationError("prune", True, "needs the batch form (pairs): a single pair names no whole set")
         _links.validate_pairs(pairs, field)
-        return _links.plan_pairs(nl, pairs, True, params.get("prune"), prune_bridges, field, marked_bridges=marked)
+        return _links.plan_pairs(nl, pairs, check_mode, params.get("prune"), prune_bridges, field,
+                                 marked_bridges=marked, keep=params.get("_keep") or ())
     spec = dict(params, _removed=sorted(removed))
     if module == "container_nat":
         _fwnet.validate_nat(spec)
-        return _fwnet.plan_nat(nl, spec, check_mode=True)
+        return _fwnet.plan_nat(nl, spec, _driver(drivers, spec, check_mode), check_mode=check_mode)
     _fwnet.validate_mappings(spec)
-    return _fwnet.plan_publish(nl, spec, True)
+    return _fwnet.plan_publish(nl, spec, check_mode, _driver(drivers, spec, check_mode))
+
+
+def _driver(drivers, spec, check_mode):
+    if drivers is None:
+        return None
+    backend = spec.get("firewall_backend") or "auto"
+    if backend not in drivers:
+        drivers[backend] = ChainedDriver(get_driver(backend), check_mode)
+    return drivers[backend]
 
 
 def removes(module, params):
@@ -80,20 +93,88 @@ def removes(module, params):
     return set()
 
 
-def run_calls(nl, calls):
+def pruned_namespaces(module, params, plan, declared):
+    """After a veth_pair call with prune: its pruned peers' namespaces that no present call declares."""
+    if module != "veth_pair" or not params.get("prune"):
+        return []
+    names = set(p.get("peer_netns") for p in plan.extra.get("pruned") or () if p.get("peer_netns"))
+    return sorted(names - declared)
+
+
+def declared_pairs(calls):
+    """Host veth names that the run's present veth_pair calls declare (never pruned by another call)."""
+    out = set()
+    for call in calls:
+        if isinstance(call, dict) and call.get("module") == "veth_pair":
+            args = call.get("args") or {}
+            for pair in args.get("pairs") or ():
+                if isinstance(pair, dict) and (pair.get("state") or args.get("state") or "present") == "present":
+                    out.add(pair.get("name"))
+    return out
+
+
+def keeping(calls):
+    """The calls, each prune of veth_pair told to keep the pairs another call of the run declares."""
+    declared = declared_pairs(calls)
+    out = []
+    for call in calls:
+        if isinstance(call, dict) and call.get("module") == "veth_pair" and (call.get("args") or {}).get("prune"):
+            call = dict(call, args=dict(call["args"], _keep=sorted(declared)))
+        out.append(call)
+    return out
+
+
+def declared_namespaces(calls):
+    out = set()
+    for call in calls:
+        if isinstance(call, dict) and call.get("module") == "netns":
+            args = call.get("args") or {}
+            if args.get("state", "present") == "present":
+                names = args.get("name")
+                out.update([names] if isinstance(names, str) else list(names or []))
+    return out
+
+
+def run_calls(nl, calls, prune_namespaces=False, drivers=None):
     """Plan every call in check mode. Returns (errors, warnings, plans): one error line per failing call,
-    ``LABEL (MODULE): message``; nothing is written."""
+    ``LABEL (MODULE): message``; nothing is written. With prune_namespaces, a veth_pair call that prunes pairs
+    is followed by a netns call removing their namespaces (unless a netns call of the run declares them)."""
     errors, warnings, plans = [], [], []
+    with nl.frozen():   # nothing is written: every state is read once for all the calls
+        try:
+            _plan_all(nl, calls, drivers, prune_namespaces, (errors, warnings, plans))
+        finally:
+            nl.predicted_sysctls = {}
+    return errors, warnings, plans
+
+
+def _predict_sysctls(nl, plan):
+    """The sysctls a check-mode step writes, as the later steps of the run will read them."""
+    for action in plan.actions:
+        if action.kind == "sysctl" and action.command.startswith("sysctl -w "):
+            name, dummy, value = action.command[len("sysctl -w "):].partition("=")
+            predicted = getattr(nl, "predicted_sysctls", None)
+            if predicted is not None:
+                predicted[name] = value
+
+
+def _plan_all(nl, calls, drivers, prune_namespaces, out):
+    errors, warnings, plans = out
     removed, marked = set(), set()
-    for i, call in enumerate(calls):
+    declared = declared_namespaces(calls) if prune_namespaces else set()
+    queue = list(calls)
+    i = -1
+    while i + 1 < len(queue):
+        i += 1
+        call = queue[i]
         if not isinstance(call, dict):
             errors.append("calls[%d]: each call is a mapping with module, args and an optional label" % i)
             continue
         module = call.get("module")
         label = call.get("label") or "calls[%d]" % i
         try:
-            params = _params(module, call.get("args") or {})
-            plan = plan_call(nl, module, params, removed, marked)
+            params = params_of(module, call.get("args") or {})
+            plan = plan_call(nl, module, params, removed, marked, drivers=drivers)
         except NetplumbError as exc:
             errors.append("%s (%s): %s" % (label, module, exc))
             continue
@@ -101,5 +182,9 @@ def run_calls(nl, calls):
         if module == "linux_bridge" and params.get("state") == "present":
             marked.add(params.get("name"))
         warnings += ["%s (%s): %s" % (label, module, w) for w in plan.warnings]
-        plans.append(dict(label=label, module=module, changed=plan.changed, commands=plan.commands))
-    return errors, warnings, plans
+        _predict_sysctls(nl, plan)
+        plans.append(dict(label=label, module=module, changed=plan.changed, commands=plan.commands,
+                          plan=plan, args=call.get("args") or {}))
+        gone = pruned_namespaces(module, params, plan, declared) if prune_namespaces else []
+        if gone:
+            queue.insert(i + 1, dict(module="netns", label=label, args=dict(name=gone, state="absent")))

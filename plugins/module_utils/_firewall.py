@@ -246,3 +246,43 @@ def get_driver(backend, runner=None):
                          "use firewall_backend=auto or iptables (iptables-nft is fine)")
     from ansible_collections.netplumb.container.plugins.module_utils._iptables import IptablesDriver
     return IptablesDriver.detect(runner=runner, explicit=(backend == "iptables"))
+
+
+def predicted(ruleset, owned, wanted):
+    """The Ruleset a plan of driver.plan(ruleset, owned, wanted) leaves behind: our chains as desired_chains
+    makes them (a chain others refer to is emptied, not deleted), one jump per hooked chain with rules (a
+    "first" hook's at position 1), others' references as they were."""
+    target = desired_chains(ruleset, owned, wanted)
+    chains, jumps = {}, {}
+    for (table, chain), rules in target.items():
+        if rules or ruleset.refs.get((table, chain)):
+            chains[(table, chain)] = list(rules)
+        hook = (table, chain[len(PREFIX):])
+        if rules and hook in HOOKS:
+            jumps[hook] = [1] if HOOKS[hook] == "first" else (ruleset.jump_positions.get(hook) or [1])[-1:]
+    return Ruleset(chains, jumps, backend=ruleset.backend, refs=dict(ruleset.refs))
+
+
+class ChainedDriver:
+    """One firewall driver for a run of several calls (the module container_network): detected once; with
+    ``check_mode`` each read() after the first returns the rules as the earlier calls' plans leave them, so a
+    check-mode run predicts every call exactly, though none of them is applied."""
+
+    def __init__(self, driver, check_mode):
+        self.driver = driver
+        self.check_mode = check_mode
+        self.warnings = driver.warnings
+        self.backend = driver.backend
+        self.runner = driver.runner
+        self._state = None
+
+    def read(self):
+        if self._state is None or not self.check_mode:
+            self._state = self.driver.read()
+        return self._state
+
+    def plan(self, plan, ruleset, owned, wanted):
+        out = self.driver.plan(plan, ruleset, owned, wanted)
+        if self.check_mode:
+            self._state = predicted(ruleset, owned, wanted)
+        return out

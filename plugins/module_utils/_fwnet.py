@@ -280,7 +280,12 @@ def sysctl_path(name):
     return os.path.join(PROC_SYS, *name.split("."))
 
 
-def sysctl_read(name):
+def sysctl_read(name, nl=None):
+    """The sysctl's value; in a check-mode run of several steps, the value an earlier step of the run sets
+    (nl.predicted_sysctls, kept by _dryrun), so a later step does not predict the same write again."""
+    predicted = getattr(nl, "predicted_sysctls", None) or {}
+    if name in predicted:
+        return predicted[name]
     try:
         with open(sysctl_path(name)) as f:
             return f.read().strip()
@@ -389,7 +394,7 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     wanted = nat_rules(bridge, net, spec.get("masquerade", True), spec.get("isolate", True),
                        spec.get("icc", True)) if present else []
     before, after = driver.plan(p, current, lambda o: o == owner, wanted)
-    fwd_before = sysctl_read("net.ipv4.ip_forward")
+    fwd_before = sysctl_read("net.ipv4.ip_forward", nl)
     p.before = dict(state="present" if before else "absent", backend=driver.backend, rules=before)
     p.after = dict(state=spec["state"], backend=driver.backend, rules=after)
     if present and spec.get("ip_forward", True):
@@ -520,7 +525,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
     after_lb = _loopback_bridges(after_rules)
     for b in bridges:
         name = "net.ipv4.conf.%s.route_localnet" % b
-        cur = sysctl_read(name)
+        cur = sysctl_read(name, nl)
         if b in after_lb and cur != "1":
             sysctl_ops.append(op_sysctl(name, 1))
         elif b in before_lb and b not in after_lb and cur == "1":

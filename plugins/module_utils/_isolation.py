@@ -173,9 +173,11 @@ def plan_nat(p, nl, host, spec, read=read_file):
         return
     bridge = spec["bridge"]
     lk = host.link(bridge)
-    if lk is None or lk.kind != "bridge":
-        return      # a missing bridge is predicted (check mode) or refused elsewhere
     icc = spec.get("icc", True)
+    if lk is None or lk.kind != "bridge":
+        if icc:     # nothing to isolate, whatever ports earlier steps add (the diff is the real run's)
+            p.before["isolated_ports"] = p.after["isolated_ports"] = []
+        return      # a missing bridge is predicted (check mode) or refused elsewhere
     ports = sorted((x for x in host.by_index.values() if x.master == lk.index), key=lambda x: x.name)
     ours = [x for x in ports if x.alias == OWNER_ALIAS]
     foreign_open = [x.name for x in ports if x.alias != OWNER_ALIAS and not x.isolated]

@@ -350,13 +350,17 @@ class _World:
     def nsid_map(self):
         """nsid (as seen from the host namespace) -> namespace name, for every named namespace."""
         if self._nsid is None:
-            self._nsid = {}
-            sock = self.nl.sock(None)
-            for name in self.nl.ns_list():
-                nsid = self.nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
-                if nsid is not None and nsid != NSID_NONE:
-                    self._nsid[nsid] = name
+            self._nsid = self.nl.memo(("nsid_map",), self._read_nsids)
         return self._nsid
+
+    def _read_nsids(self):
+        out = {}
+        sock = self.nl.sock(None)
+        for name in self.nl.ns_list():
+            nsid = self.nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
+            if nsid is not None and nsid != NSID_NONE:
+                out[nsid] = name
+        return out
 
     def check_bridge(self, bridge):
         lk = self.host.link(bridge)
@@ -423,16 +427,17 @@ def _pair_view(world, pair, h, peer_ns, pl):
     return view
 
 
-def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs", marked_bridges=()):
+def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs", marked_bridges=(), keep=()):
     """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items (and on
-    prune_bridges) that the batch does not name; they are listed in the result's `pruned`.
+    prune_bridges) that the batch does not name (nor ``keep``: pairs a later step of the same run declares on
+    another bridge, a container moving between networks); they are listed in the result's `pruned`.
     field: how the items are named in errors (validate_pairs' field; "" for the single form)."""
     p = Plan()
     world = _World(nl, p, check_mode)
     world.marked_bridges = set(marked_bridges)
     world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
     if prune:
-        p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges)
+        p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges, keep)
     facts = None
     for i, pair in enumerate(pairs):
         f = "%s[%d]." % (field, i) if field else ""
@@ -449,11 +454,11 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
     return p
 
 
-def _plan_prune(world, p, pairs, extra_bridges=()):
+def _plan_prune(world, p, pairs, extra_bridges=(), keep=()):
     """Deletes (first in the plan) every veth whose host end carries our alias, is a port of a bridge named by
     a present item (or in extra_bridges) and is not named by the batch. Returns [{name, peer_netns}]."""
     bridges = set(x["bridge"] for x in pairs if x["state"] == "present" and x.get("bridge")) | set(extra_bridges)
-    names = set(x["name"] for x in pairs)
+    names = set(x["name"] for x in pairs) | set(keep)
     out = []
     for name in sorted(world.host.links):
         h = world.host.link(name)

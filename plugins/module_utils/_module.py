@@ -29,7 +29,8 @@ def run(module, validate, build):
         validate()
         with HostLock(timeout):
             with Netlink() as nl:
-                plan = build(nl)
+                with nl.frozen():       # planning writes nothing: each state is read once
+                    plan = build(nl)
                 plan.apply(module.check_mode)
     except KernelError as exc:
         res = dict(changed=bool(exc.done), commands=exc.done)

@@ -56,13 +56,13 @@ def read(nl, name, etc_dir=NETNS_ETC_DIR):
     """Current state of one namespace as a plain dict (the diff's 'before')."""
     if not nl.ns_exists(name):
         return dict(state="absent")
-    lo = nl.sock(name).get_links(1)[0]
+    lo = nl.read(name).link("lo")     # the same read as veth_pair's of this namespace (once per run)
     resolv = _read_file(resolv_path(name, etc_dir))
     servers = None
     if resolv is not None:
         servers = [ln.split()[1] for ln in resolv.splitlines() if ln.startswith("nameserver ") and len(ln.split()) > 1]
-    return dict(state="present", loopback=bool(lo["flags"] & 1), nameservers=servers,
-                owned=lo.get_attr("IFLA_IFALIAS") == OWNER_ALIAS,
+    return dict(state="present", loopback=bool(lo and lo.up), nameservers=servers,
+                owned=bool(lo) and lo.alias == OWNER_ALIAS,
                 resolv_managed=bool(resolv and resolv.startswith(RESOLV_MARKER)))
 
 

@@ -16,6 +16,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
+import contextlib
 import ctypes
 import ctypes.util
 import errno
@@ -188,6 +189,8 @@ class Netlink:
         self.run_dir = run_dir
         self._socks = collections.OrderedDict()     # ns -> IPRoute, least recently used first
         self._indexes = {}          # (ns, name) -> ifindex found by index(), until forget()
+        self._memo = None           # while frozen(): what was read, by key (nothing is written meanwhile)
+        self.predicted_sysctls = {}     # a check-mode run of several steps: what its earlier steps set
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
 
     def __enter__(self):
@@ -318,8 +321,36 @@ class Netlink:
         return pids
 
     # --- state ----------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def frozen(self):
+        """While no write can happen (planning, a check-mode run of many calls), each state is read once:
+        read() and memo() remember what they read until the block ends. Nothing in the block may write."""
+        outer = self._memo
+        if outer is None:
+            self._memo = {}
+        try:
+            yield self
+        finally:
+            if outer is None:
+                self._memo = None
+
+    def memo(self, key, fn):
+        """fn(), remembered under key while frozen (each call otherwise)."""
+        if self._memo is None:
+            return fn()
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+    def peek(self, key):
+        """What memo() remembers under key, or None (nothing is read)."""
+        return None if self._memo is None else self._memo.get(key)
+
     def read(self, ns=None):
-        """One dump each of links, addresses and routes of namespace ns."""
+        """One dump each of links, addresses and routes of namespace ns (once per frozen() block)."""
+        return self.memo(("read", ns), lambda: self._read(ns))
+
+    def _read(self, ns):
         sock = self.sock(ns)
         links = [Link.from_msg(m) for m in sock.get_links()]
         addrs = {}

@@ -70,9 +70,12 @@ class HostFacts:
         self.state = state
         self.addrs = addrs          # [(link name, ip_interface)], every scope (loopback included)
         self.routes = routes        # [Route]
+        self._defaults = None
 
     def default_routes(self):
-        return [r for r in self.routes if r.dst.prefixlen == 0]
+        if self._defaults is None:
+            self._defaults = [r for r in self.routes if r.dst.prefixlen == 0]
+        return self._defaults
 
     def uplinks(self):
         """{link name: why} for links the host reaches the world through: the devices of default routes and
@@ -96,8 +99,15 @@ class HostFacts:
 
 
 def read_host(nl, state=None, ignore=()):
-    """HostFacts of the namespace the module runs in (one dump of addresses and of routes). ``ignore``: links
-    whose addresses and routes do not count (bridges of ours that an earlier call of the same run removes)."""
+    """HostFacts of the namespace the module runs in (one dump of addresses and of routes; once per
+    nl.frozen() block). ``ignore``: links whose addresses and routes do not count (bridges of ours that an
+    earlier call of the same run removes)."""
+    if state is None or state is nl.peek(("read", None)):
+        return nl.memo(("host_facts", tuple(sorted(ignore))), lambda: _read_host(nl, state, ignore))
+    return _read_host(nl, state, ignore)
+
+
+def _read_host(nl, state, ignore):
     sock = nl.sock(None)
     state = state or nl.read(None)
     addrs = []

@@ -115,9 +115,10 @@ def main():
     try:
         with HostLock(validate_timeout(module.params["lock_timeout"])):
             with Netlink() as nl:
-                errors, warnings, plans = _dryrun.run_calls(nl, module.params["calls"])
+                errors, warnings, planned = _dryrun.run_calls(nl, module.params["calls"])
     except NetplumbError as exc:
         module.fail_json(msg=str(exc), changed=False, calls=[], errors=[str(exc)])
+    plans = [dict((k, p[k]) for k in ("label", "module", "changed", "commands")) for p in planned]
     for w in warnings:
         module.warn(w)
     if errors:

@@ -1,6 +1,7 @@
-"""The role never half-applies: every network's calls pass the preflight before the first write, so bad input
-or a host-unsafe network anywhere in container_networks leaves the host exactly as it was - in --check and
-in a real run - and the refusal names the network, the field and the value."""
+"""The role never half-applies: container_networks is parsed on the controller (every input error, with its path),
+then the one container_network task plans every step of every network against the host before its first write
+(the preflight), so bad input or a host-unsafe network anywhere in container_networks leaves the host exactly as
+it was - in --check and in a real run - and the refusal names the network, the field and the value."""
 import socket
 
 import pytest
@@ -10,7 +11,8 @@ from hosts import UnnamedNs, bridged_uplink, lxc_uplink, role, snapshot
 
 pytestmark = pytest.mark.category("role")
 
-PREFLIGHT = "Preflight - every network checked against the host before any change"
+PREFLIGHT = "Container networks - bridges, namespaces, veth pairs, NAT and published ports in one call"
+INVALID = "Refuse an invalid container_networks"
 GOOD = dict(name="good", bridge="br-good", subnet="172.20.0.0/24",
             containers=[dict(name="g1", address="172.20.0.10", publish=["8081:80"])])
 
@@ -30,13 +32,21 @@ def refused(networks, check, *parts):
     before = snapshot()
     rc, stats, tasks = role([GOOD] + networks, *(["--check", "--diff"] if check else []))
     assert rc != 0 and stats["failures"] == 1, (rc, stats)
-    res = tasks[PREFLIGHT]
-    assert res.get("msg", "").startswith("preflight refused"), res
+    msg = failure(tasks)
     for part in parts:
-        assert part in res["msg"], (part, res["msg"])
+        assert part in msg, (part, msg)
     assert snapshot() == before and existing_ns() == [], "the refused role changed the host"
     written = [name for name, r in tasks.items() if r.get("changed")]
     assert written == [], written
+
+
+def failure(tasks):
+    """The message of the task that refused: the controller's input check, or the host's preflight."""
+    if tasks.get(INVALID, {}).get("failed"):
+        return "\n".join(tasks[INVALID]["msg"])
+    res = tasks[PREFLIGHT]
+    assert res.get("failed") and res.get("msg", "").startswith("preflight refused"), res
+    return res["msg"]
 
 
 def bad_container(**kw):
@@ -50,12 +60,14 @@ MODES = pytest.mark.parametrize("check", [True, False], ids=["check", "real"])
 
 @pytest.mark.parametrize("name", ["..", ".", "x" * 250])
 def test_container_names_that_are_no_namespace(lxc, name):
-    refused(bad_container(name=name), False, "container_networks[1] (bad) (netns)", "name[0]=")
+    refused(bad_container(name=name), False, "container_networks[1].containers[0].name=",
+            "a namespace name")
 
 
 @pytest.mark.parametrize("spec, why", [("0.0.0.0:8080:80", "unspecified"), ("224.0.0.1:8080:80", "multicast")])
 def test_publish_on_no_host_address(lxc, spec, why):
-    refused(bad_container(publish=[spec]), False, "container_networks[1] (bad) (port_publish)", "host_ip", why)
+    refused(bad_container(publish=[spec]), False, "container_networks[1].containers[0].publish[0]=", "host_ip",
+            why)
 
 
 def test_publish_on_an_address_of_another_host_in_check_mode(lxc):
@@ -100,8 +112,14 @@ def test_every_refusal_is_reported_at_once(lxc):
     nets = bad_container(name="..") + [dict(name="bad2", bridge="br-bad2", subnet="192.0.2.0/25")]
     before = snapshot()
     rc, stats, tasks = role([GOOD] + nets)
-    msg = tasks[PREFLIGHT]["msg"]
-    assert rc != 0 and "container_networks[1] (bad)" in msg and "container_networks[2] (bad2)" in msg, msg
+    msg = failure(tasks)
+    assert rc != 0 and "container_networks[1].containers[0].name='..'" in msg, msg
+    # the controller refuses before the host is asked; the host-unsafe network alone is refused there
+    rc, stats, tasks = role([GOOD] + [dict(name="bad2", bridge="br-bad2", subnet="192.0.2.0/25"),
+                                      dict(name="bad3", bridge="eth0", subnet="172.30.0.0/16")])
+    msg = failure(tasks)
+    assert rc != 0 and "container_networks[1] (bad2)" in msg and "container_networks[2] (bad3)" in msg, msg
+    assert msg.startswith("preflight refused")
     assert snapshot() == before
 
 
@@ -134,6 +152,6 @@ def test_a_fleet_subnet_over_a_route_of_the_host_is_refused(lxc):
     net = dict(name="fleet", bridge="br-fleet", subnet="cluster", containers=[dict(name="f1", address="10")])
     before = snapshot()
     rc, stats, tasks = role([net], "-e", "container_cluster_cidr=10.244.0.0/16")
-    msg = tasks[PREFLIGHT].get("msg", "")
+    msg = failure(tasks)
     assert rc != 0 and "container_networks[0] (fleet)" in msg and "route 10.244.0.0/16 via 192.0.2.1" in msg, msg
     assert snapshot() == before and existing_ns() == []

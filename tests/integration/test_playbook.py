@@ -77,16 +77,17 @@ def test_role_prunes_undeclared_containers_and_ports(sandbox, tmp_path):
     before = dump(existing_ns())
     stats, check = role_run(tmp_path, declared, "--check", "--diff")
     assert stats["failures"] == 0 and dump(existing_ns()) == before and existing_ns() == ["c1", "c2", "c3"]
-    veths = check["Veth pairs, addresses and default routes, all of a network in one call; undeclared pairs pruned"]
-    assert veths["results"][0]["pruned"] == [dict(name="vn-c3", peer_netns="c3")]
+    task = "Container networks - bridges, namespaces, veth pairs, NAT and published ports in one call"
+    assert check[task]["pruned"] == [dict(name="vn-c3", peer_netns="c3")]
+    assert [c["module"] for c in check[task]["calls"]][-1:] == ["port_publish"]
     stats, real = role_run(tmp_path, declared, "--diff")
     assert stats["failures"] == 0
     for name, res in real.items():
-        if "results" in res:
-            assert [r.get("commands") for r in res["results"]] == [r.get("commands") for r in check[name]["results"]], name
-        else:
-            assert res.get("commands") == check[name].get("commands") and res.get("skipped") == check[name].get("skipped")
-    assert real["Remove the namespaces of pruned containers"]["changed"]
+        assert res.get("commands") == check[name].get("commands") and res.get("skipped") == check[name].get("skipped")
+    assert real[task]["calls"] == check[task]["calls"] and real[task]["diff"] == check[task]["diff"]
+    assert [c["module"] for c in real[task]["calls"]] == ["linux_bridge", "netns", "veth_pair", "netns",
+                                                         "container_nat", "port_publish"]
+    assert real[task]["calls"][3]["commands"] == ["ip netns delete c3"]
     assert existing_ns() == ["c1", "c2"] and "vn-c3" not in [lk["ifname"] for lk in ip_json("link", "show", "type", "veth")]
     rules = subprocess.run(["iptables-nft-save"], capture_output=True, text=True, check=True).stdout
     assert "netplumb:br0:tcp/5001" in rules and "netplumb:br0:tcp/5002" in rules

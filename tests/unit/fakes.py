@@ -1,4 +1,5 @@
 """A stand-in for _nl.Netlink built from records: the planners run on it with no kernel."""
+import contextlib
 import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils._nl import Link, NsState
@@ -81,6 +82,16 @@ class FakeNetlink:
     def read(self, ns=None):
         self.reads.append(ns)
         return self.states[ns]
+
+    @contextlib.contextmanager
+    def frozen(self):
+        yield self
+
+    def memo(self, key, fn):
+        return fn()
+
+    def peek(self, key):
+        return None
 
     def ns_exists(self, name):
         return name in self.states

@@ -58,7 +58,7 @@ class Driver:
 @pytest.fixture(autouse=True)
 def fake_fw(monkeypatch):
     monkeypatch.setattr(_fwnet, "get_driver", lambda backend: Driver())
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "1")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "1")
     monkeypatch.setattr(_fwnet, "listeners", lambda proto, proc_net=None: [])
 
 

@@ -73,7 +73,7 @@ def test_parse_save_keeps_only_ours():
 
 
 def test_nat_plan_adds_chains_rules_jumps_and_leaves_others(monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "0")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "0")
     spec = dict(bridge="br0", subnet="172.18.0.0/16", state="present", masquerade=True, ip_forward=True,
                 isolate=True, icc=True, firewall_backend="auto")
     p = _fwnet.plan_nat(host(), spec, driver=driver())
@@ -97,7 +97,7 @@ def test_nat_plan_adds_chains_rules_jumps_and_leaves_others(monkeypatch):
 
 
 def test_one_restore_per_table_and_first_action_runs_it(monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "1")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "1")
     spec = dict(bridge="br0", subnet="172.18.0.0/16", state="present", firewall_backend="auto")
     d = driver()
     p = _fwnet.plan_nat(host(), spec, driver=d)
@@ -107,7 +107,7 @@ def test_one_restore_per_table_and_first_action_runs_it(monkeypatch):
 
 
 def test_absent_removes_own_rules_and_jump_when_empty(monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "1")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "1")
     spec = dict(bridge="br9", subnet="10.1.0.0/16", state="absent", firewall_backend="auto")
     p = _fwnet.plan_nat(host(), spec, driver=driver())
     assert p.commands == [
@@ -117,7 +117,7 @@ def test_absent_removes_own_rules_and_jump_when_empty(monkeypatch):
 
 
 def test_converged_state_plans_nothing(monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "1")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "1")
     spec = dict(bridge="br0", subnet="172.18.0.0/16", state="present", firewall_backend="auto")
     p = _fwnet.plan_nat(host(), spec, driver=driver())
     lines = {}
@@ -250,7 +250,7 @@ def published_world():
 
 
 def test_publish_prune_removes_only_unlisted_mappings_of_the_network(monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "0")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "0")
     monkeypatch.setattr(_fwnet, "listeners", lambda proto, proc_net=None: [])
     text = published_world()
     keep = dict(state="present", ports=[dict(host_port=5000, container_ip="172.18.0.10")])
@@ -270,7 +270,7 @@ def test_publish_prune_removes_only_unlisted_mappings_of_the_network(monkeypatch
 
 
 def test_publish_prune_empty_batch_needs_bridge(monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "0")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "0")
     text = published_world()
     p = _fwnet.plan_publish(host(), dict(state="present", ports=[], prune=True, bridge="br0"), False,
                             driver=driver(text))
@@ -439,7 +439,7 @@ def apply_nat(model, spec=None, check=False, **runner):
 
 @pytest.fixture
 def no_sysctl(monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "1")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "1")
 
 
 def test_parse_save_counts_jumps_positions_duplicates_and_references():
@@ -603,7 +603,7 @@ def test_failed_filter_commit_rolls_nat_then_raw_back(no_sysctl):
 
 
 def test_failed_rollback_is_reported_and_what_stays_is_listed(no_sysctl, monkeypatch):
-    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name: "0")
+    monkeypatch.setattr(_fwnet, "sysctl_read", lambda name, nl=None: "0")
     model = Model()
     d = IptablesDriver("nft", ModelRunner(model, fail_after=1))
     p = _fwnet.plan_nat(host(), nat_spec(), driver=d)

@@ -5,18 +5,19 @@ from ansible_collections.netplumb.container.plugins.module_utils import _netns
 from ansible_collections.netplumb.container.plugins.module_utils._owner import NotOursError
 
 
-class Msg(dict):
-    def get_attr(self, name):
-        return self.get(name)
+class Lo:
+    def __init__(self, up, alias):
+        self.up = up
+        self.alias = alias
 
 
-class Sock:
+class State:
     def __init__(self, lo):
-        self.lo = lo
+        up, alias = lo if isinstance(lo, tuple) else (lo, "netplumb")
+        self.lo = Lo(up, alias)
 
-    def get_links(self, index):
-        up, alias = self.lo if isinstance(self.lo, tuple) else (self.lo, "netplumb")
-        return [Msg(flags=1 if up else 0, IFLA_IFALIAS=alias)]
+    def link(self, name):
+        return self.lo if name == "lo" else None
 
 
 class NL:
@@ -28,8 +29,8 @@ class NL:
     def ns_exists(self, name):
         return name in self.present
 
-    def sock(self, name):
-        return Sock(self.present[name])
+    def read(self, name):
+        return State(self.present[name])
 
     def ns_create(self, name):
         raise AssertionError("planning must not write")

@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Private to netplumb.container: not a public API, may change without notice.
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One converge of a host: the calls of the five building-block modules run in one process, under one host
+lock and one netlink session - what the module container_network does.
+
+1. Every call is planned in check mode by _dryrun (the preflight): every refusal of every call is collected,
+   and the run fails before its first write when there is any.
+2. Check mode stops there: those plans are the prediction. So does a run where no call would change anything
+   (a no-op re-run reads the host once and writes nothing).
+3. Otherwise the calls run in order, each planned again against the host as the earlier ones left it and
+   applied - exactly what the role's separate tasks did, without a module process per task.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
+from ansible_collections.netplumb.container.plugins.module_utils._errors import (
+    KernelError, NetplumbError, shorten)
+
+
+class RefusedError(NetplumbError):
+    """The preflight refused calls: nothing was written. ``errors`` has one line per refused call."""
+
+    def __init__(self, errors, total):
+        self.errors = list(errors)
+        super(RefusedError, self).__init__("preflight refused %d of %d steps before any change: %s"
+                                           % (len(errors), total, shorten(errors)))
+
+
+def _entry(label, module, plan):
+    return dict(label=label, module=module, changed=plan.changed, commands=plan.commands)
+
+
+def _diff(label, module, plan):
+    d = dict(before=plan.before, after=plan.after, before_header="%s %s" % (label, module),
+             after_header="%s %s" % (label, module))
+    if plan.actions:
+        d["prepared"] = "\n".join(plan.commands)
+    return d
+
+
+def converge(nl, calls, check_mode):
+    """Returns dict(changed, commands, calls, diff, warnings, pruned). Raises RefusedError (nothing written),
+    or KernelError whose ``done`` lists every command applied by this run before the failure."""
+    calls = _dryrun.keeping(calls)      # a container moving between networks is re-parented, not re-made
+    errors, warnings, planned = _dryrun.run_calls(nl, calls, prune_namespaces=True, drivers={})
+    if errors:
+        raise RefusedError(errors, len(calls))
+    if check_mode or not any(p["changed"] for p in planned):
+        steps = [(p["label"], p["module"], p["plan"]) for p in planned]
+    else:
+        steps, warnings = _apply(nl, calls), []
+        for label, module, plan in steps:
+            warnings += ["%s (%s): %s" % (label, module, w) for w in plan.warnings]
+    pruned = []
+    for label, module, plan in steps:
+        pruned += plan.extra.get("pruned") or []
+    commands = [c for dummy, dummy2, plan in steps for c in plan.commands]
+    return dict(changed=bool(commands), commands=commands,
+                calls=[_entry(*s) for s in steps],
+                diff=[_diff(*s) for s in steps if s[2].changed],
+                warnings=warnings, pruned=pruned)
+
+
+def _apply(nl, calls):
+    """Each call planned against the host as the calls before it left it, and applied."""
+    steps, done, drivers = [], [], {}
+    declared = _dryrun.declared_namespaces(calls)
+    queue = list(calls)
+    i = -1
+    while i + 1 < len(queue):
+        i += 1
+        call = queue[i]
+        module, label = call["module"], call.get("label") or "calls[%d]" % i
+        try:
+            params = _dryrun.params_of(module, call.get("args") or {})
+            with nl.frozen():
+                plan = _dryrun.plan_call(nl, module, params, (), (), check_mode=False, drivers=drivers)
+            plan.apply(False)
+        except KernelError as exc:
+            raise KernelError("%s (%s): %s" % (label, module, exc.command), exc.error, done + exc.done)
+        except NetplumbError as exc:
+            # the host changed between the preflight and this call (someone else's hand): say what is done
+            raise KernelError("%s (%s)" % (label, module), str(exc), done)
+        done += plan.commands
+        steps.append((label, module, plan))
+        gone = _dryrun.pruned_namespaces(module, params, plan, declared)
+        if gone:
+            queue.insert(i + 1, dict(module="netns", label=label, args=dict(name=gone, state="absent")))
+    return steps

@@ -1,0 +1,189 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: container_network
+short_description: Converge a host's container networks in one call - bridges, namespaces, veths, NAT, ports
+version_added: 0.3.0
+description:
+  - Takes the whole list of a host's container networks (the schema of the role
+    M(netplumb.container.container_network)'s C(container_networks)) and converges the host to it in one
+    module process, under one host lock and one netlink session, with the planners of the five building-block
+    modules M(netplumb.container.linux_bridge), M(netplumb.container.netns), M(netplumb.container.veth_pair),
+    M(netplumb.container.container_nat) and M(netplumb.container.port_publish) - the same refusals, marks and
+    rules as those modules, without a module invocation per step.
+  - "Order: networks with V(state=absent) first (the last declared first; each in reverse: published ports,
+    NAT, veth pairs, namespaces, bridge), then each present network: bridge with its gateway address,
+    namespaces, veth pairs (those of ours on its bridge it no longer declares are pruned, then their
+    namespaces unless declared elsewhere), NAT and forwarding, published ports (undeclared ones of the network
+    removed)."
+  - "Every input error of every network is reported at once, each naming its path
+    (C(networks[0].containers[3].publish[1]='70000:80': ...)), before anything is read or written."
+  - Then every step is planned in check mode against the host as it is (the preflight of
+    M(netplumb.container.preflight)), and any refusal of any step - a name held by an object that is not
+    netplumb's, a subnet touching the host's addresses or routes, a bound host port... - fails the task before
+    its first write.
+  - In check mode those plans are the prediction. A run in which no step would change anything writes nothing.
+  - Networks deleted from the list (rather than set to V(state=absent)) are left on the host.
+author:
+  - netplumb.container contributors (@netplumb)
+requirements:
+  - pyroute2 >= 0.7.2 on the managed host
+  - iptables (nf_tables- or legacy-backed) and conntrack on the managed host
+options:
+  networks:
+    description:
+      - The host's container networks. Each is a mapping with C(name) (required; letters, digits, C(.), C(_),
+        C(-)), C(subnet) (required, IPv4 CIDR, at most /30), C(bridge) (default C(br-NAME)), C(gateway)
+        (default the subnet's first address), C(state) (V(present) or V(absent)), C(masquerade), C(icc),
+        C(isolate) (default V(true)), C(adopt) (default V(false)), C(mtu), and C(containers).
+      - Each container is a mapping with C(name) (its namespace), C(address) (IPv4, in the subnet) and
+        C(publish), a list of C([host_ip:]host_port:container_port[/proto]) strings.
+      - The host end of a container's veth is C(vn-NAME), or C(vn-) + 6 characters + C(-) + 5 hex digits of
+        sha1(NAME) when that would be longer than 15 characters; the end inside is C(eth0).
+      - The full schema and its defaults are documented in docs/roles/container_network.md.
+    type: list
+    elements: dict
+    required: true
+  variable:
+    description:
+      - The name errors and step labels give to the list of networks, for example V(container_networks) when
+        it comes from that variable (the role sets it), so that C(container_networks[1].subnet) points at the
+        user's own input.
+    type: str
+    default: networks
+  firewall_backend:
+    description: Firewall driver for the NAT and published ports.
+    type: str
+    default: auto
+    choices: [auto, iptables, nftables]
+extends_documentation_fragment:
+  - netplumb.container.attributes
+  - netplumb.container.host_lock
+notes:
+  - Requires root on the managed host.
+  - The five building-block modules stay available for plays that compose the steps themselves.
+seealso:
+  - module: netplumb.container.preflight
+  - module: netplumb.container.veth_pair
+  - module: netplumb.container.port_publish
+"""
+
+EXAMPLES = r"""
+- name: The tutorial's network, two containers, one published port, in one task
+  netplumb.container.container_network:
+    networks:
+      - name: web
+        bridge: br0
+        subnet: 172.18.0.0/16
+        containers:
+          - {name: netns0, address: 172.18.0.10, publish: ["5000:5000/tcp"]}
+          - {name: netns1, address: 172.18.0.20}
+
+- name: A thousand containers, each publishing one port, still one module invocation
+  netplumb.container.container_network:
+    networks:
+      - name: big
+        subnet: 10.20.0.0/16
+        containers: "{{ containers_json | from_json }}"
+  vars:
+    containers_json: >-
+      [{% for i in range(1000) %}{"name": "c{{ i }}", "address": "10.20.{{ 1 + i // 250 }}.{{ 1 + i % 250 }}",
+      "publish": ["{{ 10000 + i }}:80"]}{{ "" if loop.last else "," }}{% endfor %}]
+
+- name: Remove a network and everything of ours in it
+  netplumb.container.container_network:
+    networks:
+      - {name: web, bridge: br0, subnet: 172.18.0.0/16, state: absent,
+         containers: [{name: netns0, address: 172.18.0.10}, {name: netns1, address: 172.18.0.20}]}
+"""
+
+RETURN = r"""
+commands:
+  description: The equivalent commands of every write, in order (empty when nothing changed).
+  returned: always
+  type: list
+  elements: str
+  sample: ["ip link add br0 type bridge stp_state 0", "ip netns add netns0"]
+calls:
+  description: Each step with its network (label), module, whether it changed anything and its commands.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"label": "networks[0] (web)", "module": "linux_bridge", "changed": true,
+            "commands": ["ip link add br0 type bridge stp_state 0"]}]
+pruned:
+  description: Veth pairs of ours removed from the networks' bridges because no container declares them.
+  returned: always
+  type: list
+  elements: dict
+networks:
+  description: Each network as parsed - name, state, bridge, subnet, gateway and its containers (name, address,
+    host veth, published ports).
+  returned: always
+  type: list
+  elements: dict
+errors:
+  description: Every input error or refusal, one per line (on failure).
+  returned: failure
+  type: list
+  elements: str
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _netspec
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
+from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
+from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
+
+SUMMARY_KEYS = ("name", "state", "bridge", "subnet", "gateway", "containers")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            **LOCK_ARGSPEC,
+            networks=dict(type="list", elements="dict", required=True),
+            variable=dict(type="str", default="networks"),
+            firewall_backend=dict(type="str", default="auto", choices=["auto", "iptables", "nftables"]),
+        ),
+        supports_check_mode=True,
+    )
+    parsed = _netspec.parse(module.params["networks"], module.params["firewall_backend"],
+                            root=module.params["variable"])
+    summary = [dict((k, n[k]) for k in SUMMARY_KEYS) for n in parsed["networks"]]
+    if parsed["errors"]:
+        module.fail_json(msg="%s is invalid (%d errors): %s" % (module.params["variable"], len(parsed["errors"]),
+                                                                shorten(parsed["errors"])),
+                         errors=parsed["errors"], changed=False, commands=[], calls=[], networks=summary)
+    if not HAS_PYROUTE2:
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    try:
+        with HostLock(validate_timeout(module.params["lock_timeout"])):
+            with Netlink() as nl:
+                res = _converge.converge(nl, parsed["calls"], module.check_mode)
+    except _converge.RefusedError as exc:
+        module.fail_json(msg=str(exc), errors=exc.errors, changed=False, commands=[], calls=[], networks=summary)
+    except KernelError as exc:
+        module.fail_json(msg=str(exc), errors=[str(exc)], changed=bool(exc.done), commands=exc.done, calls=[],
+                         networks=summary)
+    except NetplumbError as exc:
+        module.fail_json(msg=str(exc), errors=[str(exc)], changed=False, commands=[], calls=[], networks=summary)
+    for warning in res.pop("warnings"):
+        module.warn(warning)
+    if not module._diff:
+        res.pop("diff")
+    module.exit_json(networks=summary, **res)
+
+
+if __name__ == "__main__":
+    main()

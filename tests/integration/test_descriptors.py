@@ -62,3 +62,17 @@ def test_failure_messages_stay_short(sandbox):
         links.op_veth_add = real
     assert res.get("failed") and "ip link add vs39" in res["msg"], res
     assert "... and " in res["msg"] and res["msg"].count("; ") <= 11 and len(res["msg"]) < 1500, res["msg"]
+
+
+def test_container_network_300_containers_with_ports_under_ulimit_256(sandbox):
+    """The one-call converge holds the same bound: 300 containers, each publishing a port, in one module process
+    limited to 256 descriptors; its re-run and check mode change nothing."""
+    nets = [dict(name="fd", bridge="br-fd", subnet="172.21.0.0/16", containers=[
+        dict(name="f%d" % i, address="172.21.%d.%d" % (i // 250, i % 250 + 2), publish=["%d:80" % (20000 + i)])
+        for i in range(N)])]
+    first = run_limited([["container_network", dict(networks=nets), False]])
+    assert first[0].get("failed") is None and first[0]["changed"], first[0].get("msg")
+    assert len(existing_ns()) == N and len(ip_json("link", "show", "master", "br-fd")) == N
+    again = run_limited([["container_network", dict(networks=nets), False],
+                         ["container_network", dict(networks=nets), True]])
+    assert [(r.get("failed"), r["changed"], r["commands"]) for r in again] == [(None, False, [])] * 2

@@ -8,7 +8,8 @@ For each K, each timing the median of BENCH_RUNS (default 3) runs, all in this o
   check          --check on that converged namespace: must report changed=0
   check (fresh)  --check on a fresh namespace (BENCH_FRESH_CHECK_RUNS, default 1): must create nothing
 Then the published-ports line: BENCH_PORTS (default 5000, 0: skipped) ports over 50 containers, script vs
-converge and no-op (BENCH_PORTS_RUNS runs, default 1).
+converge and no-op (BENCH_PORTS_RUNS runs, default 1); a role run still going after BENCH_PORTS_TIMEOUT seconds
+(default 900, 0: none) is stopped and its row marked "(stopped)": its time is a lower bound.
 
 Module invocations come from tests/fleet/callback_plugins/netplumb_count; the managed side's peak RSS from
 bench/rss_python.py (installed as .build/bench/rss-python)
@@ -18,6 +19,7 @@ bench` (isolated first: tests/isolated.sh inside `unshare --net --mount`).
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +41,7 @@ FRESH_CHECK_RUNS = int(os.environ.get("BENCH_FRESH_CHECK_RUNS", "1"))
 PORTS = int(os.environ.get("BENCH_PORTS", "5000"))
 PORTS_CONTAINERS = 50
 PORTS_RUNS = int(os.environ.get("BENCH_PORTS_RUNS", "1"))
+PORTS_TIMEOUT = float(os.environ.get("BENCH_PORTS_TIMEOUT", "900")) or None
 PLAYBOOK = os.path.join(ROOT, "playbooks", "site.yml")
 SCRIPT = os.path.join(HERE, "tutorial.sh")
 RESULT = os.path.join(BUILD, "bench-role.json")
@@ -73,7 +76,7 @@ def script(k, per=1):
     return took
 
 
-def playbook(varsfile, tag, check=False):
+def playbook(varsfile, tag, check=False, timeout=None):
     """Runs site.yml on localhost in the current namespace: dict(seconds, changed, invocations, ours, rss_mb)."""
     count = os.path.join(WORK, "count.json")
     rss = os.path.join(WORK, "rss.txt")
@@ -93,7 +96,13 @@ def playbook(varsfile, tag, check=False):
         cmd.append("--check")
     start = time.perf_counter()
     with open(log, "w") as out:
-        rc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # ansible-playbook and its workers, all in its own session
+            proc.wait()
+            return dict(seconds=time.perf_counter() - start, timed_out=True, log=log)
     took = time.perf_counter() - start
     with open(log) as f:
         text = f.read()
@@ -104,7 +113,7 @@ def playbook(varsfile, tag, check=False):
     total, ours = benchlib.invocations(counts["modules"])
     with open(rss) if os.path.exists(rss) else open(os.devnull) as f:
         rss_mb = benchlib.peak_rss_mb(f.read())
-    return dict(seconds=took, changed=recap["changed"], invocations=total, ours=ours, rss_mb=rss_mb, log=log)
+    return dict(seconds=took, changed=recap["changed"], invocations=total, ours=ours, rss_mb=rss_mb, log=log, timed_out=False)
 
 
 def install_wrapper():
@@ -217,18 +226,30 @@ def bench_ports(ports):
         for i in range(PORTS_RUNS):
             box = Sandbox()
             before = netns_names()
-            conv.append(playbook(varsfile, "ports-converge-%d" % i))
+            conv.append(playbook(varsfile, "ports-converge-%d" % i, timeout=PORTS_TIMEOUT))
+            if conv[-1]["timed_out"]:
+                break
             converged(conv[-1], k, before, "%s converge run %d" % (label, i))
             if i < PORTS_RUNS - 1:
                 box.close()
                 box = None
-        for i in range(PORTS_RUNS):
-            noop.append(playbook(varsfile, "ports-noop-%d" % i))
+        for i in range(PORTS_RUNS if not conv[-1]["timed_out"] else 0):
+            noop.append(playbook(varsfile, "ports-noop-%d" % i, timeout=PORTS_TIMEOUT))
+            if noop[-1]["timed_out"]:
+                break
             unchanged(noop[-1], "%s no-op run %d" % (label, i))
     finally:
         if box is not None:
             box.close()
     for mode, results in (("converge", conv), ("no-op", noop)):
+        if results and results[-1]["timed_out"]:
+            # stopped: the row says "more than", never a made-up number
+            rows.append(benchlib.row(k, mode + " (stopped)", [results[-1]["seconds"]], rows[0]["seconds"], label=label,
+                                     note="stopped after BENCH_PORTS_TIMEOUT=%.0f s: the time is a lower bound" % PORTS_TIMEOUT))
+            progress(rows[-1])
+            continue
+        if not results:
+            continue
         rows.append(summary(k, mode, results, rows[0]["seconds"], label=label))
         progress(rows[-1])
     return rows

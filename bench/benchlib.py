@@ -119,7 +119,7 @@ def render(rows, machine, notes=()):
         lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["label"], r["mode"], _num(r["seconds"], "%.2f"), _num(r["ratio"], "%.2fx"),
             "" if r["invocations"] is None else r["invocations"], _num(r["rss_mb"], "%.0f"),
-            " ".join("%.2f" % x for x in r["runs"]), target, result))
+            " ".join("%.2f" % x for x in r["runs"]) + (" (%s)" % r["note"] if r["note"] else ""), target, result))
     lines += [""] + ["- " + n for n in notes]
     return "\n".join(lines).rstrip() + "\n"
 

@@ -34,7 +34,8 @@ help:
 	@echo "make lab-up N=3        the lab of namespaced hosts (make lab-shell HOST=h1, make lab-down)"
 	@echo "make example           README's quick example on a fresh lab host: --check --diff, real, re-run"
 	@echo "make shell             a shell with the venv's ansible tools on PATH, the collection found anywhere"
-	@echo "make bench             100 containers: hand-written script vs modules vs playbook, as ratios"
+	@echo "make bench             the role vs the tutorials' script, K=10/100/1000 containers, 5000 ports, 3 lab hosts:"
+	@echo "                       ratios and targets in .build/bench.md (quick: make bench BENCH_K=\"10 100\" BENCH_PORTS=0)"
 	@echo "make <suite>           one suite alone (unit, integration, sanity, molecule, ...)"
 
 $(BUILD)/.apt-stamp:
@@ -103,6 +104,17 @@ lab-shell:
 clean:
 	rm -rf $(BUILD) $(VENV) $(VENV_DEB) tests/output
 
-# Benchmarks (not part of test): ratios against the hand-written script, measured in the same run.
+# Benchmarks (not part of test): ratios against the hand-written script, measured in the same run (docs/performance.md).
+# The role part runs isolated, each run in a fresh namespace; the fleet part in its own lab (.build/lab-bench).
+BENCH_K ?= 10 100 1000
+BENCH_RUNS ?= 3
+BENCH_PORTS ?= 5000
+BENCH_ENV = BENCH_K="$(BENCH_K)" BENCH_RUNS="$(BENCH_RUNS)" BENCH_PORTS="$(BENCH_PORTS)"
+.PHONY: bench bench-links
 bench: venv collection
+	$(BENCH_ENV) $(PYTEST_ISOLATED) $(PY) bench/bench_role.py
+	$(BENCH_ENV) $(PY) bench/bench_fleet.py
+
+# The link modules alone (netns, linux_bridge, veth_pair): script vs in-process modules vs playbook, BENCH_N=100.
+bench-links: venv collection
 	$(PYTEST_ISOLATED) $(PY) bench/bench_links.py

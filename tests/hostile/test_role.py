@@ -42,10 +42,11 @@ def refused(networks, check, *parts):
 
 def failure(tasks):
     """The message of the task that refused: the controller's input check, or the host's preflight."""
-    if tasks.get(INVALID, {}).get("failed"):
-        return "\n".join(tasks[INVALID]["msg"])
+    invalid = tasks.get(INVALID, {})
+    if not invalid.get("skipped") and invalid.get("msg"):
+        return "\n".join(invalid["msg"])
     res = tasks[PREFLIGHT]
-    assert res.get("failed") and res.get("msg", "").startswith("preflight refused"), res
+    assert res.get("msg", "").startswith("preflight refused") and res.get("changed") is False, res
     return res["msg"]
 
 

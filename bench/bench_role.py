@@ -31,7 +31,8 @@ WORK = os.path.join(BUILD, "bench")
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 sys.path.insert(0, HERE)
 
-import conftest  # noqa: E402,F401  pylint: disable=unused-import  (makes the collection importable)
+# conftest makes the collection importable
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 from helpers.kernel import Sandbox  # noqa: E402
 import benchlib  # noqa: E402
 
@@ -161,7 +162,7 @@ def progress(r):
 def bench_k(k):
     rows = []
     varsfile = write_vars(k)
-    base_runs = [in_fresh_namespace(lambda: script(k)) for _ in range(RUNS)]
+    base_runs = [in_fresh_namespace(lambda: script(k)) for dummy in range(RUNS)]
     rows.append(benchlib.row(k, "script", base_runs, median_of(base_runs)))
     progress(rows[-1])
     base = rows[-1]["seconds"]
@@ -217,7 +218,7 @@ def bench_ports(ports):
     k = PORTS_CONTAINERS
     label = "%d ports" % (per * k)
     varsfile = write_vars(k, per)
-    base_runs = [in_fresh_namespace(lambda: script(k, per)) for _ in range(PORTS_RUNS)]
+    base_runs = [in_fresh_namespace(lambda: script(k, per)) for dummy in range(PORTS_RUNS)]
     rows = [benchlib.row(k, "script", base_runs, median_of(base_runs), label=label, note="%d containers x %d" % (k, per))]
     progress(rows[-1])
     conv, noop = [], []

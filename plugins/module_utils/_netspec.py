@@ -219,7 +219,7 @@ class _Parser:
         published = []
         publish = cont.get("publish") or []
         if not _is_list(publish):
-            self.error(cpre + ".publish", publish, "must be a list of '%s' strings" % PUBLISH_FORM.split(",")[0])
+            self.error(cpre + ".publish", publish, "must be a list of '%s' strings" % PUBLISH_FORM.split(",", 1)[0])
             publish = []
         for k, text in enumerate(publish):
             field = "%s.publish[%d]" % (cpre, k)

@@ -14,8 +14,6 @@ from test_nl_import import (  # noqa: F401  pylint: disable=unused-import
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.join(HERE, "..", "..", ".build")
 
-
-
 CASES = [
     [dict(name="web", bridge="br0", subnet="172.18.0.0/16", containers=[
         dict(name="netns0", address="172.18.0.10", publish=["5000:5000/tcp", "127.0.0.1:8053:53/udp"]),

@@ -85,8 +85,8 @@ def test_role_prunes_undeclared_containers_and_ports(sandbox, tmp_path):
     for name, res in real.items():
         assert res.get("commands") == check[name].get("commands") and res.get("skipped") == check[name].get("skipped")
     assert real[task]["calls"] == check[task]["calls"] and real[task]["diff"] == check[task]["diff"]
-    assert [c["module"] for c in real[task]["calls"]] == ["linux_bridge", "netns", "veth_pair", "netns",
-                                                         "container_nat", "port_publish"]
+    assert [c["module"] for c in real[task]["calls"]] == [
+        "linux_bridge", "netns", "veth_pair", "netns", "container_nat", "port_publish"]
     assert real[task]["calls"][3]["commands"] == ["ip netns delete c3"]
     assert existing_ns() == ["c1", "c2"] and "vn-c3" not in [lk["ifname"] for lk in ip_json("link", "show", "type", "veth")]
     rules = subprocess.run(["iptables-nft-save"], capture_output=True, text=True, check=True).stdout

@@ -133,10 +133,9 @@ def test_calls_order_absent_first_in_reverse_then_present():
 
 
 def test_a_container_may_move_from_an_absent_network_to_a_present_one():
-    nets = [dict(name="old", subnet="10.1.0.0/24", state="absent", containers=[
-                dict(name="c1", address="10.1.0.2", publish=["8080:80"])]),
-            dict(name="new", subnet="10.1.0.0/24", bridge="br-new2", containers=[
-                dict(name="c1", address="10.1.0.2", publish=["8080:80"])])]
+    moving = dict(name="c1", address="10.1.0.2", publish=["8080:80"])
+    nets = [dict(name="old", subnet="10.1.0.0/24", state="absent", containers=[moving]),
+            dict(name="new", subnet="10.1.0.0/24", bridge="br-new2", containers=[moving])]
     plan = _netspec.parse(nets)
     assert plan["errors"] == []
     assert [c["module"] for c in plan["calls"]][:5] == ["port_publish", "container_nat", "veth_pair", "netns",

@@ -135,6 +135,10 @@ errors:
   returned: failure
   type: list
   elements: str
+missing_pyroute2:
+  description: True when the module's Python cannot import pyroute2 (the role then installs it and calls again).
+  returned: failure
+  type: bool
 """
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
@@ -165,8 +169,8 @@ def main():
         module.fail_json(msg="%s is invalid (%d errors): %s" % (module.params["variable"], len(parsed["errors"]),
                                                                 shorten(parsed["errors"])),
                          errors=parsed["errors"], changed=False, commands=[], calls=[], networks=summary)
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
+    if not HAS_PYROUTE2:     # the role installs it on this key, then calls again
+        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR, missing_pyroute2=True)
     try:
         with HostLock(validate_timeout(module.params["lock_timeout"])):
             with Netlink() as nl:

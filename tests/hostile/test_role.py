@@ -156,3 +156,19 @@ def test_a_fleet_subnet_over_a_route_of_the_host_is_refused(lxc):
     msg = failure(tasks)
     assert rc != 0 and "container_networks[0] (fleet)" in msg and "route 10.244.0.0/16 via 192.0.2.1" in msg, msg
     assert snapshot() == before and existing_ns() == []
+
+
+def test_a_python_without_pyroute2_is_refused_clearly_when_install_is_off(lxc, tmp_path):
+    """The one converge call reports missing_pyroute2; only then does the role look at pyroute2 (rescue), and
+    with container_network_install_pyroute2: false it refuses, naming the variable - the host unchanged."""
+    import subprocess
+    bare = tmp_path / "bare"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(bare)], check=True)
+    before = snapshot()
+    rc, stats, tasks = role([GOOD], "-e", "ansible_python_interpreter=%s" % (bare / "bin" / "python"),
+                            "-e", "container_network_install_pyroute2=false")
+    assert rc != 0 and stats["failures"] == 1, (rc, stats)
+    assert tasks[PREFLIGHT].get("missing_pyroute2") is True
+    msg = tasks["Pyroute2 - refuse where it cannot be had"]["msg"]
+    assert "pyroute2 is not importable" in msg and "container_network_install_pyroute2 is false" in msg, msg
+    assert snapshot() == before and existing_ns() == []

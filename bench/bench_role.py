@@ -48,6 +48,9 @@ SCRIPT = os.path.join(HERE, "tutorial.sh")
 RESULT = os.path.join(BUILD, "bench-role.json")
 REPORT = os.path.join(BUILD, "bench.md")
 WRAPPER = os.path.join(WORK, "rss-python")
+# the managed side's Python (the modules run under it): the venv's (PyPI pyroute2, requirements.txt) unless set,
+# e.g. BENCH_PYTHON=/usr/bin/python3 for Debian's python3-pyroute2 (what the role installs on a Debian host)
+MANAGED_PYTHON = os.environ.get("BENCH_PYTHON") or sys.executable
 
 
 class RunFailed(Exception):
@@ -90,7 +93,7 @@ def playbook(varsfile, tag, check=False, timeout=None):
                ANSIBLE_REMOTE_TEMP=os.path.join(BUILD, "ansible-remote-tmp"), PYTHONDONTWRITEBYTECODE="1",
                ANSIBLE_CALLBACKS_ENABLED="netplumb_count", NETPLUMB_COUNT_FILE=count,
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "fleet", "callback_plugins"),
-               BENCH_RSS_FILE=rss, BENCH_REAL_PYTHON=sys.executable)
+               BENCH_RSS_FILE=rss, BENCH_REAL_PYTHON=MANAGED_PYTHON)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", "ansible_python_interpreter=%s" % WRAPPER, "-e", "@" + varsfile, PLAYBOOK]
     if check:
@@ -270,6 +273,7 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     install_wrapper()
     machine = benchlib.machine_info()
+    machine["managed"] = benchlib.managed_python(MANAGED_PYTHON)
     print("machine: " + benchlib.machine_line(machine))
     print("targets (issue 8):\n  " + "\n  ".join(t[4] for t in benchlib.TARGETS), flush=True)
     rows = []

@@ -174,9 +174,28 @@ def machine_info():
                 ansible_core=_version("ansible-core"), pyroute2=_version("pyroute2"), iptables=iptables)
 
 
+def managed_python(python):
+    """'PATH (python X, pyroute2 Y)' of the modules' Python."""
+    code = "import platform, pyroute2; print(platform.python_version(), getattr(pyroute2, '__version__', '?'))"
+    try:
+        out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=False).stdout.split()
+    except OSError:
+        out = []
+    if len(out) != 2:
+        return "%s (no pyroute2)" % python
+    version = out[1]
+    if version in ("?", "unknown"):     # Debian's 0.7.2 reports no __version__
+        meta = "import importlib.metadata as m; print(m.version('pyroute2'))"
+        version = subprocess.run([python, "-c", meta], capture_output=True, text=True, check=False).stdout.strip() or "?"
+    return "%s (python %s, pyroute2 %s)" % (python, out[0], version)
+
+
 def machine_line(m):
-    return ("nproc %(nproc)s, kernel %(kernel)s, CPU %(cpu)s, python %(python)s, ansible-core %(ansible_core)s, "
+    line = ("nproc %(nproc)s, kernel %(kernel)s, CPU %(cpu)s, python %(python)s, ansible-core %(ansible_core)s, "
             "pyroute2 %(pyroute2)s, %(iptables)s" % m)
+    if m.get("managed"):
+        line += "; modules run by " + m["managed"]
+    return line
 
 
 def load(path):

@@ -31,6 +31,12 @@ options:
     type: str
     default: auto
     choices: [auto, iptables, nftables]
+  batches:
+    description:
+      - V(false) leaves out what only the module needs (C(networks), C(calls) and each network's batches),
+        keeping C(errors), C(present) and C(absent): the role keeps this smaller form as its fact.
+    type: bool
+    default: true
 """
 
 EXAMPLES = r"""
@@ -52,12 +58,13 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netplumb.container.plugins.module_utils._netspec import parse
+from ansible_collections.netplumb.container.plugins.module_utils._netspec import compact, parse
 
 
-def container_network_plan(networks, firewall_backend="auto"):
+def container_network_plan(networks, firewall_backend="auto", batches=True):
     try:
-        return parse(networks, firewall_backend)
+        plan = parse(networks, firewall_backend)
+        return plan if batches else compact(plan)
     except Exception as exc:  # a bug, not bad input: bad input is reported in errors
         raise AnsibleFilterError("container_network_plan: %s" % exc)
 

@@ -53,6 +53,7 @@ def converge(nl, calls, check_mode):
     if check_mode or not any(p["changed"] for p in planned):
         steps = [(p["label"], p["module"], p["plan"]) for p in planned]
     else:
+        del planned[:]      # the preflight's plans are not needed any more: their memory goes before the apply
         steps, warnings = _apply(nl, calls), []
         for label, module, plan in steps:
             warnings += ["%s (%s): %s" % (label, module, w) for w in plan.warnings]

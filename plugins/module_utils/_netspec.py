@@ -317,6 +317,18 @@ def parse(networks, firewall_backend="auto", root=ROOT):
                 calls=[] if p.errors else calls(parsed, firewall_backend))
 
 
+BATCHES = ("bridge_addresses", "namespaces", "pairs", "ports")
+
+
+def compact(plan):
+    """The plan without what only the module needs (the calls and each network's batches): errors, present and
+    absent. What the role keeps as a fact on the controller, where every byte of a fact costs templating time."""
+    def slim(n):
+        return dict((k, v) for k, v in n.items() if k not in BATCHES)
+    return dict(errors=plan["errors"], present=[slim(n) for n in plan["present"]],
+                absent=[slim(n) for n in plan["absent"]])
+
+
 def address_offsets(networks, subnet):
     """Networks with ``subnet: cluster`` get ``subnet`` (this host's fleet subnet); their containers' integer
     addresses are offsets inside it (address: 10 -> the subnet's address + 10). Others are left as they are."""

@@ -62,9 +62,11 @@ def test_fresh_host_converges_in_one_call_with_exact_check_mode(sandbox, run):
     assert diff[0]["prepared"].startswith("ip link add br0 type bridge")
     assert sorted(existing_ns()) == ["c0", "c1", "c2"]
     assert [lk["ifname"] for lk in ip_json("link", "show", "master", "br0")] == ["vn-c0", "vn-c1", "vn-c2"]
-    assert real["networks"][0]["containers"][2] == dict(
-        name="c2", address="172.18.0.12", veth="vn-c2",
-        publish=[dict(protocol="tcp", host_port=10002, container_port=8000, spec="10002:8000")])
+    assert "networks" not in real      # the filter has it on the controller; a result that size costs time
+    failed = run("container_network", dict(networks=[dict(networks(1)[0], gateway="10.0.0.1")]))
+    assert failed.get("failed") and failed["networks"][0]["containers"][0] == dict(
+        name="c0", address="172.18.0.10", veth="vn-c0",
+        publish=[dict(protocol="tcp", host_port=10000, container_port=8000, spec="10000:8000")])
 
 
 def test_packets_egress_masqueraded_and_published_ports(sandbox, run):

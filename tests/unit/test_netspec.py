@@ -190,6 +190,9 @@ def test_role_and_port_publish_refuse_the_same_batches(seed):
 
 def test_filters_wrap_the_parser():
     assert container_network_plan(TUTORIAL) == _netspec.parse(TUTORIAL)
+    small = container_network_plan(TUTORIAL, "auto", batches=False)
+    assert sorted(small) == ["absent", "errors", "present"]
+    assert "pairs" not in small["present"][0] and small["present"][0]["containers"][0]["veth"] == "vn-netns0"
     nets = [dict(name="f", subnet="cluster", containers=[dict(name="c", address=10), dict(name="d", address="11"),
                                                          dict(name="e", address="10.244.3.12")]),
             dict(name="g", subnet="10.9.0.0/24")]

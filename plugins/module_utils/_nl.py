@@ -154,14 +154,22 @@ class Link:
                    attrs.get("IFLA_LINK"), attrs.get("IFLA_LINK_NETNSID"), stp, hairpin, isolated, nf_call)
 
 
-def attr_map(msg):
-    """A message's attributes by name, the first of each (what msg.get_attr gives), read in one pass instead of
-    one scan of the list per attribute: reading thousands of links and routes is dominated by such scans."""
-    out = {}
-    for slot in msg["attrs"]:
-        if slot[0] not in out:
-            out[slot[0]] = slot[1]
-    return out
+class attr_map(object):
+    """A message's attributes by name, the first of each (what msg.get_attr gives), indexed in one pass instead
+    of one scan of the list per attribute. Values are decoded only when asked for (pyroute2 0.7 decodes an
+    attribute lazily: decoding all of a link's would cost more than the scans saved)."""
+
+    __slots__ = ("slots",)
+
+    def __init__(self, msg):
+        self.slots = {}
+        for slot in msg["attrs"]:
+            if slot[0] not in self.slots:
+                self.slots[slot[0]] = slot
+
+    def get(self, name):
+        slot = self.slots.get(name)
+        return None if slot is None else slot[1]
 
 
 class NsState:

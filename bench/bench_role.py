@@ -48,6 +48,7 @@ SCRIPT = os.path.join(HERE, "tutorial.sh")
 RESULT = os.path.join(BUILD, "bench-role.json")
 REPORT = os.path.join(BUILD, "bench.md")
 WRAPPER = os.path.join(WORK, "rss-python")
+FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"
 # the managed side's Python (the modules run under it): the venv's (PyPI pyroute2, requirements.txt) unless set,
 # e.g. BENCH_PYTHON=/usr/bin/python3 for Debian's python3-pyroute2 (what the role installs on a Debian host)
 MANAGED_PYTHON = os.environ.get("BENCH_PYTHON") or sys.executable
@@ -201,6 +202,24 @@ def bench_k(k):
     return rows
 
 
+def bench_floor():
+    """The fixed cost of a run: the role on a network with no container (converged first), re-run - the
+    controller's start, the plan and one module call doing nothing. No script row: its ratio would be 0/0."""
+    varsfile = write_vars(0)
+    box = Sandbox()
+    try:
+        playbook(varsfile, "floor-converge")
+        runs = []
+        for i in range(RUNS):
+            runs.append(playbook(varsfile, "floor-noop-%d" % i))
+            unchanged(runs[-1], "floor no-op run %d" % i)
+    finally:
+        box.close()
+    row = summary(0, "no-op", runs, None, label="floor", note="a network with no container: the fixed cost of a run")
+    progress(row)
+    return [row]
+
+
 def fresh_check(varsfile, k, i):
     before = netns_names()
     res = playbook(varsfile, "k%d-check-fresh-%d" % (k, i), check=True)
@@ -278,6 +297,8 @@ def main():
     print("targets (issue 8):\n  " + "\n  ".join(t[4] for t in benchlib.TARGETS), flush=True)
     rows = []
     started = time.perf_counter()
+    if FLOOR:
+        rows += bench_floor()
     for k in KS:
         print("K=%d, %d runs each" % (k, RUNS), flush=True)
         rows += bench_k(k)

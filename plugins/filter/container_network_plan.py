@@ -34,7 +34,7 @@ options:
   batches:
     description:
       - V(false) leaves out what only the module needs (C(networks), C(calls) and each network's batches),
-        keeping C(errors), C(present) and C(absent): the role keeps this smaller form as its fact.
+        keeping C(errors), C(present) and C(absent); the role keeps this smaller form as its fact.
     type: bool
     default: true
 """

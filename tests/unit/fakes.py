@@ -24,7 +24,7 @@ class FakeMsg(dict):
     def __init__(self, fields, attrs):
         super(FakeMsg, self).__init__(fields)
         self.attrs = attrs
-        self["attrs"] = [(k, v) for k, v in attrs.items()]     # as pyroute2 lists them (name, value)
+        self["attrs"] = list(attrs.items())     # as pyroute2 lists them (name, value)
 
     def get_attr(self, name):
         return self.attrs.get(name)

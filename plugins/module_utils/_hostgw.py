@@ -18,6 +18,7 @@ import socket
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, Rule, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._nl import dump
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB, NotOursError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
@@ -109,7 +110,7 @@ def validate(spec):
 def read_routes(sock):
     """{dst network: (gateway or None, protocol)} of the IPv4 main table (non-default routes)."""
     out = {}
-    for msg in sock.get_routes(family=socket.AF_INET, table=RT_TABLE_MAIN):
+    for msg in dump(sock.get_routes, family=socket.AF_INET, table=RT_TABLE_MAIN):
         if msg["dst_len"] == 0:
             continue
         table = msg.get_attr("RTA_TABLE")

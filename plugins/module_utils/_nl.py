@@ -154,6 +154,22 @@ class Link:
                    attrs.get("IFLA_LINK"), attrs.get("IFLA_LINK_NETNSID"), stp, hairpin, isolated, nf_call)
 
 
+DUMP_TRIES = 10
+
+
+def dump(fn, *args, **kwargs):
+    """A netlink dump as a list, taken again when the kernel marks it interrupted (NLM_F_DUMP_INTR: the table
+    changed while it was read - an IPv6 link-local address the kernel adds on its own after a link comes up, a
+    namespace being torn down): a consistent snapshot, or the error after DUMP_TRIES tries."""
+    for attempt in range(DUMP_TRIES):
+        try:
+            return list(fn(*args, **kwargs))
+        except Exception as exc:  # pyroute2's NetlinkDumpInterrupted, by name (its module moved between versions)
+            if type(exc).__name__ != "NetlinkDumpInterrupted" or attempt == DUMP_TRIES - 1:
+                raise
+    return []   # not reached
+
+
 class attr_map(object):
     """A message's attributes by name, the first of each (what msg.get_attr gives), indexed in one pass instead
     of one scan of the list per attribute. Values are decoded only when asked for (pyroute2 0.7 decodes an
@@ -371,11 +387,11 @@ class Netlink:
 
     def _read(self, ns):
         sock = self.sock(ns)
-        links = [Link.from_msg(m) for m in sock.get_links()]
+        links = [Link.from_msg(m) for m in dump(sock.get_links)]
         for lk in links:    # what a read found, index() need not look up again (until forget())
             self._indexes[(ns, lk.name)] = lk.index
         addrs = {}
-        for msg in sock.get_addr():
+        for msg in dump(sock.get_addr):
             if msg["scope"] != RT_SCOPE_UNIVERSE:
                 continue
             attrs = attr_map(msg)
@@ -386,7 +402,7 @@ class Netlink:
                 ipaddress.ip_interface(u"%s/%d" % (ip, msg["prefixlen"])))
         routes = {}
         protos = {}
-        for msg in sock.get_routes(table=RT_TABLE_MAIN):
+        for msg in dump(sock.get_routes, table=RT_TABLE_MAIN):
             if msg["dst_len"] != 0:
                 continue
             attrs = attr_map(msg)

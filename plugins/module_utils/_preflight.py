@@ -25,6 +25,7 @@ import ipaddress
 import socket
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
+from ansible_collections.netplumb.container.plugins.module_utils._nl import dump
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB
 
 RT_TABLE_LOCAL = 255
@@ -111,7 +112,7 @@ def _read_host(nl, state, ignore):
     sock = nl.sock(None)
     state = state or nl.read(None)
     addrs = []
-    for msg in sock.get_addr():
+    for msg in dump(sock.get_addr):
         ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         if ip is None:
             continue
@@ -122,7 +123,7 @@ def _read_host(nl, state, ignore):
         addrs.append((state.name_of(msg["index"]) or "if%d" % msg["index"], iface))
     routes = []
     for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in sock.get_routes(family=family):     # every table (0.7 and 0.9 dump them all)
+        for msg in dump(sock.get_routes, family=family):     # every table (0.7 and 0.9 dump them all)
             table = msg.get_attr("RTA_TABLE") or msg["table"]
             if table == RT_TABLE_LOCAL or msg["type"] not in (1,):     # unicast routes only
                 continue

@@ -91,3 +91,33 @@ def test_merge_missing_equals_the_pairwise_reference(seed):
 ])
 def test_split_line_equals_shlex(line):
     assert split_line(line) == shlex.split(line)
+
+
+class NetlinkDumpInterrupted(Exception):
+    """Named like pyroute2's: the kernel flagged the dump NLM_F_DUMP_INTR."""
+
+
+def test_an_interrupted_dump_is_taken_again_and_other_errors_are_not():
+    from ansible_collections.netplumb.container.plugins.module_utils._nl import DUMP_TRIES, dump
+    tries = []
+
+    def flaky(table=None):
+        tries.append(table)
+        if len(tries) < 3:
+            raise NetlinkDumpInterrupted(-1, "dump interrupted")
+        return iter([1, 2])
+    assert dump(flaky, table=254) == [1, 2] and tries == [254, 254, 254]
+
+    def always():
+        raise NetlinkDumpInterrupted(-1, "dump interrupted")
+    with pytest.raises(NetlinkDumpInterrupted):
+        dump(always)
+
+    calls = []
+
+    def broken():
+        calls.append(1)
+        raise OSError(1, "EPERM")
+    with pytest.raises(OSError):
+        dump(broken)
+    assert calls == [1] and DUMP_TRIES == 10

@@ -43,9 +43,26 @@ def _diff(label, module, plan):
     return d
 
 
-def converge(nl, calls, check_mode):
+class _Done(object):
+    """What the result needs of an applied plan: its actions, their closures and (without diff) its before/after
+    views are let go as soon as it has run, so a run of thousands of containers does not hold them all."""
+
+    __slots__ = ("changed", "commands", "actions", "before", "after", "warnings", "extra")
+
+    def __init__(self, plan, keep_diff):
+        self.commands = plan.commands
+        self.actions = self.commands
+        self.changed = bool(self.commands)
+        self.before = plan.before if keep_diff else {}
+        self.after = plan.after if keep_diff else {}
+        self.warnings = plan.warnings
+        self.extra = plan.extra
+
+
+def converge(nl, calls, check_mode, diff=True):
     """Returns dict(changed, commands, calls, diff, warnings, pruned). Raises RefusedError (nothing written),
-    or KernelError whose ``done`` lists every command applied by this run before the failure."""
+    or KernelError whose ``done`` lists every command applied by this run before the failure. Without diff,
+    the applied plans' before/after views are not kept."""
     calls = _dryrun.keeping(calls)      # a container moving between networks is re-parented, not re-made
     errors, warnings, planned = _dryrun.run_calls(nl, calls, prune_namespaces=True, drivers={})
     if errors:
@@ -54,7 +71,7 @@ def converge(nl, calls, check_mode):
         steps = [(p["label"], p["module"], p["plan"]) for p in planned]
     else:
         del planned[:]      # the preflight's plans are not needed any more: their memory goes before the apply
-        steps, warnings = _apply(nl, calls), []
+        steps, warnings = _apply(nl, calls, diff), []
         for label, module, plan in steps:
             warnings += ["%s (%s): %s" % (label, module, w) for w in plan.warnings]
     pruned = []
@@ -67,7 +84,7 @@ def converge(nl, calls, check_mode):
                 warnings=warnings, pruned=pruned)
 
 
-def _apply(nl, calls):
+def _apply(nl, calls, keep_diff=True):
     """Each call planned against the host as the calls before it left it, and applied."""
     steps, done, drivers = [], [], {}
     declared = _dryrun.declared_namespaces(calls)
@@ -88,8 +105,8 @@ def _apply(nl, calls):
             # the host changed between the preflight and this call (someone else's hand): say what is done
             raise KernelError("%s (%s)" % (label, module), str(exc), done)
         done += plan.commands
-        steps.append((label, module, plan))
         gone = _dryrun.pruned_namespaces(module, params, plan, declared)
+        steps.append((label, module, _Done(plan, keep_diff)))
         if gone:
             queue.insert(i + 1, dict(module="netns", label=label, args=dict(name=gone, state="absent")))
     return steps

@@ -175,7 +175,7 @@ def main():
     try:
         with HostLock(validate_timeout(module.params["lock_timeout"])):
             with Netlink() as nl:
-                res = _converge.converge(nl, parsed["calls"], module.check_mode)
+                res = _converge.converge(nl, parsed["calls"], module.check_mode, diff=module._diff)
     except _converge.RefusedError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors, changed=False, commands=[], calls=[], networks=summary)
     except KernelError as exc:

@@ -159,3 +159,12 @@ def test_one_invocation_whatever_the_number_of_networks(sandbox, run):
     res = run("container_network", dict(networks=nets))
     assert not res.get("failed"), res.get("msg")
     assert len(res["calls"]) == 25 and len(existing_ns()) == 15
+
+
+def test_without_diff_the_applied_plans_are_let_go_and_the_result_is_the_same(sandbox, run):
+    predicted = run("container_network", dict(networks=networks(2)), check=True, diff=False)
+    real = run("container_network", dict(networks=networks(2)), diff=False)
+    assert "diff" not in real and "diff" not in predicted
+    assert real["changed"] and real["commands"] == predicted["commands"] and real["calls"] == predicted["calls"]
+    again = run("container_network", dict(networks=networks(2)), diff=False)
+    assert (again["changed"], again["commands"]) == (False, [])

@@ -87,7 +87,7 @@ def converge(nl, calls, check_mode, diff=True):
 def _apply(nl, calls, keep_diff=True):
     """Each call planned against the host as the calls before it left it, and applied."""
     steps, done, drivers = [], [], {}
-    declared = _dryrun.declared_namespaces(calls)
+    declared = _dryrun.declared_namespaces(calls, ("present", "absent"))
     queue = list(calls)
     i = -1
     while i + 1 < len(queue):

@@ -44,10 +44,11 @@ def params_of(module, args):
     return params
 
 
-def plan_call(nl, module, params, removed, marked=(), check_mode=True, drivers=None):
+def plan_call(nl, module, params, removed, marked=(), check_mode=True, drivers=None, deleted=()):
     """Validate and plan one call (in check mode by default); ``removed`` = bridges whose networks earlier calls
-    remove, ``marked`` = bridges earlier calls create or adopt (ours by the time this call runs): both only
-    matter in check mode, where those earlier calls have not really run. ``drivers``: firewall backend ->
+    remove, ``marked`` = bridges earlier calls create or adopt (ours by the time this call runs), ``deleted`` =
+    bridges earlier calls delete: all only matter in check mode, where those earlier calls have not really
+    run. ``drivers``: firewall backend ->
     ChainedDriver shared by the calls of one run (None: each call detects and reads its own)."""
     if module == "linux_bridge":
         spec = _links.validate_bridge(dict(params, _removed=sorted(removed)))
@@ -64,7 +65,7 @@ def plan_call(nl, module, params, removed, marked=(), check_mode=True, drivers=N
             raise ValidationError("prune", True, "needs the batch form (pairs): a single pair names no whole set")
         _links.validate_pairs(pairs, field)
         return _links.plan_pairs(nl, pairs, check_mode, params.get("prune"), prune_bridges, field,
-                                 marked_bridges=marked, keep=params.get("_keep") or ())
+                                 marked_bridges=marked, keep=params.get("_keep") or (), removed_bridges=deleted)
     spec = dict(params, _removed=sorted(removed))
     if module == "container_nat":
         _fwnet.validate_nat(spec)
@@ -82,23 +83,26 @@ def _driver(drivers, spec, check_mode):
     return drivers[backend]
 
 
-def removes(module, params):
-    """The bridges (networks) a call takes away, as later calls of the same run will find them."""
+def removes(module, params, plan=None):
+    """The bridges (networks) a call takes away, as later calls of the same run will find them (a bridge kept
+    for its foreign ports is not)."""
     if params.get("state") != "absent":
         return set()
     if module in ("linux_bridge",):
-        return set([params.get("name")])
+        return set() if getattr(plan, "kept", False) else set([params.get("name")])
     if module == "container_nat":
         return set([params.get("bridge")])
     return set()
 
 
 def pruned_namespaces(module, params, plan, declared):
-    """After a veth_pair call with prune: its pruned peers' namespaces that no present call declares."""
+    """After a veth_pair call with prune: its pruned peers' namespaces that no netns call of the run names
+    (``declared``: present ones keep them, absent ones remove them themselves) and that are ours (the prune
+    warned about the others, which are left)."""
     if module != "veth_pair" or not params.get("prune"):
         return []
     names = set(p.get("peer_netns") for p in plan.extra.get("pruned") or () if p.get("peer_netns"))
-    return sorted(names - declared)
+    return sorted(names - set(declared) - set(getattr(plan, "foreign_ns", ())))
 
 
 def declared_pairs(calls):
@@ -124,12 +128,13 @@ def keeping(calls):
     return out
 
 
-def declared_namespaces(calls):
+def declared_namespaces(calls, states=("present",)):
+    """The namespaces the run's netns calls of these states name."""
     out = set()
     for call in calls:
         if isinstance(call, dict) and call.get("module") == "netns":
             args = call.get("args") or {}
-            if args.get("state", "present") == "present":
+            if args.get("state", "present") in states:
                 names = args.get("name")
                 out.update([names] if isinstance(names, str) else list(names or []))
     return out
@@ -160,8 +165,8 @@ def _predict_sysctls(nl, plan):
 
 def _plan_all(nl, calls, drivers, prune_namespaces, out):
     errors, warnings, plans = out
-    removed, marked = set(), set()
-    declared = declared_namespaces(calls) if prune_namespaces else set()
+    removed, marked, deleted = set(), set(), set()
+    declared = declared_namespaces(calls, ("present", "absent")) if prune_namespaces else set()
     queue = list(calls)
     i = -1
     while i + 1 < len(queue):
@@ -174,11 +179,15 @@ def _plan_all(nl, calls, drivers, prune_namespaces, out):
         label = call.get("label") or "calls[%d]" % i
         try:
             params = params_of(module, call.get("args") or {})
-            plan = plan_call(nl, module, params, removed, marked, drivers=drivers)
+            plan = plan_call(nl, module, params, removed, marked, drivers=drivers, deleted=deleted)
         except NetplumbError as exc:
             errors.append("%s (%s): %s" % (label, module, exc))
             continue
-        removed |= removes(module, params)
+        removed |= removes(module, params, plan)
+        if getattr(plan, "kept", False):    # a bridge kept for its foreign ports is there for the later calls
+            removed.discard(params.get("name"))
+        elif module == "linux_bridge" and params.get("state") == "absent":
+            deleted.add(params.get("name"))
         if module == "linux_bridge" and params.get("state") == "present":
             marked.add(params.get("name"))
         warnings += ["%s (%s): %s" % (label, module, w) for w in plan.warnings]

@@ -103,6 +103,13 @@ class Mapping:
         return "%s%s:%s" % (OWNER_PREFIX, bridge or self.bridge, self.key())
 
 
+def by_bridge(spec):
+    """state=absent with bridge and no mapping named (no ports, or an empty list): every port published into
+    that bridge's network goes, found by the owner comments of the rules (netplumb:BRIDGE:...)."""
+    return spec.get("state") == "absent" and bool(spec.get("bridge")) and not spec.get("ports") and \
+        spec.get("host_port") is None and spec.get("container_ip") is None
+
+
 def validate_mappings(spec):
     """Single form or batch form -> [Mapping] (bridge may still be None: found later from the host)."""
     v.choice("state", spec["state"], ["present", "absent"])
@@ -111,6 +118,9 @@ def validate_mappings(spec):
         raise ValidationError("prune", spec["prune"], "only with state=present (state=absent removes what it names)")
     if spec.get("prune") and spec.get("bridge") is not None:
         v.ifname("bridge", spec["bridge"])
+    if by_bridge(spec):
+        v.ifname("bridge", spec["bridge"])     # state=absent for a whole network: its owners are read
+        return []
     if spec.get("ports") is not None:
         if spec.get("host_port") is not None or spec.get("container_ip") is not None:
             raise ValidationError("ports", spec["ports"], "use either ports or host_port/container_ip, not both")
@@ -485,6 +495,11 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
     existing = dict((o, r) for o, r in published(current).items()
                     if network_of(o) not in (spec.get("_removed") or ()))
     stale = []
+    if by_bridge(spec):
+        bridges.append(spec["bridge"])
+        stale = sorted(set(r.owner for r in current.rules() if r.owner and r.owner.count(":") >= 2
+                           and network_of(r.owner) == spec["bridge"]))
+        owners.update(stale)
     if spec.get("prune"):
         # the networks of the batch: their mappings the batch does not name go, as with state=absent
         if spec.get("bridge") and spec["bridge"] not in bridges:

@@ -16,7 +16,7 @@ __metaclass__ = type
 from ansible_collections.netplumb.container.plugins.module_utils import _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState
+from ansible_collections.netplumb.container.plugins.module_utils._nl import Link, NsState
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight
@@ -205,6 +205,14 @@ def plan_bridge(nl, spec):
                 % ", ".join(foreign)))
         raise NotOursError("name", name, "bridge")
     if spec.get("state", "present") == "absent":
+        if lk is not None and foreign and spec.get("_keep_foreign"):
+            # container_network removing a network: everything of ours is gone, the bridge stays as it is
+            p.warn("bridge %s is kept: it has ports that are not netplumb's (%s), and a bridge with a foreign port "
+                   "is never netplumb's to change or delete (see %s); detach them and run again to remove it"
+                   % (name, ", ".join(foreign), SAFETY_DOC))
+            p.after = dict(p.before)
+            p.kept = True       # not in the result: _dryrun does not count it as removed
+            return p
         if lk is not None:
             if foreign:
                 raise _foreign_ports_error("name", name, foreign)
@@ -330,6 +338,7 @@ class _World:
         self.adopting = set()   # host ends the batch adopts (ports that become ours in this plan)
         self.marked_ns = set()  # namespaces the plan marks as ours (adopt=true)
         self.marked_bridges = set()     # bridges an earlier call of the same run marks (the preflight's dry run)
+        self.removed_bridges = set()    # bridges an earlier call of the same run deletes (the preflight's dry run)
 
     def state(self, ns):
         if ns is None:
@@ -427,14 +436,17 @@ def _pair_view(world, pair, h, peer_ns, pl):
     return view
 
 
-def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs", marked_bridges=(), keep=()):
+def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs", marked_bridges=(), keep=(),
+               removed_bridges=()):
     """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items (and on
     prune_bridges) that the batch does not name (nor ``keep``: pairs a later step of the same run declares on
     another bridge, a container moving between networks); they are listed in the result's `pruned`.
-    field: how the items are named in errors (validate_pairs' field; "" for the single form)."""
+    field: how the items are named in errors (validate_pairs' field; "" for the single form).
+    removed_bridges: bridges an earlier call of the same run deletes (check mode): their ports are seen detached."""
     p = Plan()
     world = _World(nl, p, check_mode)
     world.marked_bridges = set(marked_bridges)
+    world.removed_bridges = set(removed_bridges)
     world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
     if prune:
         p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges, keep)
@@ -472,8 +484,20 @@ def _plan_prune(world, p, pairs, extra_bridges=(), keep=()):
         p.after[name] = dict(state="absent")
         if pl is not None and peer_ns is not False:
             world.gone.add((peer_ns, pl.name))
+        if peer_ns and not (is_ours(world.state(peer_ns).link("lo")) or pending(peer_ns, "lo")):
+            # the namespace it led to carries no mark: it is left, whatever follows the prune
+            p.warn("veth %s led to network namespace %s, which is not netplumb's (its lo carries no mark): the "
+                   "namespace is left as it is" % (name, peer_ns))
+            p.foreign_ns = getattr(p, "foreign_ns", []) + [peer_ns]    # _dryrun queues no removal of it
         out.append(dict(name=name, peer_netns=peer_ns or None))
     return out
+
+
+def _detached(world, h):
+    """h as the calls before this one leave it: a port of a bridge they delete is no port any more."""
+    if h is None or not h.master or world.host.name_of(h.master) not in world.removed_bridges:
+        return h
+    return Link(h.index, h.name, h.kind, None, h.mtu, h.up, h.alias, h.peer_index, h.peer_netnsid, h.stp)
 
 
 def _where(world, cur_ns, pl):
@@ -490,7 +514,7 @@ def _plan_pair(world, p, pair, f=""):
     nl = world.nl
     name, peer, peer_ns = pair["name"], pair["peer"], pair.get("peer_netns")
     adopt = bool(pair.get("adopt"))
-    h = world.host.link(name)
+    h = _detached(world, world.host.link(name))
     if h is not None and h.kind != "veth":
         raise StateError("name=%s is held by a link of kind %s, not a veth; refusing to touch it" % (
             name, h.kind or "unknown"))

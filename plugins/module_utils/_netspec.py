@@ -261,20 +261,25 @@ def calls(networks, firewall_backend="auto"):
     """The module calls that converge the host to ``networks`` (parsed), in order; see the module docstring."""
     fw = dict(firewall_backend=firewall_backend)
     out = []
+    live = [n for n in networks if n["state"] == "present"]
+    kept_ns = set(c for n in live for c in n["namespaces"])
+    kept_veths = set(pair["name"] for n in live for pair in n["pairs"])
     for n in reversed([n for n in networks if n["state"] == "absent"]):
+        # removal by ownership: what belongs to the network is read from the host (the owner comments of the
+        # rules, our veths on its bridge and the namespaces they lead to), its listed containers only add to it;
+        # what a present network of the call declares stays (a container moving over is re-parented)
         label = n["field"]
-        if n["ports"]:
-            out.append(dict(module="port_publish", label=label, args=dict(fw, ports=n["ports"], state="absent")))
+        out.append(dict(module="port_publish", label=label, args=dict(fw, bridge=n["bridge"], state="absent")))
         out.append(dict(module="container_nat", label=label,
                         args=dict(fw, bridge=n["bridge"], subnet=n["subnet"], state="absent")))
-        if n["pairs"]:
-            out.append(dict(module="veth_pair", label=label,
-                            args=dict(pairs=n["pairs"], state="absent", adopt=n["adopt"])))
-        if n["namespaces"]:
-            out.append(dict(module="netns", label=label,
-                            args=dict(name=n["namespaces"], state="absent", adopt=n["adopt"])))
+        out.append(dict(module="veth_pair", label=label,
+                        args=dict(pairs=[x for x in n["pairs"] if x["name"] not in kept_veths], state="absent",
+                                  bridge=n["bridge"], prune=True, adopt=n["adopt"])))
+        gone = [c for c in n["namespaces"] if c not in kept_ns]
+        if gone:
+            out.append(dict(module="netns", label=label, args=dict(name=gone, state="absent", adopt=n["adopt"])))
         out.append(dict(module="linux_bridge", label=label,
-                        args=dict(name=n["bridge"], state="absent", adopt=n["adopt"])))
+                        args=dict(name=n["bridge"], state="absent", adopt=n["adopt"], _keep_foreign=True)))
     for n in networks:
         if n["state"] != "present":
             continue

@@ -58,6 +58,9 @@ options:
       - In check mode, when no bridge holds O(container_ip)'s subnet yet (an earlier task creates it), the rules
         are predicted with the placeholder name C(<bridge>) and a warning says so; a real run fails then.
       - With O(ports), the default of each item's C(bridge); with O(prune), also a network to prune.
+      - With O(state=absent) and no mapping named (neither O(host_port) nor a non-empty O(ports)), the network
+        whose published ports all go - every rule whose owner comment is C(netplumb:BRIDGE:...), found on the
+        host, whoever published it.
     type: str
   ports:
     description: Batch form, instead of O(host_port)/O(container_ip); all applied in one call.
@@ -104,7 +107,9 @@ options:
     choices: [auto, iptables, nftables]
     default: auto
   state:
-    description: V(present) publishes the mappings; V(absent) removes them.
+    description:
+      - V(present) publishes the mappings; V(absent) removes them.
+      - V(absent) with only O(bridge) removes every port published into that bridge's network (see O(bridge)).
     type: str
     choices: [present, absent]
     default: present
@@ -142,6 +147,11 @@ EXAMPLES = r"""
     ports:
       - {host_port: 5000, container_ip: 172.18.0.10}
     prune: true
+
+- name: Every port published into br-web's network goes, whichever mappings they were
+  netplumb.container.port_publish:
+    bridge: br-web
+    state: absent
 
 - name: Several at once
   netplumb.container.port_publish:
@@ -195,7 +205,7 @@ def main():
             prune=dict(type="bool", default=False),
         ),
         mutually_exclusive=[("ports", "host_port"), ("ports", "container_ip")],
-        required_one_of=[("ports", "host_port")],
+        required_one_of=[("ports", "host_port", "bridge")],
         required_together=[("host_port", "container_ip")],
         supports_check_mode=True,
     )

@@ -121,9 +121,13 @@ def test_calls_order_absent_first_in_reverse_then_present():
     plan = _netspec.parse(nets)
     assert [n["name"] for n in plan["absent"]] == ["c", "a"] and [n["name"] for n in plan["present"]] == ["b"]
     assert [(c["module"], c["args"].get("state", "present"), c["label"]) for c in plan["calls"]] == [
+        ("port_publish", "absent", "container_networks[2] (c)"),
         ("container_nat", "absent", "container_networks[2] (c)"),
+        ("veth_pair", "absent", "container_networks[2] (c)"),
         ("linux_bridge", "absent", "container_networks[2] (c)"),
+        ("port_publish", "absent", "container_networks[0] (a)"),
         ("container_nat", "absent", "container_networks[0] (a)"),
+        ("veth_pair", "absent", "container_networks[0] (a)"),
         ("linux_bridge", "absent", "container_networks[0] (a)"),
         ("linux_bridge", "present", "container_networks[1] (b)"),
         ("veth_pair", "present", "container_networks[1] (b)"),
@@ -138,8 +142,24 @@ def test_a_container_may_move_from_an_absent_network_to_a_present_one():
             dict(name="new", subnet="10.1.0.0/24", bridge="br-new2", containers=[moving])]
     plan = _netspec.parse(nets)
     assert plan["errors"] == []
-    assert [c["module"] for c in plan["calls"]][:5] == ["port_publish", "container_nat", "veth_pair", "netns",
-                                                        "linux_bridge"]
+    # the present network declares c1: its namespace and veth are not removed but re-parented
+    assert [c["module"] for c in plan["calls"]][:4] == ["port_publish", "container_nat", "veth_pair", "linux_bridge"]
+    assert plan["calls"][2]["args"]["pairs"] == [] and plan["calls"][2]["args"]["prune"] is True
+
+
+def test_an_absent_network_is_removed_by_ownership_whether_or_not_its_containers_are_listed():
+    """Its published ports by the owner comment (port_publish absent with only bridge), our veths on its bridge
+    (prune), their namespaces (queued by the run), then the bridge - kept, with a warning, for a foreign port."""
+    for conts in ([], [dict(name="c1", address="10.1.0.2", publish=["8080:80"])]):
+        calls = _netspec.parse([dict(name="web", subnet="10.1.0.0/24", state="absent", containers=conts)])["calls"]
+        pub, nat, pairs = calls[0]["args"], calls[1]["args"], calls[2]["args"]
+        assert pub == dict(firewall_backend="auto", bridge="br-web", state="absent")
+        assert _fwnet.by_bridge(dict(pub, ports=None)) and _fwnet.validate_mappings(dict(pub, ports=None)) == []
+        assert nat["bridge"] == "br-web" and nat["state"] == "absent"
+        assert pairs["bridge"] == "br-web" and pairs["prune"] is True and pairs["state"] == "absent"
+        assert [x["name"] for x in pairs["pairs"]] == [c["name"] and "vn-" + c["name"] for c in conts]
+        assert calls[-1]["module"] == "linux_bridge" and calls[-1]["args"]["_keep_foreign"] is True
+        assert [c["module"] for c in calls].count("netns") == len(conts)
 
 
 @pytest.mark.parametrize("k", [1, 10, 1000, 5000])

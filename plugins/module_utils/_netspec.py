@@ -14,8 +14,9 @@ role and the modules cannot disagree. Every error names its field path, e.g.
 The result: {errors, networks, present, absent, calls}. Each network carries the batches of its calls
 (bridge_addresses, namespaces, pairs, ports) and its containers (name, address, veth, publish) for
 verification. ``calls`` are the module calls that converge the host, in order: absent networks first (each
-in reverse: ports, NAT, pairs, namespaces, bridge; the last declared first), then for each present network
-its bridge, namespaces, pairs, NAT and ports.
+in reverse: ports, NAT, pairs, namespaces, bridge; the last declared first; by ownership: every published
+port and rule of the bridge's owners, our veths on the bridge pruned, whatever the list holds), then for each
+present network its bridge, namespaces, pairs, NAT and ports.
 """
 
 from __future__ import absolute_import, division, print_function

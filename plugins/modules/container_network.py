@@ -31,6 +31,12 @@ description:
     netplumb's, a subnet touching the host's addresses or routes, a bound host port... - fails the task before
     its first write.
   - In check mode those plans are the prediction. A run in which no step would change anything writes nothing.
+  - "A network with V(state=absent) is removed by ownership, whether or not its containers are listed: what
+    belongs to it is read from the host - every rule whose owner comment names its bridge
+    (C(netplumb:BRIDGE), C(netplumb:BRIDGE:PROTO/PORT)), our veths (alias C(netplumb)) on its bridge and the
+    namespaces of ours they lead to, then the bridge. Listed containers add their veths and namespaces by
+    name. Namespaces (and veths) a present network of the call declares stay; a namespace without our mark
+    is left and a bridge with a port that is not ours is kept, each with a warning."
   - Networks deleted from the list (rather than set to V(state=absent)) are left on the host.
 author:
   - netplumb.container contributors (@netplumb)
@@ -98,11 +104,10 @@ EXAMPLES = r"""
       [{% for i in range(1000) %}{"name": "c{{ i }}", "address": "10.20.{{ 1 + i // 250 }}.{{ 1 + i % 250 }}",
       "publish": ["{{ 10000 + i }}:80"]}{{ "" if loop.last else "," }}{% endfor %}]
 
-- name: Remove a network and everything of ours in it
+- name: Remove a network and everything of ours in it (its containers need not be listed)
   netplumb.container.container_network:
     networks:
-      - {name: web, bridge: br0, subnet: 172.18.0.0/16, state: absent,
-         containers: [{name: netns0, address: 172.18.0.10}, {name: netns1, address: 172.18.0.20}]}
+      - {name: web, bridge: br0, subnet: 172.18.0.0/16, state: absent}
 """
 
 RETURN = r"""
@@ -120,7 +125,8 @@ calls:
   sample: [{"label": "networks[0] (web)", "module": "linux_bridge", "changed": true,
             "commands": ["ip link add br0 type bridge stp_state 0"]}]
 pruned:
-  description: Veth pairs of ours removed from the networks' bridges because no container declares them.
+  description: Veth pairs of ours removed from the networks' bridges because no container declares them, or
+    because their network is absent.
   returned: always
   type: list
   elements: dict

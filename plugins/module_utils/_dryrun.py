@@ -15,6 +15,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
+
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _links, _netns
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
@@ -65,13 +67,21 @@ def plan_call(nl, module, params, removed, marked=(), check_mode=True, drivers=N
             raise ValidationError("prune", True, "needs the batch form (pairs): a single pair names no whole set")
         _links.validate_pairs(pairs, field)
         return _links.plan_pairs(nl, pairs, check_mode, params.get("prune"), prune_bridges, field,
-                                 marked_bridges=marked, keep=params.get("_keep") or (), removed_bridges=deleted)
+                                 marked_bridges=marked, keep=params.get("_keep") or (), removed_bridges=deleted,
+                                 orphans=_orphans(params.get("_orphans")))
     spec = dict(params, _removed=sorted(removed))
     if module == "container_nat":
         _fwnet.validate_nat(spec)
         return _fwnet.plan_nat(nl, spec, _driver(drivers, spec, check_mode), check_mode=check_mode)
     _fwnet.validate_mappings(spec)
     return _fwnet.plan_publish(nl, spec, check_mode, _driver(drivers, spec, check_mode))
+
+
+def _orphans(subnet):
+    """container_network's absent network: its subnet, in which our detached veths' peers are its containers."""
+    if subnet is None:
+        return None
+    return ipaddress.ip_network(u"%s" % subnet)
 
 
 def _driver(drivers, spec, check_mode):

@@ -437,19 +437,20 @@ def _pair_view(world, pair, h, peer_ns, pl):
 
 
 def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pairs", marked_bridges=(), keep=(),
-               removed_bridges=()):
+               removed_bridges=(), orphans=None):
     """prune: also delete our veths (alias netplumb) on the bridges of the batch's present items (and on
     prune_bridges) that the batch does not name (nor ``keep``: pairs a later step of the same run declares on
     another bridge, a container moving between networks); they are listed in the result's `pruned`.
     field: how the items are named in errors (validate_pairs' field; "" for the single form).
-    removed_bridges: bridges an earlier call of the same run deletes (check mode): their ports are seen detached."""
+    removed_bridges: bridges an earlier call of the same run deletes (check mode): their ports are seen detached.
+    orphans: see _plan_prune."""
     p = Plan()
     world = _World(nl, p, check_mode)
     world.marked_bridges = set(marked_bridges)
     world.removed_bridges = set(removed_bridges)
     world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
     if prune:
-        p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges, keep)
+        p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges, keep, orphans)
     facts = None
     for i, pair in enumerate(pairs):
         f = "%s[%d]." % (field, i) if field else ""
@@ -466,17 +467,34 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
     return p
 
 
-def _plan_prune(world, p, pairs, extra_bridges=(), keep=()):
+def _orphan_of(world, h, subnet):
+    """Whether our veth h, a port of no bridge, is a container's of the network ``subnet`` whose bridge is gone:
+    its peer, in a named namespace, has an address in the subnet and our default route via one."""
+    peer_ns, pl = _locate_peer(world, h)
+    if not peer_ns or pl is None:
+        return False
+    st = world.state(peer_ns)
+    gw = st.routes.get(4)
+    return any(i.version == 4 and i.ip in subnet for i in st.addrs.get(pl.index, ())) and gw is not None and \
+        gw.version == 4 and gw in subnet and st.route_protos.get(4) == RTPROT_NETPLUMB
+
+
+def _plan_prune(world, p, pairs, extra_bridges=(), keep=(), orphans=None):
     """Deletes (first in the plan) every veth whose host end carries our alias, is a port of a bridge named by
-    a present item (or in extra_bridges) and is not named by the batch. Returns [{name, peer_netns}]."""
+    a present item (or in extra_bridges) and is not named by the batch. Returns [{name, peer_netns}].
+    orphans (a subnet, container_network's absent network): also our veths of no bridge that _orphan_of
+    finds to be that network's."""
     bridges = set(x["bridge"] for x in pairs if x["state"] == "present" and x.get("bridge")) | set(extra_bridges)
     names = set(x["name"] for x in pairs) | set(keep)
     out = []
     for name in sorted(world.host.links):
         h = world.host.link(name)
-        if h.kind != "veth" or not (h.alias == OWNER_ALIAS or pending(None, name)) or name in names or not h.master:
+        if h.kind != "veth" or not (h.alias == OWNER_ALIAS or pending(None, name)) or name in names:
             continue
-        if world.host.name_of(h.master) not in bridges:
+        if not h.master:
+            if orphans is None or not _orphan_of(world, h, orphans):
+                continue
+        elif world.host.name_of(h.master) not in bridges:
             continue
         peer_ns, pl = _locate_peer(world, h)
         p.before[name] = _pair_view(world, None, h, peer_ns, pl)

@@ -275,7 +275,7 @@ def calls(networks, firewall_backend="auto"):
                         args=dict(fw, bridge=n["bridge"], subnet=n["subnet"], state="absent")))
         out.append(dict(module="veth_pair", label=label,
                         args=dict(pairs=[x for x in n["pairs"] if x["name"] not in kept_veths], state="absent",
-                                  bridge=n["bridge"], prune=True, adopt=n["adopt"])))
+                                  bridge=n["bridge"], prune=True, adopt=n["adopt"], _orphans=n["subnet"])))
         gone = [c for c in n["namespaces"] if c not in kept_ns]
         if gone:
             out.append(dict(module="netns", label=label, args=dict(name=gone, state="absent", adopt=n["adopt"])))

@@ -89,11 +89,19 @@ def _exists(link):
 
 
 def test_absent_cleans_what_an_earlier_version_left_behind(sandbox, run):
-    """A host hit by the old absent (bridge and NAT gone, veths, namespaces and DNATs left): the DNATs go by
-    their owner comment; the detached veths still listed as containers go by name."""
-    cycle(run, [WEB])
-    sh("ip", "link", "del", "br-web")
-    listed = dict(WEB, state="absent")
-    cycle(run, [listed])
-    assert existing_ns() == [] and ours_left() == ([], [], [])
-    assert "NETPLUMB" not in save()
+    """A host hit by the old absent (bridge and NAT gone; veths, namespaces and DNATs left): the DNATs go by
+    their owner comment, the detached veths of ours whose peers sit in the network's subnet behind our default
+    route go with their namespaces, listed or not. A detached veth of ours elsewhere (another subnet) stays."""
+    other = dict(name="api", bridge="br-api", subnet="172.19.0.0/24",
+                 containers=[dict(name="a0", address="172.19.0.10")])
+    for listed in (dict(WEB, state="absent"), GONE):
+        cycle(run, [WEB, other])
+        sh("ip", "link", "del", "br-web")
+        sh("ip", "link", "del", "br-api")
+        assert "tcp/8080" in save()
+        real = cycle(run, [listed])
+        assert sorted(existing_ns()) == ["a0"] and ours_left() == (["vn-a0"], [], [])
+        assert "netplumb:br-web" not in save()
+        if listed is GONE:
+            assert sorted(p["name"] for p in real["pruned"]) == ["vn-c0", "vn-c1"]
+        cycle(run, [dict(other, state="absent")])

@@ -216,6 +216,11 @@ def plan_bridge(nl, spec):
         if lk is not None:
             if foreign:
                 raise _foreign_ports_error("name", name, foreign)
+            mine = sorted(x.name for x in host.by_index.values() if x.master == lk.index and x.name not in foreign)
+            if mine and not spec.get("_keep_foreign"):     # container_network removes them first itself
+                p.warn("bridge %s: its ports of ours (%s) stay, detached, with their namespaces and the network's "
+                       "published ports: container_network state=absent removes a whole network" % (
+                           name, ", ".join(mine)))
             p.add(op_link_del(nl, None, name))
         p.after = dict(state="absent")
         return p

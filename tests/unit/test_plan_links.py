@@ -389,3 +389,52 @@ def test_prune_never_touches_look_alikes():
     host = state(None, [LO, br()] + looks)
     p = _links.plan_pairs(FakeNetlink({None: host}), pairs(), check_mode=False, prune=True, prune_bridges=["br0"])
     assert p.commands == [] and p.extra["pruned"] == []
+
+
+def test_bridge_absent_for_a_whole_network_keeps_a_bridge_with_a_foreign_port():
+    """container_network's absent (_keep_foreign): a foreign port keeps the bridge, with a warning naming it;
+    the standalone module says which of our ports stay detached."""
+    links = [LO, br(), link(3, "eth1", kind=None, master=2), link(4, "vh1", master=2, alias="netplumb")]
+    nl = FakeNetlink({None: state(None, links, {2: ["172.18.0.1/24"]})})
+    p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent", _keep_foreign=True)))
+    assert p.commands == [] and p.kept and p.before == p.after and p.after["addresses"] == ["172.18.0.1/24"]
+    assert len(p.warnings) == 1 and "bridge br0 is kept" in p.warnings[0] and "eth1" in p.warnings[0]
+    nl = FakeNetlink({None: state(None, [LO, br(), link(4, "vh1", master=2, alias="netplumb")])})
+    p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent")))
+    assert p.commands == ["ip link del br0"] and "vh1" in p.warnings[0] and "state=absent" in p.warnings[0]
+    p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent", _keep_foreign=True)))
+    assert p.commands == ["ip link del br0"] and p.warnings == [] and not getattr(p, "kept", False)
+
+
+def test_prune_leaves_a_namespace_without_our_mark_with_a_warning():
+    nl = pruning_host()
+    old = nl.states["old"]
+    old.links["lo"] = old.by_index[1] = link(1, "lo", kind="loopback")     # someone took the mark away
+    p = _links.plan_pairs(nl, pairs(PAIR), check_mode=False, prune=True)
+    assert p.commands == ["ip link del vh-hp", "ip link del vh-old"] and p.foreign_ns == ["old"]
+    assert any("namespace old" in w and "not netplumb's" in w for w in p.warnings)
+    from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
+    assert _dryrun.pruned_namespaces("veth_pair", dict(prune=True), p, set()) == []
+
+
+def orphan_host(proto=151, address="172.18.0.10/24", gateway="172.18.0.1"):
+    """Our vh-gone on no bridge (its bridge deleted by an older netplumb), peer eth0 in our namespace c0."""
+    host = state(None, [LO, link(3, "vh-gone", alias="netplumb", peer_index=2, peer_netnsid=0),
+                        link(4, "vh-hand", alias="netplumb", peer_index=5), link(5, "hand", peer_index=4)])
+    c0 = with_protos(state("c0", [NSLO, link(2, "eth0", peer_index=3, peer_netnsid=0)], {2: [address]},
+                           {4: gateway}), {4: proto})
+    return FakeNetlink({None: host, "c0": c0}, nsids={"c0": 0})
+
+
+@pytest.mark.parametrize("kw, found", [({}, True), (dict(proto=4), False), (dict(address="172.19.0.10/24"), False),
+                                       (dict(gateway="172.19.0.1"), False)])
+def test_absent_network_finds_our_detached_veths_by_subnet_and_our_route(kw, found):
+    import ipaddress
+    net = ipaddress.ip_network(u"172.18.0.0/24")
+    p = _links.plan_pairs(orphan_host(**kw), pairs(), check_mode=True, prune=True, prune_bridges=["br-web"],
+                          orphans=net)
+    assert p.commands == (["ip link del vh-gone"] if found else [])
+    assert p.extra["pruned"] == ([dict(name="vh-gone", peer_netns="c0")] if found else [])
+    # without orphans (veth_pair's own prune) a veth on no bridge is never pruned
+    p = _links.plan_pairs(orphan_host(**kw), pairs(), check_mode=True, prune=True, prune_bridges=["br-web"])
+    assert p.commands == []

@@ -12,7 +12,7 @@ import subprocess
 from helpers.converge import existing_ns
 from helpers.kernel import dump, ip_json
 from test_container_network import cycle
-from helpers_fw import save, save_content, sh
+from helpers_fw import converge_fw, save, save_content, sh
 
 WEB = dict(name="web", bridge="br-web", subnet="172.18.0.0/24", containers=[
     dict(name="c0", address="172.18.0.10", publish=["8080:80"]),
@@ -105,3 +105,16 @@ def test_absent_cleans_what_an_earlier_version_left_behind(sandbox, run):
         if listed is GONE:
             assert sorted(p["name"] for p in real["pruned"]) == ["vn-c0", "vn-c1"]
         cycle(run, [dict(other, state="absent")])
+
+
+def test_port_publish_absent_with_only_the_bridge_removes_every_port_of_that_network(sandbox, run):
+    """The building block on its own: every mapping whose owner comment names the bridge, none other, and not
+    the network's NAT (comment netplumb:br-web)."""
+    api = dict(name="api", bridge="br-api", subnet="172.19.0.0/24",
+               containers=[dict(name="a0", address="172.19.0.10", publish=["8081:80"])])
+    assert not run("container_network", dict(networks=[WEB, api])).get("failed")
+    res = converge_fw(run, "port_publish", dict(bridge="br-web", state="absent"))
+    assert any(c.startswith("conntrack -D -p udp --orig-port-dst 5353") for c in res["commands"])
+    text = save()
+    assert "netplumb:br-web:" not in text and "netplumb:br-web\"" in text and "netplumb:br-api:tcp/8081" in text
+    converge_fw(run, "port_publish", dict(bridge="br-web", state="absent"), expect_changed=False)

@@ -36,7 +36,7 @@ description:
     (C(netplumb:BRIDGE), C(netplumb:BRIDGE:PROTO/PORT)), our veths (alias C(netplumb)) on its bridge and the
     namespaces of ours they lead to, then the bridge. Listed containers add their veths and namespaces by
     name. Namespaces (and veths) a present network of the call declares stay; a namespace without our mark
-    is left and a bridge with a port that is not ours is kept, each with a warning."
+    that is not listed is left and a bridge with a port that is not ours is kept, each with a warning."
   - Networks deleted from the list (rather than set to V(state=absent)) are left on the host.
 author:
   - netplumb.container contributors (@netplumb)

@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 ISOLATE := NETPLUMB_OUTER_NETNS=$$(readlink /proc/self/ns/net) unshare --net --mount --propagation private
 PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 
-.PHONY: help deps venv collection test unit integration hostile integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
+.PHONY: help deps venv collection test test-kernel unit integration hostile integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
 	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
@@ -36,6 +36,7 @@ help:
 	@echo "make shell             a shell with the venv's ansible tools on PATH, the collection found anywhere"
 	@echo "make bench             the role vs the tutorials' script, K=10/100/1000 containers, 5000 ports, 3 lab hosts:"
 	@echo "                       ratios and targets in .build/bench.md (quick: make bench BENCH_K=\"10 100\" BENCH_PORTS=0)"
+	@echo "make test-kernel       only the suites that touch the kernel or time (.ci/run's pass under load)"
 	@echo "make <suite>           one suite alone (unit, integration, sanity, molecule, ...)"
 
 $(BUILD)/.apt-stamp:
@@ -87,8 +88,18 @@ TEST_SUITES := unit integration hostile integration-deb lab-test
 # Further suites and targets (sanity, lint, molecule, demo...) live in mk/*.mk and append to TEST_SUITES.
 include $(sort $(wildcard mk/*.mk))
 
-test: $(TEST_SUITES)
+# Each suite is timed (tests/suites/run.sh prints the table, also when one fails).
+test:
+	@MAKE="$(MAKE)" $(ROOT)/tests/suites/run.sh $(TEST_SUITES)
 	@echo "all suites passed: $(TEST_SUITES)"
+
+# The suites whose result can depend on the kernel or on time (they build namespaces, labs, run packets or
+# waits): the second pass of .ci/run runs these under a CPU burner. The others (unit, fleet-unit, lint, sanity,
+# build, shell-check, ee) are pure and give the same answer on a loaded machine, so they run once.
+KERNEL_SUITES = $(filter-out unit fleet-unit lint sanity build shell-check ee,$(TEST_SUITES))
+test-kernel:
+	@MAKE="$(MAKE)" $(ROOT)/tests/suites/run.sh $(KERNEL_SUITES)
+	@echo "all kernel and timing suites passed: $(KERNEL_SUITES)"
 
 LAB := $(SYS_PY) $(ROOT)/tests/lab/netlab.py
 

@@ -60,15 +60,19 @@ class Plan:
         return [a.command for a in self.actions]
 
     def apply(self, check_mode):
-        """Run every action unless check_mode. Errors name the command and list what was already done."""
+        """Run every action unless check_mode. Any failure is a KernelError naming the command and listing the
+        commands already applied (``done``), so a result built from it tells what was really written."""
         if check_mode:
             return
         done = []
         for action in self.actions:
             try:
                 action.fn()
-            except NetplumbError:
-                raise
+            except KernelError:
+                raise   # raised by a firewall batch, which counts this plan's applied actions itself
+            except NetplumbError as exc:
+                # a refusal met half-way (the host changed under us): what ran before it did land
+                raise KernelError(action.command, str(exc), done)
             except Exception as exc:  # netlink, OS and tool errors all become one clear message
                 raise KernelError(action.command, _describe(exc), done)
             done.append(action.command)

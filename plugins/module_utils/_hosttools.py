@@ -55,8 +55,8 @@ IN_PLACE = "in_place"   # an existing file written in place (a sysctl)
 class MissingError(StateError):
     """The plan needs tools or writable places the host does not have. ``problems``: one line each."""
 
-    def __init__(self, problems):
-        self.problems = list(problems)
+    def __init__(self, lines):
+        self.problems = list(lines)
         super(MissingError, self).__init__("%s; refusing before any change (see %s)"
                                            % ("; ".join(self.problems), SAFETY_DOC))
 
@@ -174,7 +174,11 @@ def problems(plan, which=None, probe=None):
             if not seen[target]:
                 out.append(missing_tool(target, _why(whys)))
             continue
-        why = probe(target, in_place=(kind == IN_PLACE))
+        # entries of one directory (a thousand namespaces under /run/netns) are decided by that directory
+        key = (kind, target if kind == IN_PLACE else os.path.dirname(target))
+        if key not in seen:
+            seen[key] = probe(target, in_place=(kind == IN_PLACE))
+        why = seen[key]
         if why:
             verb = "write" if kind == IN_PLACE else "create, replace or remove"
             out.append("cannot %s %s: %s; needed %s" % (verb, target, why, _why(whys)))

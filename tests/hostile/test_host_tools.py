@@ -39,7 +39,8 @@ class Tools:
                 os.symlink(os.path.join("/usr/sbin", entry), str(self.dir / entry))
         self.monkeypatch.setenv("PATH", "%s:/usr/local/bin:/usr/bin" % self.dir)
         for name in names:
-            assert subprocess.run(["sh", "-c", "command -v %s" % name]).returncode != 0, name
+            found = subprocess.run(["sh", "-c", "command -v %s" % name], check=False, capture_output=True)
+            assert found.returncode != 0, name
 
 
 @pytest.fixture
@@ -70,8 +71,8 @@ def netns_list():
 def state():
     """What a refusal must leave exactly as it was: links, addresses, routes, iptables rules, /run/netns, the
     sysctls our modules write, and our files."""
-    files = dict((p, os.path.exists(p)) for p in ("/etc/sysctl.d/90-netplumb.conf", "/etc/netns/c1/resolv.conf",
-                                                   "/etc/modules-load.d/netplumb.conf"))
+    paths = ("/etc/sysctl.d/90-netplumb.conf", "/etc/netns/c1/resolv.conf", "/etc/modules-load.d/netplumb.conf")
+    files = dict((p, os.path.exists(p)) for p in paths)
     path = os.environ["PATH"]
     os.environ["PATH"] = "/usr/sbin:/usr/bin"       # the dumps with every tool, whatever a test took away
     try:

@@ -115,7 +115,7 @@ def _derived(action):
 
 def needs(plan):
     """[(kind, target, [why, ...])]: each need once, in the order first met, with every reason given."""
-    order, whys = [], {}
+    order, whys, seen = [], {}, set()
     items = list(getattr(plan, "needs", None) or [])
     for action in plan.actions:
         items.extend(_derived(action))
@@ -124,7 +124,8 @@ def needs(plan):
         if key not in whys:
             order.append(key)
             whys[key] = []
-        if why not in whys[key]:
+        if (key, why) not in seen:
+            seen.add((key, why))
             whys[key].append(why)
     return [(kind, target, whys[(kind, target)]) for kind, target in order]
 

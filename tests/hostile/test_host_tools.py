@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from helpers_fw import save, sysctl
-from hosts import sh, snapshot
+from hosts import role, sh, snapshot
 
 pytestmark = pytest.mark.category("tools-and-places")
 
@@ -102,6 +102,20 @@ def test_container_network_without_restore_tool_makes_no_link(sandbox, run, tool
                   "install the Debian package iptables", "to apply the rule changes of table",
                   "(container_nat)", "refusing before any change")
     assert "(port_publish)" in res["msg"]
+
+
+@MODES
+def test_role_without_restore_tool_makes_no_link(sandbox, tools, check):
+    """The role container_network, as a playbook: the one module call refuses before its first write."""
+    tools.without(*RESTORE_TOOLS)
+    before = state()
+    rc, stats, tasks = role([NETWORK], *(["--check", "--diff"] if check else []))
+    assert rc != 0 and stats["failures"] == 1, (rc, stats)
+    res = tasks["Container networks - bridges, namespaces, veth pairs, NAT and published ports in one call"]
+    assert res["msg"].startswith("preflight refused") and res["changed"] is False, res
+    assert "iptables-nft-restore is not installed" in res["msg"], res["msg"]
+    assert [name for name, r in tasks.items() if r.get("changed")] == []
+    assert state() == before, "the refused role changed the host"
 
 
 @MODES

@@ -238,3 +238,32 @@ def test_plain_file_in_run_netns(sandbox, run, leftover, check):
 def test_plain_file_in_run_netns_container_network(sandbox, run, leftover, check):
     """The whole run is refused before the bridge is made."""
     refused(run, "container_network", dict(networks=[NETWORK]), check, "/run/netns/c1 exists and is a plain file")
+
+
+# --- the role swarm_prerequisites: kernel_prerequisites writes first, swarm_firewall needs the restore tool ---
+@pytest.fixture
+def swarm_node(sandbox):
+    """The sandbox as a Swarm manager at 192.0.2.11 (as tests/hostile/test_swarm_role.py)."""
+    from test_swarm_role import SYSCTL_FILE
+    sh("ip netns add peer && ip link add up0 type veth peer name eth0 netns peer && "
+       "ip addr add 192.0.2.11/24 dev up0 && ip link set up0 up")
+    if os.path.exists(SYSCTL_FILE):
+        os.unlink(SYSCTL_FILE)
+    yield SYSCTL_FILE
+    if os.path.exists(SYSCTL_FILE):
+        os.unlink(SYSCTL_FILE)
+
+
+@MODES
+def test_swarm_role_without_restore_tool_writes_no_sysctl(swarm_node, tools, check):
+    """Before: kernel_prerequisites wrote /proc/sys and the sysctl.d file, then swarm_firewall failed."""
+    from test_swarm_role import ME, play
+    tools.without(*RESTORE_TOOLS)
+    before = state()
+    rc, stats, tasks = play(ME, *(["--check"] if check else []))
+    assert rc != 0 and stats["h1"]["failures"] == 1 and stats["h1"]["changed"] == 0, (rc, stats)
+    msgs = [r["h1"].get("msg", "") for r in tasks.values()]
+    assert any("iptables-nft-restore is not installed" in m and "install the Debian package iptables" in m
+               for m in msgs), msgs
+    assert not os.path.exists(swarm_node)
+    assert state() == before, "the refused role changed the host"

@@ -27,10 +27,10 @@ import os
 import shutil
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
+from ansible_collections.netplumb.container.plugins.module_utils._nl import NETNS_RUN_DIR
+from ansible_collections.netplumb.container.plugins.module_utils._owner import PENDING_PATH
 
 PROC_SYS = "/proc/sys"
-NETNS_RUN_DIR = "/run/netns"                 # as _nl.NETNS_RUN_DIR
-PENDING_PATH = "/run/netplumb/pending"       # as _owner.PENDING_PATH
 SAFETY_DOC = "docs/safety.md, Tools and writable places"
 
 # tool -> the Debian package that installs it

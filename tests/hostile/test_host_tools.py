@@ -215,6 +215,15 @@ def test_netns_nameservers_readonly_etc_netns(sandbox, run, readonly, check):
             "/etc/netns is on a read-only mount", "nameservers of namespace c1")
 
 
+@MODES
+def test_readonly_run_netplumb_fails_at_the_lock(sandbox, run, readonly, check):
+    """/run/netplumb holds the lock and the journal of creations: read-only, the lock (taken before any read)
+    already refuses."""
+    readonly("/run/netplumb")
+    refused(run, "linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"]), check,
+            "host lock /run/netplumb/lock: cannot open it: Read-only file system")
+
+
 # --- /run/netns/<name> that is no namespace -------------------------------------------------------------
 @pytest.fixture
 def leftover():

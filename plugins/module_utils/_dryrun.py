@@ -17,7 +17,7 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _links, _netns
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _hosttools, _links, _netns
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
 
@@ -47,6 +47,12 @@ def params_of(module, args):
 
 
 def plan_call(nl, module, params, removed, marked=(), check_mode=True, drivers=None, deleted=()):
+    """_plan_call, then the tools and writable places its plan needs are checked (_hosttools): a missing one
+    is this call's refusal, in the preflight before the run's first write."""
+    return _hosttools.check(_plan_call(nl, module, params, removed, marked, check_mode, drivers, deleted))
+
+
+def _plan_call(nl, module, params, removed, marked=(), check_mode=True, drivers=None, deleted=()):
     """Validate and plan one call (in check mode by default); ``removed`` = bridges whose networks earlier calls
     remove, ``marked`` = bridges earlier calls create or adopt (ours by the time this call runs), ``deleted`` =
     bridges earlier calls delete: all only matter in check mode, where those earlier calls have not really

@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
     HOOKS, PREFIX, Rule, Ruleset, desired_chains, our_chain, owner_of, unique)
@@ -135,21 +136,26 @@ class IptablesDriver:
     @classmethod
     def detect(cls, runner=None, explicit=False):
         runner = runner or Runner()
+        field = "firewall_backend=%s" % ("iptables" if explicit else "auto")
         rc, out, err = runner(["iptables", "-V"])
+        if rc == 127:
+            raise StateError("%s: %s (the nftables driver is not implemented yet)"
+                             % (field, _hosttools.missing_tool("iptables", "to tell the iptables backend")))
         if rc != 0:
-            raise StateError("firewall_backend=%s: `iptables -V` failed (%s); install iptables "
+            raise StateError("%s: `iptables -V` failed (%s); install the Debian package iptables "
                              "(the nftables driver is not implemented yet)"
-                             % ("iptables" if explicit else "auto", (err or out).strip() or "rc=%d" % rc))
+                             % (field, (err or out).strip() or "rc=%d" % rc))
         if "nf_tables" in out:
             default = "nft"
         elif "legacy" in out:
             default = "legacy"
         else:
             raise StateError("cannot tell whether iptables is nf_tables- or legacy-backed from %r" % out.strip())
-        found = {}
+        found, absent = {}, {}
         for variant in ("nft", "legacy"):
             rc, text, err = runner(["iptables-%s-save" % variant])
             found[variant] = rc == 0 and has_rules(text)
+            absent[variant] = rc == 127     # not installed (the runner's "no such file", or a shell's)
         warnings = []
         if found["nft"] and found["legacy"]:
             raise StateError("iptables rules exist in both the nf_tables backend (iptables-nft-save) and the "
@@ -161,6 +167,9 @@ class IptablesDriver:
             variant = other
             warnings.append("iptables is %s-backed but every existing rule lives in iptables-%s; using "
                             "iptables-%s so the rules stay in one place" % (default, other, other))
+        if absent[variant]:
+            raise StateError("%s: %s" % (field, _hosttools.missing_tool(
+                "iptables-%s-save" % variant, "to read the rules (iptables is %s-backed)" % variant)))
         return cls(variant, runner, warnings)
 
     def tool(self, what):
@@ -202,6 +211,10 @@ class IptablesDriver:
             for i, (line, command) in enumerate(ops):
                 batch.actions.append(plan.add(Action("iptables_restore", table, command,
                                                      batch.run if i == 0 else _noop)))
+        if batches:
+            _hosttools.need_tool(plan, self.tool("restore"), "to apply the rule changes of table%s %s (firewall "
+                                 "backend %s)" % ("s" if len(batches) > 1 else "",
+                                                  ", ".join(b.table for b in batches), self.backend))
         return before, after
 
     def _table_ops(self, table, ruleset, target):

@@ -19,6 +19,7 @@ import re
 import subprocess
 import tempfile
 
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
 from ansible_collections.netplumb.container.plugins.module_utils import _kfeatures as kf
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
@@ -125,6 +126,13 @@ def op_sysctl(name, value, proc_sys):
     return Action("sysctl", name, "sysctl -w %s=%s" % (name, value), fn)
 
 
+def _file_op(p, field, path, text):
+    """Write (text) or remove (None) one of our two files; its directory must be writable (_hosttools checks
+    that before the plan's first write: a read-only /etc/sysctl.d must not leave /proc/sys half applied)."""
+    p.add(op_write(path, text) if text is not None else op_remove(path))
+    _hosttools.need_place(p, path, "to %s %s=%s" % ("write" if text is not None else "remove", field, path))
+
+
 def plan(spec, roots=None, modprobe=None, proc_sys="/proc/sys"):
     required, optional, sysctls = validate(spec)
     role = spec.get("owner_label") or "kernel_prerequisites"
@@ -135,9 +143,9 @@ def plan(spec, roots=None, modprobe=None, proc_sys="/proc/sys"):
     mcur = read_ours("modules_file", mfile, role)
     scur = read_ours("sysctl_file", sfile, role)
     if spec["state"] == "absent":
-        for path, cur in ((mfile, mcur), (sfile, scur)):
+        for field, path, cur in (("modules_file", mfile, mcur), ("sysctl_file", sfile, scur)):
             if cur is not None:
-                p.add(op_remove(path))
+                _file_op(p, field, path, None)
         p.before = dict(modules_file=mcur, sysctl_file=scur)
         p.after = dict(modules_file=None, sysctl_file=None)
         return p
@@ -155,7 +163,7 @@ def plan(spec, roots=None, modprobe=None, proc_sys="/proc/sys"):
     modular = [features[n]["module"] for n in names if features[n]["status"] in (kf.LOADABLE, kf.LOADED)]
     mwant = "%s\n%s" % (HEADER % role, "".join("%s\n" % m for m in modular)) if modular else None
     if mwant != mcur:
-        p.add(op_write(mfile, mwant) if mwant is not None else op_remove(mfile))
+        _file_op(p, "modules_file", mfile, mwant)
     before, after = {}, {}
     for name, value in sysctls:
         cur = read_sysctl(name, proc_sys)
@@ -170,7 +178,7 @@ def plan(spec, roots=None, modprobe=None, proc_sys="/proc/sys"):
             p.add(op_sysctl(name, value, proc_sys))
     swant = "%s\n%s" % (HEADER % role, "".join("%s = %s\n" % (k, v) for k, v in sysctls)) if sysctls else None
     if swant != scur:
-        p.add(op_write(sfile, swant) if swant is not None else op_remove(sfile))
+        _file_op(p, "sysctl_file", sfile, swant)
     p.before = dict(modules_file=mcur, sysctl_file=scur, sysctls=before)
     p.after = dict(modules_file=mwant, sysctl_file=swant, sysctls=after)
     p.extra["features"] = features

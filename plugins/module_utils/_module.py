@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT, HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink
@@ -31,6 +32,7 @@ def run(module, validate, build):
             with Netlink() as nl:
                 with nl.frozen():       # planning writes nothing: each state is read once
                     plan = build(nl)
+                _hosttools.check(plan)      # the tools and writable places the plan needs, before its first write
                 plan.apply(module.check_mode)
     except KernelError as exc:
         res = dict(changed=bool(exc.done), commands=exc.done)

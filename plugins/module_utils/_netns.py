@@ -13,7 +13,9 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
+from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NETNS_ETC_DIR
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     OWNER_ALIAS, NotOursError, creating, marking, pending, unpend)
@@ -76,6 +78,8 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
         if cur["state"] == "present" and not cur["owned"] and not adopt and not pending(name, "lo"):
             raise NotOursError("name[%d]" % i, name, "network namespace",
                                detail="its lo does not carry the alias %s" % OWNER_ALIAS)
+        if cur["state"] == "absent" and state == "present":
+            check_free("name[%d]" % i, name, os.path.join(nl.run_dir, name))
         current.append(cur)
     for name, cur in zip(names, current):
         p.before[name] = dict((k, val) for k, val in cur.items() if k != "resolv_managed")
@@ -106,8 +110,22 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
             if cur.get("resolv_managed") or (cur["state"] == "absent" and _is_ours(resolv_path(name, etc_dir))):
                 p.add(Action("file_del", name, "rm %s" % resolv_path(name, etc_dir),
                              _bind(_remove_resolv, name, etc_dir)))
+                _hosttools.need_place(p, resolv_path(name, etc_dir), "to remove the resolv.conf of namespace %s"
+                                      % name)
             p.after[name] = dict(state="absent")
     return p
+
+
+def check_free(field, name, path):
+    """Nothing but a namespace may sit where `ip netns add` mounts one: a leftover plain file, a directory or
+    a symlink at /run/netns/NAME makes the creation fail with "File exists" after earlier writes."""
+    if not os.path.lexists(path):
+        return
+    what = ("a symlink" if os.path.islink(path) else "a directory" if os.path.isdir(path)
+            else "a plain file" if os.path.isfile(path) else "a special file")
+    raise StateError("%s=%s: %s exists and is %s, not a network namespace (nothing is mounted on it); refusing "
+                     "before any change: `ip netns add %s` would fail with \"File exists\". If it is a leftover, "
+                     "remove it (rm %s) and run again" % (field, name, path, what, name, path))
 
 
 def _delete(nl, name):
@@ -127,8 +145,10 @@ def _plan_resolv(p, name, cur, nameservers, etc_dir):
         want = resolv_content(nameservers)
         if current != want:
             p.add(Action("file_write", name, "printf %r > %s" % (want, path), _bind(_write, path, want)))
+            _hosttools.need_place(p, path, "to write the nameservers of namespace %s" % name)
     elif current is not None:
         p.add(Action("file_del", name, "rm %s" % path, _bind(_remove_resolv, name, etc_dir)))
+        _hosttools.need_place(p, path, "to remove the resolv.conf of namespace %s" % name)
 
 
 def _bind(fn, *args):

@@ -21,6 +21,9 @@ description:
   - Loadable features are loaded (C(modprobe)) and, with the loaded ones, persisted in O(modules_file).
   - O(sysctls) are written to C(/proc/sys) where they differ and persisted in O(sysctl_file).
   - Both files carry a header of ours; a file at either path without it is never changed or removed.
+  - Before the first write, in check mode too, the module refuses when a place it would write is read-only or not
+    writable (the files' directories, each sysctl under C(/proc/sys)) or a tool it would run is missing
+    (C(modprobe)), naming the path or the tool and why; nothing is then written, C(/proc/sys) included.
 author:
   - netplumb.container contributors (@netplumb)
 options:

@@ -75,14 +75,17 @@ def ip_json(*args, ns=None):
 
 # What changes by itself, with nobody writing: bridge timers, operstate settling, IPv6 link-local
 # addresses finishing duplicate address detection and the fe80::/ff00:: routes that follow them, carrier
-# (a bridge has carrier once a port forwards) and the linkdown route flag that follows it.
+# (a bridge has carrier once a port forwards) and the linkdown route flag that follows it, and a bridge port's
+# STP state (info_slave_data.state: disabled -> forwarding once its carrier settles, seen under load).
 _VOLATILE = ("operstate", "tentative")
 _VOLATILE_FLAGS = ("NO-CARRIER", "LOWER_UP", "linkdown", "M-DOWN")
 
 
 def _stable(obj):
     if isinstance(obj, dict):
-        return dict((k, _stable(v)) for k, v in obj.items() if k not in _VOLATILE and not k.endswith("_timer"))
+        port = "cost" in obj and "priority" in obj      # a bridge port's info_slave_data
+        return dict((k, _stable(v)) for k, v in obj.items()
+                    if k not in _VOLATILE and not k.endswith("_timer") and not (port and k == "state"))
     if isinstance(obj, list):
         out = []
         for item in obj:

@@ -130,6 +130,7 @@ class IptablesDriver:
         self.runner = runner or Runner()
         self.warnings = list(warnings or [])
         self.backend = "iptables-%s" % variant
+        self.saved = {}                 # variant -> the last iptables-save text read (_hostfw reads it too)
 
     # --- detection ------------------------------------------------------------------------------------
     @classmethod
@@ -146,10 +147,12 @@ class IptablesDriver:
             default = "legacy"
         else:
             raise StateError("cannot tell whether iptables is nf_tables- or legacy-backed from %r" % out.strip())
-        found = {}
+        found, saved = {}, {}
         for variant in ("nft", "legacy"):
             rc, text, err = runner(["iptables-%s-save" % variant])
             found[variant] = rc == 0 and has_rules(text)
+            if rc == 0:
+                saved[variant] = text
         warnings = []
         if found["nft"] and found["legacy"]:
             raise StateError("iptables rules exist in both the nf_tables backend (iptables-nft-save) and the "
@@ -161,7 +164,9 @@ class IptablesDriver:
             variant = other
             warnings.append("iptables is %s-backed but every existing rule lives in iptables-%s; using "
                             "iptables-%s so the rules stay in one place" % (default, other, other))
-        return cls(variant, runner, warnings)
+        driver = cls(variant, runner, warnings)
+        driver.saved = saved
+        return driver
 
     def tool(self, what):
         return "iptables-%s-%s" % (self.variant, what)
@@ -171,6 +176,7 @@ class IptablesDriver:
         rc, out, err = self.runner([self.tool("save")])
         if rc != 0:
             raise StateError("%s failed: %s" % (self.tool("save"), (err or out).strip()))
+        self.saved[self.variant] = out
         rs = parse_save(out)
         rs.backend = self.backend
         return rs

@@ -747,7 +747,7 @@ def fixes(block, fw, bridge, mapping=None):
 
 WHAT = {
     "egress": "the egress of network %(net)s (new connections from %(bridge)s to other interfaces)",
-    "replies": "the replies to network %(net)s's connections (back into %(bridge)s)",
+    "replies": "the replies to its connections (back into %(bridge)s)",
     "published": "published port %(port)s (to %(dest)s on %(bridge)s)",
     "published-replies": "the replies of published port %(port)s (from %(dest)s on %(bridge)s)",
 }
@@ -776,7 +776,7 @@ def warnings(blocks, fw, bridge, net=None, mapping=None):
             for cmd in fixes(b, fw, bridge, mapping and (mapping[0], mapping[1], mapping[2], mapping[3])):
                 if cmd not in cmds:
                     cmds.append(cmd)
-        out.append("another firewall drops our traffic: %s, chain %s (hook %s, %s%s) drops %s. netplumb never "
+        out.append("another firewall drops our traffic: %s, chain %s, hook %s (%s%s) drops %s. netplumb never "
                    "changes another firewall; to let it through, run: %s (see docs/safety.md, Other firewalls)"
                    % (chain.table.where(), chain.name, chain.hook, chain.type + " chain, " if chain.type != "filter"
                       else "", "; ".join(hows), " and ".join(whats), "; ".join(cmds)))

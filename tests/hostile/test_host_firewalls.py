@@ -218,13 +218,13 @@ def quiet(run, module, args):
 def test_hardened_nftables_forward_policy_drop_warns_egress_and_published_port(host):
     nft(HARDENED)
     nat = converge(host, "container_nat", NAT, [
-        "nftables table inet filter, chain forward (hook forward, policy drop)",
-        "the egress of network br-x (172.18.0.0/24)", "the replies to network br-x",
+        "nftables table inet filter, chain forward, hook forward (policy drop)",
+        "the egress of network br-x (172.18.0.0/24)", "the replies to its connections (back into br-x)",
         'nft insert rule inet filter forward iifname "br-x" accept',
         'nft insert rule inet filter forward oifname "br-x" ct state established,related accept'])
     assert len(nat) == 1, nat
     pub = converge(host, "port_publish", PUB, [
-        "nftables table inet filter, chain forward (hook forward, policy drop)",
+        "nftables table inet filter, chain forward, hook forward (policy drop)",
         "published port 8080/tcp (to 172.18.0.10:80 on br-x)",
         'nft insert rule inet filter forward oifname "br-x" ip daddr 172.18.0.10 tcp dport 80 ct status dnat '
         'accept'])
@@ -235,7 +235,7 @@ def test_hardened_nftables_forward_policy_drop_warns_egress_and_published_port(h
 def test_firewalld_style_forward_reject_warns_egress_only(host):
     nft(FIREWALLD)
     nat = converge(host, "container_nat", NAT, [
-        "nftables table inet firewalld, chain filter_FORWARD (hook forward, rule `reject`)",
+        "nftables table inet firewalld, chain filter_FORWARD, hook forward (rule `reject`)",
         "the egress of network br-x", "firewall-cmd --zone=trusted --add-interface=br-x",
         "firewall-cmd --permanent --zone=trusted --add-interface=br-x"])
     assert not any("replies" in w for w in nat), nat         # ct state established accept comes first
@@ -246,7 +246,7 @@ def test_firewalld_style_forward_reject_warns_egress_only(host):
 def test_ufw_reject_forward_warns_with_ufw_route_allow(host):
     restore(UFW_REJECT)
     converge(host, "container_nat", NAT, [
-        "iptables-nft table filter, chain FORWARD (hook forward, rule `-j REJECT --reject-with "
+        "iptables-nft table filter, chain FORWARD, hook forward (rule `-j REJECT --reject-with "
         "icmp-port-unreachable` (in chain ufw-reject-forward))", "the egress of network br-x",
         "ufw route allow in on br-x"])
     converge(host, "port_publish", PUB, ["published port 8080/tcp",
@@ -257,7 +257,7 @@ def test_ufw_reject_forward_warns_with_ufw_route_allow(host):
 def test_docker_user_default_deny_warns_with_docker_user_fix(host):
     restore(DOCKER_DENY)
     nat = converge(host, "container_nat", NAT, [
-        "iptables-nft table filter, chain FORWARD (hook forward, rule `-j DROP` (in chain DOCKER-USER))",
+        "iptables-nft table filter, chain FORWARD, hook forward (rule `-j DROP` (in chain DOCKER-USER))",
         "iptables -I DOCKER-USER -i br-x -j ACCEPT"])
     assert not any("replies" in w for w in nat), nat
     converge(host, "port_publish", PUB, [

@@ -1,6 +1,7 @@
 """The reader of the host's other firewalls (_hostfw): the static evaluator on canned `nft -j list ruleset` JSON
 (the schema nft 1.0.6 prints) and iptables-save text, the fixes it names, and foreign DNATs as bound ports."""
 import ipaddress
+import json
 
 import pytest
 
@@ -126,7 +127,8 @@ def test_certain_drops_of_our_bridge_and_subnet():
     [w] = net_warnings(fw)
     assert "rule `saddr 172.16.0.0/12 drop`" in w and "the egress of" in w
     fw = fw_of(("inet", "filter", {"forward": ("forward", "accept", [
-        [m(meta("oifname"), {"set": ["br-*", "virbr0"]}), {"reject": {"type": "icmpx", "expr": "admin-prohibited"}}]])}))
+        [m(meta("oifname"), {"set": ["br-*", "virbr0"]}),
+         {"reject": {"type": "icmpx", "expr": "admin-prohibited"}}]])}))
     assert "the replies to its connections" in net_warnings(fw)[0]
     assert "published port 8080/tcp" in pub_warnings(fw)[0]
 
@@ -152,7 +154,8 @@ def test_firewalld_chain_is_fixed_with_a_trusted_zone():
             [m(ct("status"), "dnat", "in"), {"accept": None}],
             [{"jump": {"target": "filter_FORWARD_POLICIES"}}],
             [{"reject": {"type": "icmpx", "expr": "admin-prohibited"}}]]),
-        "filter_FORWARD_POLICIES": (None, None, [[m(meta("iifname"), "eth0"), {"jump": {"target": "filter_FWD_public"}}]]),
+        "filter_FORWARD_POLICIES": (None, None, [
+            [m(meta("iifname"), "eth0"), {"jump": {"target": "filter_FWD_public"}}]]),
         "filter_FWD_public": (None, None, [])}))
     [w] = net_warnings(fw)
     assert "nftables table inet firewalld, chain filter_FORWARD, hook forward (rule `reject`)" in w
@@ -261,7 +264,7 @@ def test_an_explicit_jump_to_our_forward_chain_counts_where_it_is():
 
 def test_iptables_nft_tables_are_read_once_through_iptables_nft_save():
     listed = ruleset(("ip", "filter", {"FORWARD": ("forward", "drop", [])}))
-    fw = h.read(FakeDriver({"nft": "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"}, nft=(0, __import__("json").dumps(listed), "")))
+    fw = h.read(FakeDriver({"nft": "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"}, nft=(0, json.dumps(listed), "")))
     assert [t.source for t in fw.tables] == ["iptables-nft"]
     assert net_warnings(fw) == []
 
@@ -314,16 +317,17 @@ def test_docker_dnat_of_a_host_port_is_a_bound_port():
     assert claim(fw, "tcp", 7000) is None
     [chain, rule, port] = fw.dnat_claim("tcp", 8080, 8080, None, LOCAL)
     msg = h.dnat_refusal("tcp/8080", (chain, rule, port))
-    assert msg.startswith("tcp/8080: port 8080 is bound by someone else's DNAT (iptables-nft table nat, chain DOCKER: "
-                          "`! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80`, to "
-                          "172.17.0.2:80)")
+    assert msg.startswith("tcp/8080: port 8080 is bound by someone else's DNAT (iptables-nft table nat, chain "
+                          "DOCKER: `! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80`, "
+                          "to 172.17.0.2:80)")
 
 
 def test_nft_dnat_of_a_host_port_is_a_bound_port():
     fw = fw_of(("ip", "portfw", {
         "prerouting": ("nat-prerouting", "accept", [
             [m({"fib": {"result": "type", "flags": ["daddr"]}}, "local"), {"jump": {"target": "local"}}],
-            [m(payload("ip", "daddr"), "203.0.113.5"), m(payload("tcp", "dport"), 25), {"dnat": {"addr": "10.0.0.9"}}]]),
+            [m(payload("ip", "daddr"), "203.0.113.5"), m(payload("tcp", "dport"), 25),
+             {"dnat": {"addr": "10.0.0.9"}}]]),
         "local": (None, None, [
             [m(payload("tcp", "dport"), {"set": [8080, 8443]}), {"dnat": {"addr": "198.51.100.7", "port": 80}}]])}))
     assert claim(fw, "tcp", 8443) == ("local", 8443, "198.51.100.7:80")

@@ -540,8 +540,8 @@ def parse_save(text, source):
             table.chains[name] = Chain(table, name, hook, ctype, "drop" if policy == "DROP" else "accept",
                                        _IPT_PRIO.get(table.name, 0))
             continue
-        if not line.startswith("-A "):
-            continue
+        if not line.startswith("-A ") or line.split(None, 2)[1].startswith(PREFIX):
+            continue    # our own chains are never walked (a jump to one is our verdict): not parsed
         toks = split_line(line)
         chain = table.chains.get(toks[1])
         if chain is None:

@@ -56,7 +56,8 @@ def _net(text):
 class Cond:
     """One condition of a rule: key, negated, values. Keys: iif, oif (name patterns), saddr, daddr (networks),
     proto, dport ((lo, hi) ranges; ``proto`` the protocol it implies), ctstate, ctstatus, local (the
-    destination is an address of the host), unknown (anything else: may or may not match)."""
+    destination is an address of the host), never/always (an IPv6-only or IPv4-only match: our traffic is
+    IPv4), unknown (anything else: may or may not match)."""
 
     __slots__ = ("key", "neg", "values", "proto")
 
@@ -204,6 +205,8 @@ def _match(cond, pkt):
             res = False
     elif k == "local":
         res = pkt.local
+    elif k in ("never", "always"):
+        return k == "always"    # our traffic is IPv4
     else:
         res = None
     if res is None or not cond.neg:
@@ -586,6 +589,10 @@ def _nft_cond(match):
     vals = _nft_values(right)
     if not isinstance(left, dict) or vals is None:
         return Cond("unknown", [json.dumps(left)[:60]], neg)
+    if "meta" in left and left["meta"].get("key") == "nfproto":
+        return Cond("never", vals) if "ipv4" not in vals or neg else Cond("always", vals)
+    if "payload" in left and left["payload"].get("protocol") in ("ip6", "icmpv6"):
+        return Cond("never", [left["payload"]["protocol"]])     # implies nfproto ipv6, negated or not
     if "meta" in left:
         key = left["meta"].get("key")
         if key in ("iifname", "oifname", "iif", "oif"):

@@ -342,3 +342,28 @@ def test_every_kind_of_fix_names_the_bridge(what):
     [block] = [b for b in blocks if b.pkt.what == what][:1]
     cmds = h.fixes(block, fw, "br-x", ("tcp", 8080, "172.18.0.10", 80))
     assert cmds and all(c.startswith("iptables -I FORWARD ") and "br-x" in c for c in cmds), cmds
+
+
+def test_ipv6_only_matches_never_match_our_ipv4_traffic():
+    fw = fw_of(("inet", "filter", {"forward": ("forward", "accept", [
+        [m(meta("nfproto"), "ipv6"), {"drop": None}],
+        [m(payload("ip6", "daddr"), "::1", "!="), {"drop": None}]])}))
+    assert net_warnings(fw) == [] and pub_warnings(fw) == []
+    fw = fw_of(("inet", "filter", {"forward": ("forward", "accept", [
+        [m(meta("nfproto"), "ipv4"), m(meta("iifname"), "br-x"), {"drop": None}]])}))
+    assert "the egress of" in net_warnings(fw)[0]
+
+
+def test_the_real_firewalld_ruleset():
+    """`nft -j list ruleset` of firewalld 1.3.3 (Debian 12) as it starts, stock config (default zone public),
+    with a bridge br-x in no zone: its egress is rejected at the end of filter_FWD_public (the default zone
+    the bridge falls into); replies and DNATed traffic are accepted first (ct state, ct status dnat)."""
+    import os
+    with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "firewalld-1.3.3-ruleset.json")) as f:
+        fw = h.HostFirewalls(h.parse_nft(json.load(f)))
+    [w] = net_warnings(fw)
+    assert "nftables table inet firewalld, chain filter_FORWARD, hook forward (rule `reject` (in chain " \
+           "filter_FWD_public)) drops the egress of network br-x" in w and "replies" not in w
+    assert "firewall-cmd --zone=trusted --add-interface=br-x" in w
+    assert pub_warnings(fw) == []
+    assert fw.dnat_claim("tcp", 1, 65535, None, LOCAL) is None

@@ -10,6 +10,7 @@ chain gets ahead of, warn about nothing (precise, not paranoid); real packets pr
 bound port: port_publish refuses it before any change, in check mode and in real mode.
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -377,3 +378,90 @@ def test_packets_prove_docker_forward_policy_drop_does_not_drop_us(wired, run):
         assert res["changed"] and not [w for w in res["warnings"] if "another firewall" in w], res
     assert http_get("c0", "198.51.100.1", 8000) == "192.0.2.10"
     assert http_get("out", "192.0.2.10", 8080) == "192.0.2.1"
+
+
+# --- the real firewalld -----------------------------------------------------------------------------------
+class Firewalld:
+    """firewalld (the Debian package, stock config) in the sandbox: its own system D-Bus on the private /run of
+    tests/isolated.sh, its log there too, its /etc the copy-on-write one. Stopped on close, with every process
+    its D-Bus started for it (polkitd), by PID."""
+
+    def __init__(self):
+        os.makedirs("/run/dbus", exist_ok=True)
+        self.dbus = subprocess.Popen(["dbus-daemon", "--system", "--nofork", "--nopidfile"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.daemon = None
+        self._wait(lambda: os.path.exists("/run/dbus/system_bus_socket"), "the system bus socket")
+        self.daemon = subprocess.Popen(["firewalld", "--nofork", "--nopid", "--log-file", "/run/firewalld.log"],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._wait(lambda: self.cmd("--state", check=False).stdout.strip() == "running", "firewalld running")
+
+    def _wait(self, cond, what, timeout=60.0):
+        import time
+        deadline = time.time() + timeout      # a condition wait: the daemon takes seconds to come up
+        while time.time() < deadline:
+            if cond():
+                return
+            for proc in (self.dbus, self.daemon):
+                if proc is not None and proc.poll() is not None:
+                    self.close()
+                    raise AssertionError("%s exited %s waiting for %s" % (proc.args[0], proc.returncode, what))
+            time.sleep(0.05)
+        self.close()
+        raise AssertionError("no %s after %ds" % (what, timeout))
+
+    @staticmethod
+    def cmd(*args, check=True):
+        return subprocess.run(["firewall-cmd"] + list(args), capture_output=True, text=True, check=check)
+
+    def _children(self, pid):
+        out = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open("/proc/%s/stat" % entry) as f:
+                        if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                            out.append(int(entry))
+                except (OSError, IndexError, ValueError):
+                    continue
+        return out
+
+    def close(self):
+        helpers = self._children(self.dbus.pid)
+        for proc in (self.daemon, self.dbus):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+        for pid in helpers:
+            try:
+                os.kill(pid, 15)
+            except OSError:
+                pass
+
+
+@pytest.mark.category("other-firewalls")
+@pytest.mark.skipif(not shutil.which("firewalld"), reason="firewalld is not installed (make firewalld-deps)")
+def test_real_firewalld_warns_and_its_fix_opens_egress(wired, run):
+    daemon = Firewalld()
+    try:
+        table = ["nft", "-s", "list", "table", "inet", "firewalld"]
+        theirs = subprocess.run(table, capture_output=True, text=True, check=True).stdout
+        for check in (True, False, False):
+            res = run("container_nat", NAT, check=check)
+            assert not res.get("failed"), res
+            [w] = [w for w in res["warnings"] if "another firewall" in w]
+            assert "nftables table inet firewalld, chain filter_FORWARD, hook forward (rule `reject` (in chain " \
+                   "filter_FWD_public)) drops the egress of network br-x (172.18.0.0/24)" in w, w
+            assert "run: firewall-cmd --zone=trusted --add-interface=br-x; firewall-cmd --permanent " \
+                   "--zone=trusted --add-interface=br-x (" in w, w
+        quiet(run, "port_publish", PUB)    # firewalld accepts DNATed traffic (ct status dnat accept) first
+        assert subprocess.run(table, capture_output=True, text=True, check=True).stdout == theirs
+        # the warning is true, and so is the silence about the published port
+        assert http_get("c0", "198.51.100.1", 8000, timeout=0.5) is None
+        assert http_get("out", "192.0.2.10", 8080) == "192.0.2.1"
+        # the fix it names (runtime; --permanent would write the sandbox's copy-on-write /etc only)
+        assert daemon.cmd("--zone=trusted", "--add-interface=br-x").stdout.strip() == "success"
+        assert http_get("c0", "198.51.100.1", 8000) == "192.0.2.10"
+        quiet(run, "container_nat", NAT)
+    finally:
+        daemon.close()

@@ -6,9 +6,9 @@
 
 One read per run (cached on the firewall driver) of every packet filter that can see our traffic:
 
-* the native nftables ruleset (``nft -j list ruleset``; python3-nftables when the binary is absent; no source
-  when neither is there), families ``ip`` and ``inet`` (our traffic is IPv4); the tables that iptables-nft
-  manages are read through iptables-nft-save instead;
+* the native nftables ruleset (``nft -j list tables``, then ``nft -j list table`` of each; python3-nftables
+  when the binary is absent; no source when neither is there), families ``ip`` and ``inet`` (our traffic is
+  IPv4); the tables that iptables-nft manages are read through iptables-nft-save instead, never listed;
 * every iptables backend (``iptables-nft-save``, ``iptables-legacy-save``): the text the driver already read
   when it has it (_iptables keeps it), else one save per backend.
 
@@ -386,9 +386,9 @@ def read(driver):
         if variant == "nft":
             ipt_nft = set(t.name for t in parsed)
     ours = "iptables-%s" % getattr(inner, "variant", "nft")
-    data = _list_nft(getattr(driver, "runner", None))
+    data = _list_nft(getattr(driver, "runner", None), ipt_nft)
     if data is not None:
-        tables.extend(t for t in parse_nft(data) if not (t.family == "ip" and t.name in ipt_nft))
+        tables.extend(parse_nft(data))
     for t in tables:
         fwd = t.chains.get("FORWARD") if t.source == ours and t.name == "filter" else None
         if fwd is not None and not any(r.verdict == "ours" for r in fwd.rules):
@@ -402,16 +402,33 @@ def read(driver):
     return fw
 
 
-def _list_nft(runner):
-    """``nft -j list ruleset`` as JSON; python3-nftables when the nft binary is absent; None without either."""
+def _list_nft(runner, skip=()):
+    """The native tables (families ip and inet) as one ``nft -j`` JSON document: ``nft -j list tables``, then
+    each table but those in ``skip`` (the iptables-nft ones, read through iptables-nft-save: with thousands of
+    rules of ours in them, listing the whole ruleset would cost more than the rest of the run). python3-nftables
+    when the nft binary is absent; None without either."""
     if runner is None:
         return None
+    tables = _nft(runner, ["list", "tables"])
+    if tables is None:
+        return None
+    out = []
+    for obj in tables.get("nftables", []):
+        t = obj.get("table")
+        if not t or t.get("family") not in FAMILIES or (t["family"] == "ip" and t.get("name") in skip):
+            continue
+        listed = _nft(runner, ["list", "table", t["family"], t["name"]])
+        out.extend((listed or {}).get("nftables", []))
+    return {"nftables": out}
+
+
+def _nft(runner, args):
     try:
-        rc, out, dummy = runner(["nft", "-j", "list", "ruleset"])
+        rc, out, dummy = runner(["nft", "-j"] + args)
     except Exception:  # pylint: disable=broad-except
         return None     # a test double that only knows iptables
     if rc == 127:
-        return _python_nftables()
+        return _python_nftables(" ".join(args))
     if rc != 0:
         return None
     try:
@@ -420,7 +437,7 @@ def _list_nft(runner):
         return None
 
 
-def _python_nftables():
+def _python_nftables(command):
     try:
         import nftables     # python3-nftables (Debian), not on PyPI
     except ImportError:
@@ -428,7 +445,7 @@ def _python_nftables():
     try:
         nft = nftables.Nftables()
         nft.set_json_output(True)
-        rc, out, dummy = nft.cmd("list ruleset")
+        rc, out, dummy = nft.cmd(command)
         return json.loads(out) if rc == 0 else None
     except Exception:  # pylint: disable=broad-except
         return None

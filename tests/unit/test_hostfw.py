@@ -180,17 +180,26 @@ def test_other_families_are_not_our_traffic():
 
 # --- iptables-save --------------------------------------------------------------------------------------
 class FakeDriver:
-    """What read() uses of the iptables driver: its variant, the save texts it read, its runner."""
+    """What read() uses of the iptables driver: its variant, the save texts it read, its runner (nft answers
+    ``list tables`` and ``list table F T`` from ``ruleset``, a whole ``nft -j`` document, or fails with ``nft``)."""
 
-    def __init__(self, saved, variant="nft", nft=(127, "", "nft: not found")):
+    def __init__(self, saved, variant="nft", nft=(127, "", "nft: not found"), ruleset=None):
         self.variant = variant
         self.saved = saved
         self.calls = []
         self.nft = nft
+        self.ruleset = ruleset
 
     def runner(self, argv, data=None):
         self.calls.append(argv)
-        return self.nft
+        if self.ruleset is None:
+            return self.nft
+        objs = self.ruleset["nftables"]
+        if argv[2:] == ["list", "tables"]:
+            return 0, json.dumps({"nftables": [o for o in objs if "table" in o]}), ""
+        family, name = argv[4:6]
+        return 0, json.dumps({"nftables": [o for o in objs for v in o.values() if isinstance(v, dict) and
+                                           v.get("family") == family and name in (v.get("table"), v.get("name"))]}), ""
 
 
 UFW = """*filter
@@ -263,15 +272,18 @@ def test_an_explicit_jump_to_our_forward_chain_counts_where_it_is():
 
 
 def test_iptables_nft_tables_are_read_once_through_iptables_nft_save():
-    listed = ruleset(("ip", "filter", {"FORWARD": ("forward", "drop", [])}))
-    fw = h.read(FakeDriver({"nft": "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"}, nft=(0, json.dumps(listed), "")))
-    assert [t.source for t in fw.tables] == ["iptables-nft"]
-    assert net_warnings(fw) == []
+    listed = ruleset(("ip", "filter", {"FORWARD": ("forward", "drop", [])}), HARDENED)
+    d = FakeDriver({"nft": "*filter\n:FORWARD ACCEPT [0:0]\nCOMMIT\n"}, ruleset=listed)
+    fw = h.read(d)
+    assert [(t.source, t.name) for t in fw.tables] == [("iptables-nft", "filter"), ("nftables", "filter")]
+    assert d.calls == [["nft", "-j", "list", "tables"], ["nft", "-j", "list", "table", "inet", "filter"]]
+    [w] = net_warnings(fw)
+    assert "nftables table inet filter" in w
 
 
 def test_read_is_cached_and_survives_missing_or_odd_sources():
     d = FakeDriver({"nft": UFW})
-    assert h.read(d) is h.read(d) and d.calls == [["nft", "-j", "list", "ruleset"]]
+    assert h.read(d) is h.read(d) and d.calls == [["nft", "-j", "list", "tables"]]
     d = FakeDriver({}, nft=(1, "", "Operation not permitted"))
     assert h.read(d).tables == []
 
@@ -367,3 +379,24 @@ def test_the_real_firewalld_ruleset():
     assert "firewall-cmd --zone=trusted --add-interface=br-x" in w
     assert pub_warnings(fw) == []
     assert fw.dnat_claim("tcp", 1, 65535, None, LOCAL) is None
+
+
+def test_python3_nftables_stands_in_for_a_missing_nft_binary(monkeypatch):
+    import sys
+    import types
+    doc = ruleset(HARDENED)
+    commands = []
+
+    class Nftables:
+        def set_json_output(self, on):
+            assert on is True
+
+        def cmd(self, command):
+            commands.append(command)
+            if command == "list tables":
+                return 0, json.dumps({"nftables": [o for o in doc["nftables"] if "table" in o]}), ""
+            return 0, json.dumps(doc), ""
+    monkeypatch.setitem(sys.modules, "nftables", types.SimpleNamespace(Nftables=Nftables))
+    fw = h.read(FakeDriver({}))         # nft answers 127: not installed
+    assert commands == ["list tables", "list table inet filter"]
+    assert "nftables table inet filter" in net_warnings(fw)[0]

@@ -9,8 +9,8 @@ One read per run (cached on the firewall driver) of every packet filter that can
 * the native nftables ruleset (``nft -j list tables``, then ``nft -j list table`` of each; python3-nftables
   when the binary is absent; no source when neither is there), families ``ip`` and ``inet`` (our traffic is
   IPv4); the tables that iptables-nft manages are read through iptables-nft-save instead, never listed;
-* every iptables backend (``iptables-nft-save``, ``iptables-legacy-save``): the text the driver already read
-  when it has it (_iptables keeps it), else one save per backend.
+* every iptables backend (``iptables-nft-save``, ``iptables-legacy-save``): the texts the driver already read
+  (_iptables keeps what its detection and its last read saw): no second dump.
 
 Both become one model: base chains (hook, type, policy) holding rules of simple conditions (interfaces,
 addresses, protocol and destination port, conntrack state and status, local destination) and a verdict.
@@ -42,7 +42,6 @@ FAMILIES = ("ip", "inet")
 IPT_HOOKS = {"PREROUTING": "prerouting", "INPUT": "input", "FORWARD": "forward", "OUTPUT": "output",
              "POSTROUTING": "postrouting"}
 NAT_VERDICTS = ("dnat", "snat", "masquerade", "redirect")
-ANY = None      # an unknown packet field
 
 
 def _net(text):

@@ -16,7 +16,7 @@ import bisect
 import ipaddress
 import os
 
-from ansible_collections.netplumb.container.plugins.module_utils import _isolation
+from ansible_collections.netplumb.container.plugins.module_utils import _hostfw, _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
@@ -392,6 +392,9 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     for w in driver.warnings:
         p.warn(w)
     current = driver.read()
+    if present:     # other firewalls that drop this network's traffic: told, never changed
+        for w in _hostfw.network_warnings(_hostfw.read(driver), bridge, net):
+            p.warn(w)
     owner = OWNER_PREFIX + bridge
     gone = set(spec.get("_removed") or ())     # networks an earlier call of the same run removes (preflight)
     for r in current.rules():   # the subnet must not be claimed by another network of ours
@@ -528,6 +531,10 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
             hit = listener_conflict(m, socks[m.protocol])
             if hit:
                 raise StateError("%s: port %d is bound by a local listener on %s" % (m.key(), hit[1], hit[0]))
+            claim = _hostfw.read(driver).dnat_claim(m.protocol, m.host[0], m.host[1], m.host_ip, _local(facts))
+            if claim:
+                raise StateError(_hostfw.dnat_refusal(m.key(), claim))
+        _hostfw_warn(p, _hostfw.read(driver), mappings)
     wanted = []
     if present:
         for m in mappings:
@@ -563,6 +570,28 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
     p.before = dict(backend=driver.backend, rules=before)
     p.after = dict(backend=driver.backend, rules=after)
     return p
+
+
+def _local(facts):
+    """The host's non-loopback IPv4 addresses (what a mapping without host_ip listens on)."""
+    return [iface.ip for dummy, iface in facts.addrs if iface.version == 4 and not iface.ip.is_loopback]
+
+
+def _hostfw_warn(p, fw, mappings, limit=10):
+    """Warnings for the published ports another firewall drops (at most ``limit``, then a count)."""
+    more = 0
+    for m in mappings:
+        if m.loopback or m.bridge == PLACEHOLDER_BRIDGE:
+            continue    # a loopback mapping is never forwarded
+        found = _hostfw.publish_warnings(fw, m.bridge, m.protocol, _ports(m.host, "-"), m.container_ip,
+                                         _ports(m.container, "-"), m.host_ip)
+        if found and len(p.warnings) >= limit:
+            more += 1
+            continue
+        for w in found:
+            p.warn(w)
+    if more:
+        p.warn("another firewall also drops %d more published port(s) of this call, as above" % more)
 
 
 def _owner_bridge(m, current):

@@ -131,6 +131,7 @@ class IptablesDriver:
         self.runner = runner or Runner()
         self.warnings = list(warnings or [])
         self.backend = "iptables-%s" % variant
+        self.saved = {}                 # variant -> the last iptables-save text read (_hostfw reads it too)
 
     # --- detection ------------------------------------------------------------------------------------
     @classmethod
@@ -151,11 +152,13 @@ class IptablesDriver:
             default = "legacy"
         else:
             raise StateError("cannot tell whether iptables is nf_tables- or legacy-backed from %r" % out.strip())
-        found, absent = {}, {}
+        found, absent, saved = {}, {}, {}
         for variant in ("nft", "legacy"):
             rc, text, err = runner(["iptables-%s-save" % variant])
             found[variant] = rc == 0 and has_rules(text)
             absent[variant] = rc == 127     # not installed (the runner's "no such file", or a shell's)
+            if rc == 0:
+                saved[variant] = text
         warnings = []
         if found["nft"] and found["legacy"]:
             raise StateError("iptables rules exist in both the nf_tables backend (iptables-nft-save) and the "
@@ -170,7 +173,9 @@ class IptablesDriver:
         if absent[variant]:
             raise StateError("%s: %s" % (field, _hosttools.missing_tool(
                 "iptables-%s-save" % variant, "to read the rules (iptables is %s-backed)" % variant)))
-        return cls(variant, runner, warnings)
+        driver = cls(variant, runner, warnings)
+        driver.saved = saved
+        return driver
 
     def tool(self, what):
         return "iptables-%s-%s" % (self.variant, what)
@@ -180,6 +185,7 @@ class IptablesDriver:
         rc, out, err = self.runner([self.tool("save")])
         if rc != 0:
             raise StateError("%s failed: %s" % (self.tool("save"), (err or out).strip()))
+        self.saved[self.variant] = out
         rs = parse_save(out)
         rs.backend = self.backend
         return rs

@@ -21,6 +21,9 @@ description:
     C(NETPLUMB-PREROUTING) in raw), reached by one jump rule from each built-in chain; each rule carries the
     comment C(netplumb:BRIDGE), and a call only touches the rules of its own bridge. Built-in policies and
     other tools' rules (Docker, ufw, firewalld) are never changed.
+  - Other firewalls are read (nftables and every iptables backend); when one certainly drops the bridge's
+    egress or its replies (a native nftables C(policy drop), a firewalld-style reject, ufw's reject, a
+    default-deny C(DOCKER-USER)), a warning names its table, chain and hook and the fix for that firewall.
   - Each table is written with one atomic C(iptables-restore --noflush --wait); state is read with
     C(iptables-save). The C(commands) returned are the equivalent C(iptables) command lines.
 author:

@@ -21,7 +21,11 @@ description:
     in nat, C(NETPLUMB-FORWARD) in filter, C(NETPLUMB-PREROUTING) in raw). Each rule carries the comment
     C(netplumb:BRIDGE:PROTO/[HOST_IP:]PORTS) naming the network and the mapping; a call touches only the
     mappings it names. One C(iptables-restore --noflush --wait) per table, whatever the batch size.
-  - A host port already published by another mapping of ours, or bound by a local listener, is refused.
+  - A host port already published by another mapping of ours, bound by a local listener, or DNATed by another
+    firewall (Docker with userland-proxy off, an nft dnat; read from nftables and every iptables backend) is
+    refused.
+  - Another firewall whose chain drops a published port's traffic (a native nftables C(policy drop), firewalld,
+    ufw, C(DOCKER-USER)) is never changed; a warning names its table, chain and hook and the fix for it.
   - Changing or removing a UDP mapping flushes the stale conntrack entries of its host ports
     (C(conntrack -D -p udp --orig-port-dst PORT)).
 author:

@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: swarm_peers
 short_description: Resolve and validate the Swarm peers on the controller, before any host is written to
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Validates each node's Swarm address and each extra peer exactly as M(netplumb.container.swarm_firewall)
     does (an IPv4 address or CIDR, not 0.0.0.0/0, multicast or loopback), and returns the peers with every

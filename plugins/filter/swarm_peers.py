@@ -31,7 +31,9 @@ options:
 EXAMPLES = r"""
 - name: Peers
   ansible.builtin.set_fact:
-    resolved: "{{ [{'host': 'w1', 'value': '192.0.2.21', 'source': 'ansible_host'}] | netplumb.container.swarm_peers([]) }}"
+    resolved: "{{ nodes | netplumb.container.swarm_peers(['10.40.0.0/24']) }}"
+  vars:
+    nodes: [{host: w1, value: 192.0.2.21, source: ansible_host}]
 """
 
 RETURN = r"""

@@ -20,9 +20,10 @@ fleet-deps: venv collection $(FLEET_STAMP)
 
 .PHONY: fleet-deps demo lint molecule molecule-default molecule-fleet fleet-unit fleet-count fleet-bench
 
-# Role schema parser, the probe helper and the demo table printer, no kernel.
+# Role schema parser, the probe helper, the demo table printer and the fleet membership (--limit, serial), no kernel.
 fleet-unit: fleet-deps
-	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py tests/fleet/test_pyroute2.py tests/fleet/test_table.py
+	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py tests/fleet/test_pyroute2.py tests/fleet/test_table.py \
+		tests/fleet/test_fleet_group.py
 
 demo: deps fleet-deps
 	@start=$$(date +%s); \

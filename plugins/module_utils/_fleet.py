@@ -84,3 +84,36 @@ def allocate(cluster_cidr, prefix, hosts):
     if problems:
         raise ValidationError("container_cluster_cidr", str(cidr), "; ".join(problems))
     return out
+
+
+def swarm_peers(nodes, extra=()):
+    """The Swarm peers of a node, resolved and validated on the controller before any host is written to.
+
+    nodes: [{host, value, source}] - every member of the Swarm groups (from the inventory, not the play), value
+    its swarm_prerequisites_address, else ansible_host, else its inventory name, and source which one it is;
+    extra: swarm_prerequisites_extra_peers. -> {"peers": [values, in order], "problems": [messages naming the
+    host and the value]}; the validation is swarm_firewall's own (_swarm._peer), so the module cannot refuse a
+    peer the role accepted."""
+    from ansible_collections.netplumb.container.plugins.module_utils._swarm import _peer
+
+    peers, problems = [], []
+    for node in nodes:
+        host, value, source = node["host"], node.get("value"), node.get("source") or "ansible_host"
+        try:
+            _peer("%s: %s" % (host, source), value)
+        except ValidationError as exc:
+            if source == "inventory name":
+                problems.append("%s: no Swarm address - neither swarm_prerequisites_address nor ansible_host is "
+                                "set, and the inventory name %r is no IPv4 address (%s)" % (host, value, exc.reason))
+            else:
+                problems.append(str(exc))
+            continue
+        peers.append(value.strip())
+    for i, value in enumerate(extra or []):
+        try:
+            _peer("swarm_prerequisites_extra_peers[%d]" % i, value)
+        except ValidationError as exc:
+            problems.append(str(exc))
+            continue
+        peers.append(value.strip())
+    return dict(peers=peers, problems=problems)

@@ -18,7 +18,7 @@ from ansible_collections.netplumb.container.plugins.module_utils import _validat
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
-    OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, pending, unpend)
+    OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, ns_inode, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
@@ -97,7 +97,7 @@ def op_bridge_add(nl, name, stp, mtu):
     def fn():
         nl.sock(None).link("add", ifname=name, kind="bridge", br_stp_state=1 if stp else 0, **extra)
     cmd = "ip link add %s%s type bridge stp_state %d" % (name, "" if mtu is None else " mtu %d" % mtu, 1 if stp else 0)
-    return Action("link_add", name, cmd, creating(None, name, fn))
+    return Action("link_add", name, cmd, creating(None, name, fn, kind="bridge", locate=_locate(nl, name)))
 
 
 def op_bridge_stp(nl, name, stp):
@@ -119,7 +119,13 @@ def op_veth_add(nl, name, peer, peer_ns, mtu):
             nl.with_ns_fd(peer_ns, add)
     m = "" if mtu is None else " mtu %d" % mtu
     return Action("link_add", name, "ip link add %s%s type veth peer name %s%s%s" % (
-        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), creating(None, name, fn))
+        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns),
+        creating(None, name, fn, kind="veth", locate=_locate(nl, name)))
+
+
+def _locate(nl, name):
+    """For the journal: (ifindex, namespace inode) of host link NAME, just created."""
+    return lambda: (nl.index(None, name), ns_inode(nl, None))
 
 
 def op_move(nl, from_ns, name, to_ns):
@@ -176,10 +182,10 @@ def bridge_view(host, name):
                 addresses=_sorted(host.addresses(name)), alias=lk.alias)
 
 
-def foreign_ports(host, lk):
+def foreign_ports(nl, host, lk):
     """Names of the ports of bridge lk that are not ours (alias not exactly netplumb), sorted."""
     return sorted(x.name for x in host.by_index.values() if x.master == lk.index and not is_ours(x)
-                  and not pending(None, x.name))
+                  and not pending(nl, None, x))
 
 
 def _foreign_ports_error(field, name, foreign):
@@ -197,8 +203,9 @@ def plan_bridge(nl, spec):
     if lk is not None and lk.kind != "bridge":
         raise StateError("name=%s is held by a link of kind %s, not a bridge; refusing to touch it" % (
             name, lk.kind or "unknown"))
-    foreign = foreign_ports(host, lk) if lk is not None else []
-    if lk is not None and not is_ours(lk) and not spec.get("adopt") and not pending(None, name):
+    foreign = foreign_ports(nl, host, lk) if lk is not None else []
+    facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ()) if lk is not None else None
+    if lk is not None and not is_ours(lk) and not spec.get("adopt") and not pending(nl, None, lk):
         if foreign:
             raise NotOursError("name", name, "bridge", adopt_hint=False, detail=(
                 "it has ports that are not netplumb's: %s, so adopt=true cannot take it over either"
@@ -208,6 +215,7 @@ def plan_bridge(nl, spec):
         if lk is not None:
             if foreign:
                 raise _foreign_ports_error("name", name, foreign)
+            _preflight.check_uplink("name", name, facts, "deleted")     # whatever its mark
             p.add(op_link_del(nl, None, name))
         p.after = dict(state="absent")
         return p
@@ -238,9 +246,11 @@ def plan_bridge(nl, spec):
         after["up"] = True
     if foreign and p.actions:
         raise _foreign_ports_error("name", name, foreign)
-    if p.actions:
+    if p.actions:       # adopt=true included: its mark is an action
         # never cut the host off: not the uplink, and no address whose network touches the host's own
-        facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+        facts = facts or _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+        if lk is not None:
+            _preflight.check_uplink("name", name, facts, "changed (%s)" % "; ".join(a.command for a in p.actions))
         _preflight.check_bridge("name", name, facts)
         for i, iface in enumerate(spec.get("addresses") or []):
             _preflight.check_subnet("addresses[%d]" % i, iface.network, facts, bridge=name)
@@ -330,6 +340,13 @@ class _World:
         self.adopting = set()   # host ends the batch adopts (ports that become ours in this plan)
         self.marked_ns = set()  # namespaces the plan marks as ours (adopt=true)
         self.marked_bridges = set()     # bridges an earlier call of the same run marks (the preflight's dry run)
+        self._facts = None
+
+    def facts(self):
+        """The host model (_preflight), read when first needed."""
+        if self._facts is None:
+            self._facts = _preflight.read_host(self.nl, self.host)
+        return self._facts
 
     def state(self, ns):
         if ns is None:
@@ -377,11 +394,11 @@ class _World:
         lk = self.host.link(bridge)
         if lk is None:
             return      # check mode: an earlier task creates it (warned by check_bridge)
-        if not is_ours(lk) and not pending(None, bridge) and bridge not in self.marked_bridges:
+        if not is_ours(lk) and not pending(self.nl, None, lk) and bridge not in self.marked_bridges:
             raise NotOursError(field, bridge, "bridge", adopt_hint=False, detail=(
                 "a new port would change it; take it over on purpose with netplumb.container.linux_bridge and "
                 "adopt=true (see %s)" % SAFETY_DOC))
-        foreign = [x for x in foreign_ports(self.host, lk) if x not in self.adopting]
+        foreign = [x for x in foreign_ports(self.nl, self.host, lk) if x not in self.adopting]
         if foreign:
             raise _foreign_ports_error(field, bridge, foreign)
 
@@ -393,7 +410,7 @@ class _World:
         lo = self.state(ns).link("lo")
         if ns in self.missing_ns or is_ours(lo):
             return
-        if pending(ns, "lo"):   # made by a run that died before marking it: ours, the mark comes now
+        if pending(self.nl, ns, lo):   # made by a run that died before marking it: ours, the mark comes now
             adopt = True
         if not adopt:
             raise NotOursError(field, ns, "network namespace")
@@ -438,15 +455,21 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
     world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
     if prune:
         p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges, keep)
-    facts = None
     for i, pair in enumerate(pairs):
         f = "%s[%d]." % (field, i) if field else ""
         if pair["state"] == "present" and pair.get("bridge"):
             world.check_bridge(pair["bridge"])
-        _plan_pair(world, p, pair, f)
+        done = len(p.actions)
+        touched = _plan_pair(world, p, pair, f)
+        if len(p.actions) > done:
+            # an uplink is never changed, whatever its mark: not the host end, nor the twin in this namespace
+            for lname in touched:
+                if world.host.link(lname) is not None:
+                    _preflight.check_uplink(f + "name", lname, world.facts(), "changed (%s)" % "; ".join(
+                        a.command for a in p.actions[done:]))
         if pair["state"] == "present" and (pair.get("bridge") or pair.get("addresses")):
             # never cut the host off: no uplink as bridge, no host-end address touching the host's own
-            facts = facts or _preflight.read_host(nl, world.host)
+            facts = world.facts()
             if pair.get("bridge"):
                 _preflight.check_bridge(f + "bridge", pair["bridge"], facts)
             for j, iface in enumerate(pair.get("addresses") or []):
@@ -462,11 +485,14 @@ def _plan_prune(world, p, pairs, extra_bridges=(), keep=()):
     out = []
     for name in sorted(world.host.links):
         h = world.host.link(name)
-        if h.kind != "veth" or not (h.alias == OWNER_ALIAS or pending(None, name)) or name in names or not h.master:
+        if h.kind != "veth" or not (h.alias == OWNER_ALIAS or pending(world.nl, None, h)) or name in names \
+                or not h.master:
             continue
         if world.host.name_of(h.master) not in bridges:
             continue
         peer_ns, pl = _locate_peer(world, h)
+        _preflight.check_uplink("prune", name, world.facts(), "deleted (pruned from bridge %s)"
+                                % world.host.name_of(h.master))
         p.before[name] = _pair_view(world, None, h, peer_ns, pl)
         p.add(op_link_del(world.nl, None, name))
         p.after[name] = dict(state="absent")
@@ -495,7 +521,12 @@ def _plan_pair(world, p, pair, f=""):
         raise StateError("name=%s is held by a link of kind %s, not a veth; refusing to touch it" % (
             name, h.kind or "unknown"))
     cur_ns, pl = _locate_peer(world, h) if h is not None else (None, None)
-    if h is not None and not is_ours(h) and not adopt and not pending(None, name):
+    touched = [name] + ([pl.name] if pl is not None and cur_ns is None else []) + ([peer] if peer_ns is None else [])
+    if h is not None and pair["state"] == "absent" and (is_ours(h) or adopt):   # unmarked: refused as not ours
+        _preflight.check_uplink(f + "name", name, world.facts(), "deleted")
+    elif h is not None and not is_ours(h) and adopt:
+        _preflight.check_uplink(f + "name", name, world.facts(), "taken over (adopt=true)")
+    if h is not None and not is_ours(h) and not adopt and not pending(nl, None, h):
         raise NotOursError(f + "name", name, "veth", detail=_where(world, cur_ns, pl))
     p.before[name] = _pair_view(world, pair, h, cur_ns, pl)
 
@@ -512,7 +543,7 @@ def _plan_pair(world, p, pair, f=""):
                 world.check_ns(p, f + "peer_netns", peer_ns, adopt)
                 p.add(op_link_del(nl, peer_ns, peer))
         p.after[name] = dict(state="absent")
-        return
+        return touched
 
     world.check_ns(p, f + "peer_netns", peer_ns, adopt)
     target = world.state(peer_ns)
@@ -597,6 +628,7 @@ def _plan_pair(world, p, pair, f=""):
             after["peer_gateway"] = gws[0] if len(gws) == 1 else (gws or None)
     _isolation.note_after(after, isolated)
     p.after[name] = after
+    return touched
 
 
 def _check_peer_name_free(world, target, peer, peer_ns, ours):

@@ -16,10 +16,10 @@ __metaclass__ = type
 from ansible_collections.netplumb.container.plugins.module_utils import _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState
+from ansible_collections.netplumb.container.plugins.module_utils._nl import NsState, dump
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, ns_inode, pending, unpend)
-from ansible_collections.netplumb.container.plugins.module_utils import _preflight
+from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 NSID_NONE = 4294967295
@@ -94,10 +94,10 @@ def op_default_route(nl, ns, gateway):
 def op_bridge_add(nl, name, stp, mtu):
     extra = {} if mtu is None else dict(mtu=mtu)
 
-    def fn():
-        nl.sock(None).link("add", ifname=name, kind="bridge", br_stp_state=1 if stp else 0, **extra)
+    def fn(index):
+        nl.sock(None).link("add", ifname=name, kind="bridge", br_stp_state=1 if stp else 0, index=index, **extra)
     cmd = "ip link add %s%s type bridge stp_state %d" % (name, "" if mtu is None else " mtu %d" % mtu, 1 if stp else 0)
-    return Action("link_add", name, cmd, creating(None, name, fn, kind="bridge", locate=_locate(nl, name)))
+    return Action("link_add", name, cmd, _creating(nl, name, "bridge", fn))
 
 
 def op_bridge_stp(nl, name, stp):
@@ -107,25 +107,52 @@ def op_bridge_stp(nl, name, stp):
 
 
 def op_veth_add(nl, name, peer, peer_ns, mtu):
-    def fn():
+    def fn(index):
         extra = {} if mtu is None else dict(mtu=mtu)
         peer_spec = dict(ifname=peer, **extra)
-        if peer_ns is None:
-            nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, **extra)
+        if peer_ns is None:     # the peer is registered first: it gets the next ifindex, chosen too
+            peer_spec["index"] = _next_ifindex(nl)
+            nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, index=index, **extra)
         else:
             def add(fd):
                 peer_spec["net_ns_fd"] = fd
-                nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, **extra)
+                nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, index=index, **extra)
             nl.with_ns_fd(peer_ns, add)
     m = "" if mtu is None else " mtu %d" % mtu
     return Action("link_add", name, "ip link add %s%s type veth peer name %s%s%s" % (
-        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns),
-        creating(None, name, fn, kind="veth", locate=_locate(nl, name)))
+        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), _creating(nl, name, "veth", fn))
 
 
-def _locate(nl, name):
-    """For the journal: (ifindex, namespace inode) of host link NAME, just created."""
-    return lambda: (nl.index(None, name), ns_inode(nl, None))
+IFINDEX_TRIES = 64
+
+
+def _creating(nl, name, kind, add):
+    """add(ifindex) creates host link NAME with the ifindex we choose, so that the journal (_owner.creating)
+    names the link's kind, ifindex and namespace before it exists: a run killed at any point leaves either no
+    link or one its entry matches exactly. An ifindex taken meanwhile (by another tool) is skipped."""
+    def run():
+        ino = ns_inode(nl, None)
+        for attempt in range(IFINDEX_TRIES):
+            index = _next_ifindex(nl)
+            try:
+                return creating(None, name, lambda: add(index), kind=kind, ident=(index, ino))()
+            except Exception as exc:
+                # EEXIST: the name or the ifindex is taken, EBUSY: the ifindex; only an ifindex is worth a retry
+                if getattr(exc, "code", None) not in (16, 17) or attempt == IFINDEX_TRIES - 1 \
+                        or nl.sock(None).link_lookup(ifname=name):
+                    raise
+        return None     # not reached
+    return run
+
+
+def _next_ifindex(nl):
+    """The next ifindex of the host namespace above every one in use when the run started (one dump of the
+    links, the first time)."""
+    last = getattr(nl, "_netplumb_last_ifindex", None)
+    if last is None:
+        last = max([m["index"] for m in dump(nl.sock(None).get_links)] + [1])
+    nl._netplumb_last_ifindex = last + 1
+    return last + 1
 
 
 def op_move(nl, from_ns, name, to_ns):
@@ -163,7 +190,7 @@ def _plan_addresses(p, nl, ns, name, current, wanted):
 def validate_bridge(spec):
     v.ifname("name", spec["name"])
     v.choice("state", spec.get("state", "present"), ("present", "absent"))
-    spec["addresses"] = v.interface_cidrs("addresses", spec.get("addresses"))
+    spec["addresses"] = v.interface_cidrs("addresses", spec.get("addresses"), ranges=True)
     v.mtu("mtu", spec.get("mtu"))
     _bool("adopt", spec.get("adopt"))
     return spec
@@ -254,6 +281,8 @@ def plan_bridge(nl, spec):
         _preflight.check_bridge("name", name, facts)
         for i, iface in enumerate(spec.get("addresses") or []):
             _preflight.check_subnet("addresses[%d]" % i, iface.network, facts, bridge=name)
+            for w in _ranges.warnings("addresses[%d]" % i, iface.network, iface.with_prefixlen):
+                p.warn(w)
     p.after = after
     return p
 
@@ -306,7 +335,7 @@ def validate_pairs(pairs, field="pairs"):
         _isolation.validate_pair(f, pair)
         _bool(f + "adopt", pair.get("adopt"))
         v.mtu(f + "mtu", pair.get("mtu"))
-        pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"))
+        pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"), ranges=True)
         pair["peer_addresses"] = v.interface_cidrs(f + "peer_addresses", pair.get("peer_addresses"))
         if pair.get("peer_gateway") is not None:
             if pair.get("peer_netns") is None:
@@ -474,6 +503,8 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
                 _preflight.check_bridge(f + "bridge", pair["bridge"], facts)
             for j, iface in enumerate(pair.get("addresses") or []):
                 _preflight.check_subnet("%saddresses[%d]" % (f, j), iface.network, facts, bridge=pair["name"])
+                for w in _ranges.warnings("%saddresses[%d]" % (f, j), iface.network, iface.with_prefixlen):
+                    p.warn(w)
     return p
 
 

@@ -26,6 +26,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
+from ansible_collections.netplumb.container.plugins.module_utils import _ranges
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 
@@ -174,6 +175,9 @@ class _Parser:
             return None
         if net.overlaps(_fwnet.LOOPBACK) or net.prefixlen == 0:
             self.error(pre + ".subnet", value, "cannot be a loopback or default network")
+            return None
+        ok, dummy = self.check(_ranges.refuse, pre + ".subnet", net, value)
+        if not ok:
             return None
         if live:
             self.subnets.append((net, name, pre))

@@ -129,14 +129,18 @@ def _replace(ns, name, entry, path=None):
         _write(keep, path)
 
 
-def creating(ns, name, fn, path=None, kind=None, locate=None):
-    """fn creates (ns, name) of ``kind``: journal it first; once fn returned, locate() -> (ifindex, namespace
-    inode) completes the entry. A failed creation takes its entry back."""
+def creating(ns, name, fn, path=None, kind=None, ident=None, locate=None):
+    """fn creates (ns, name) of ``kind``: journal it first. ident: (ifindex, namespace inode) known before the
+    creation (a link created with the ifindex we chose): the entry is complete before the object exists.
+    Otherwise locate() -> (ifindex, namespace inode) completes the entry once fn returned (a namespace: its
+    inode exists only then; a run killed in between leaves an incomplete entry, which marks nothing). A failed
+    creation takes its entry back."""
     def run():
-        _replace(ns, name, _entry(ns, name, kind, None, None), path)
+        ifindex, ino = ident or (None, None)
+        _replace(ns, name, _entry(ns, name, kind, ifindex, ino), path)
         try:
             out = fn()
-        except Exception:
+        except BaseException:
             unpend(ns, name, path)
             raise
         if locate is not None:

@@ -85,17 +85,20 @@ _NETS = [(ipaddress.ip_network(r), name, verdict, why) for r, name, verdict, why
 class RangeError(ValidationError):
     """A subnet in (or containing) a special-purpose range netplumb refuses."""
 
+    def __init__(self, field, value, reason):
+        super(RangeError, self).__init__(field, value, reason)
+        self.args = ("%s=%s: %s" % (field, value, reason),)
+
 
 def classify(net):
-    """[(range, name, verdict, why)] of the entries that decide net's verdict: the most specific entry
-    containing net, then every entry net contains (most specific first). Empty: public unicast."""
-    out = []
+    """[(range, name, verdict, why)] of the entries that decide net's verdict: every entry net contains (most
+    specific first), then the most specific entry containing net. Empty: public unicast. Of several as bad,
+    the first is named (255.255.255.0/24 is refused for the limited broadcast it holds)."""
+    out = [e for e in _NETS if e[0].version == net.version and e[0] != net and e[0].subnet_of(net)]
+    out.sort(key=lambda e: -e[0].prefixlen)
     holders = [e for e in _NETS if e[0].version == net.version and net.subnet_of(e[0])]
     if holders:
         out.append(max(holders, key=lambda e: e[0].prefixlen))
-    for e in _NETS:
-        if e[0].version == net.version and e[0] != net and e[0].subnet_of(net) and e not in out:
-            out.append(e)
     return out
 
 
@@ -112,6 +115,20 @@ def verdict(net):
 
 def describe(entry):
     return "%s (%s)" % (entry[0], entry[1])
+
+
+def refuse(field, net, value=None):
+    """Raise RangeError when net lies in or holds a range refused (validation: pure, before any read)."""
+    check(field, net, value)
+    return net
+
+
+def warnings(field, net, value=None):
+    """The warnings for net (a list of text); [] for a refused net (validation raised already)."""
+    try:
+        return check(field, net, value)
+    except RangeError:
+        return []
 
 
 def check(field, net, value=None):

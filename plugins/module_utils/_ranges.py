@@ -92,13 +92,15 @@ class RangeError(ValidationError):
 
 def classify(net):
     """[(range, name, verdict, why)] of the entries that decide net's verdict: every entry net contains (most
-    specific first), then the most specific entry containing net. Empty: public unicast. Of several as bad,
-    the first is named (255.255.255.0/24 is refused for the limited broadcast it holds)."""
+    specific first), then the most specific entry containing net (first when it is net itself). Empty: public
+    unicast. Of several as bad, the first is named (255.255.255.0/24 is refused for the limited broadcast it
+    holds, 240.0.0.0/4 as reserved)."""
     out = [e for e in _NETS if e[0].version == net.version and e[0] != net and e[0].subnet_of(net)]
     out.sort(key=lambda e: -e[0].prefixlen)
     holders = [e for e in _NETS if e[0].version == net.version and net.subnet_of(e[0])]
     if holders:
-        out.append(max(holders, key=lambda e: e[0].prefixlen))
+        best = max(holders, key=lambda e: e[0].prefixlen)
+        out.insert(0 if best[0] == net else len(out), best)     # the range itself is named first
     return out
 
 

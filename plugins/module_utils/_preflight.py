@@ -123,8 +123,8 @@ def _nh_classes():
                        ("NHA_GATEWAY", "cdata"))
 
         class rtmsg_nh(rtmsg):
-            nla_map = rtmsg.nla_map + tuple(("RTA_UNKNOWN%d" % i, "hex") for i in range(len(rtmsg.nla_map), RTA_NH_ID)) \
-                + (("RTA_NH_ID", "uint32"),)
+            nla_map = rtmsg.nla_map + tuple(("RTA_UNKNOWN%d" % i, "hex")
+                                            for i in range(len(rtmsg.nla_map), RTA_NH_ID)) + (("RTA_NH_ID", "uint32"),)
             # pyroute2 compiles an nla_map once per class and keeps it on the class: this one has its own
             _nlmsg_base__compiled_nla = False
             _nlmsg_base__t_nla_map = None

@@ -109,7 +109,8 @@ def test_port_publish_host_ip_not_of_this_host(lxc, run, check, host_ip):
 def test_port_publish_batch_names_the_item(lxc, run, check):
     refused(run, "port_publish", dict(bridge="br0", ports=[
         dict(host_port=8080, container_ip="172.18.0.10"),
-        dict(host_port=8081, container_ip="172.18.0.10", host_ip="203.0.113.1")]), check, "ports[1].host_ip=203.0.113.1")
+        dict(host_port=8081, container_ip="172.18.0.10", host_ip="203.0.113.1")]), check,
+        "ports[1].host_ip=203.0.113.1")
 
 
 @MODES
@@ -172,8 +173,8 @@ def test_veth_pair_onto_the_uplink_bridge(lxc, run, check):
 @MODES
 @pytest.mark.parametrize("route, subnet, hit", [
     ("blackhole 172.21.0.0/16", "172.21.4.0/24", "overlaps the host's blackhole route 172.21.0.0/16"),
-    ("unreachable 172.22.0.0/16 table 100", "172.22.0.0/16", "overlaps the host's unreachable route 172.22.0.0/16 "
-                                                              "table 100"),
+    ("unreachable 172.22.0.0/16 table 100", "172.22.0.0/16",
+     "overlaps the host's unreachable route 172.22.0.0/16 table 100"),
     ("prohibit 172.23.0.0/24", "172.23.0.0/16", "overlaps the host's prohibit route 172.23.0.0/24"),
     ("throw 172.24.0.0/16 table 200", "172.24.1.0/24", "overlaps the host's throw route 172.24.0.0/16 table 200"),
 ], ids=["blackhole", "unreachable", "prohibit", "throw"])

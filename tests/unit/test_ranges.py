@@ -14,7 +14,8 @@ NET = ipaddress.ip_network
 def test_each_entry(entry):
     rng, name, verdict, _why = entry
     net = NET(rng)
-    inner = net if net.prefixlen >= (30 if net.version == 4 else 126) else list(net.subnets(new_prefix=net.prefixlen + 2))[1]
+    small = net.prefixlen >= (30 if net.version == 4 else 126)
+    inner = net if small else list(net.subnets(new_prefix=net.prefixlen + 2))[1]
     for n in (net, inner):
         if verdict == _ranges.REFUSE:
             with pytest.raises(_ranges.RangeError) as err:

@@ -176,9 +176,10 @@ class _Parser:
         if net.overlaps(_fwnet.LOOPBACK) or net.prefixlen == 0:
             self.error(pre + ".subnet", value, "cannot be a loopback or default network")
             return None
-        ok, dummy = self.check(_ranges.refuse, pre + ".subnet", net, value)
-        if not ok:
-            return None
+        if live:    # (a network made before the range was refused can still be removed)
+            ok, dummy = self.check(_ranges.refuse, pre + ".subnet", net, value)
+            if not ok:
+                return None
         if live:
             self.subnets.append((net, name, pre))
         return net

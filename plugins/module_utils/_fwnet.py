@@ -22,7 +22,8 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
     OWNER_PREFIX, Rule, get_driver, network_of)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
-from ansible_collections.netplumb.container.plugins.module_utils import _preflight
+from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
+from ansible_collections.netplumb.container.plugins.module_utils._owner import is_ours
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 LOOPBACK = ipaddress.ip_network(u"127.0.0.0/8")
@@ -74,6 +75,10 @@ def validate_nat(spec):
         raise ValidationError("subnet", spec["subnet"], "only IPv4 is supported by the iptables driver for now")
     if net.overlaps(LOOPBACK) or net.prefixlen == 0:
         raise ValidationError("subnet", spec["subnet"], "cannot be a loopback or default network")
+    if spec["state"] == "present":
+        if net.prefixlen > 30:
+            raise ValidationError("subnet", spec["subnet"], "leaves no room for a gateway and containers (/30 at most)")
+        _ranges.refuse("subnet", net, spec["subnet"])
     v.choice("state", spec["state"], ["present", "absent"])
     v.choice("firewall_backend", spec.get("firewall_backend", "auto"), ["auto", "iptables", "nftables"])
     return net
@@ -386,6 +391,9 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
         _preflight.check_bridge("bridge", bridge, facts)
         _preflight.check_subnet("subnet", net, facts, bridge=bridge)
         _preflight.check_bridge("bridge", bridge, facts, must_exist=not check_mode)
+        _check_own_network(spec, net, host)
+        for w in _ranges.warnings("subnet", net, spec["subnet"]):
+            p.warn(w)
     if present and host.link(bridge) is None:
         p.warn("bridge %s does not exist (yet): rules predicted for it; %s" % (bridge, REBUILD_NOTE))
     driver = driver or get_driver(spec.get("firewall_backend") or "auto")
@@ -395,6 +403,8 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     if present:     # other firewalls that drop this network's traffic: told, never changed
         for w in _hostfw.network_warnings(_hostfw.read(driver), bridge, net):
             p.warn(w)
+    if present and not spec.get("icc", True):
+        _check_foreign_icc(driver, bridge, host)
     owner = OWNER_PREFIX + bridge
     gone = set(spec.get("_removed") or ())     # networks an earlier call of the same run removes (preflight)
     for r in current.rules():   # the subnet must not be claimed by another network of ours
@@ -417,6 +427,40 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
             p.add(op_sysctl("net.ipv4.ip_forward", 1))
     _isolation.plan_nat(p, nl, host, spec)
     return p
+
+
+def _check_own_network(spec, net, host):
+    """container_nat's subnet is its bridge's own network: an IPv4 address of the bridge lies in it (when the
+    bridge exists and has one; in check mode an earlier task of the role creates it with the subnet's gateway)."""
+    lk = host.link(spec["bridge"])
+    mine = [i for i in host.addresses(lk.name) if i.version == 4] if lk is not None else []
+    if mine and not any(i.ip in net for i in mine):
+        raise StateError("subnet=%s: is not the network of bridge %s (its addresses: %s); give the bridge's own "
+                         "network" % (net, lk.name, ", ".join(sorted(str(i.with_prefixlen) for i in mine))))
+
+
+def _check_foreign_icc(driver, bridge, host):
+    """icc=false on a bridge that is not ours whose owner accepts its bridge-to-bridge traffic itself (Docker's
+    `-A FORWARD -i docker0 -o docker0 -j ACCEPT`, or one in its own chains): that tool puts its jump back in
+    front of ours whenever it restarts, and our isolation is then a silent no-op. Refused."""
+    lk = host.link(bridge)
+    if lk is None or is_ours(lk) or not hasattr(driver, "tool") or not hasattr(driver, "runner"):
+        return
+    rc, out, dummy = driver.runner([driver.tool("save"), "-t", "filter"])
+    for line in (out or "").splitlines() if rc == 0 else ():
+        toks = line.split()
+        if toks[:1] != ["-A"] or OWNER_PREFIX in line or "ACCEPT" not in toks[-1:]:
+            continue
+        if _arg(toks, "-i") == bridge and _arg(toks, "-o") == bridge:
+            raise StateError("icc=false: bridge %s is not netplumb's (no netplumb mark) and its owner accepts its "
+                             "container-to-container traffic itself (%s); that tool puts its rules back in front of "
+                             "ours whenever it restarts, so our isolation would be a silent no-op. Isolate with that "
+                             "tool (Docker: a network with com.docker.network.bridge.enable_icc=false), or use a "
+                             "bridge of ours" % (bridge, line.strip()))
+
+
+def _arg(toks, opt):
+    return toks[toks.index(opt) + 1] if opt in toks[:-1] else None
 
 
 def _bridge_for(m, host, current, check_mode):

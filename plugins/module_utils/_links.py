@@ -16,10 +16,10 @@ __metaclass__ = type
 from ansible_collections.netplumb.container.plugins.module_utils import _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._nl import Link, NsState
+from ansible_collections.netplumb.container.plugins.module_utils._nl import Link, NsState, dump
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
-    OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, pending, unpend)
-from ansible_collections.netplumb.container.plugins.module_utils import _preflight
+    OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, ns_inode, pending, unpend)
+from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 NSID_NONE = 4294967295
@@ -94,10 +94,10 @@ def op_default_route(nl, ns, gateway):
 def op_bridge_add(nl, name, stp, mtu):
     extra = {} if mtu is None else dict(mtu=mtu)
 
-    def fn():
-        nl.sock(None).link("add", ifname=name, kind="bridge", br_stp_state=1 if stp else 0, **extra)
+    def fn(index):
+        nl.sock(None).link("add", ifname=name, kind="bridge", br_stp_state=1 if stp else 0, index=index, **extra)
     cmd = "ip link add %s%s type bridge stp_state %d" % (name, "" if mtu is None else " mtu %d" % mtu, 1 if stp else 0)
-    return Action("link_add", name, cmd, creating(None, name, fn))
+    return Action("link_add", name, cmd, _creating(nl, name, "bridge", fn))
 
 
 def op_bridge_stp(nl, name, stp):
@@ -107,19 +107,52 @@ def op_bridge_stp(nl, name, stp):
 
 
 def op_veth_add(nl, name, peer, peer_ns, mtu):
-    def fn():
+    def fn(index):
         extra = {} if mtu is None else dict(mtu=mtu)
         peer_spec = dict(ifname=peer, **extra)
-        if peer_ns is None:
-            nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, **extra)
+        if peer_ns is None:     # the peer is registered first: it gets the next ifindex, chosen too
+            peer_spec["index"] = _next_ifindex(nl)
+            nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, index=index, **extra)
         else:
             def add(fd):
                 peer_spec["net_ns_fd"] = fd
-                nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, **extra)
+                nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, index=index, **extra)
             nl.with_ns_fd(peer_ns, add)
     m = "" if mtu is None else " mtu %d" % mtu
     return Action("link_add", name, "ip link add %s%s type veth peer name %s%s%s" % (
-        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), creating(None, name, fn))
+        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), _creating(nl, name, "veth", fn))
+
+
+IFINDEX_TRIES = 64
+
+
+def _creating(nl, name, kind, add):
+    """add(ifindex) creates host link NAME with the ifindex we choose, so that the journal (_owner.creating)
+    names the link's kind, ifindex and namespace before it exists: a run killed at any point leaves either no
+    link or one its entry matches exactly. An ifindex taken meanwhile (by another tool) is skipped."""
+    def run():
+        ino = ns_inode(nl, None)
+        for attempt in range(IFINDEX_TRIES):
+            index = _next_ifindex(nl)
+            try:
+                return creating(None, name, lambda: add(index), kind=kind, ident=(index, ino))()
+            except Exception as exc:
+                # EEXIST: the name or the ifindex is taken, EBUSY: the ifindex; only an ifindex is worth a retry
+                if getattr(exc, "code", None) not in (16, 17) or attempt == IFINDEX_TRIES - 1 \
+                        or nl.sock(None).link_lookup(ifname=name):
+                    raise
+        return None     # not reached
+    return run
+
+
+def _next_ifindex(nl):
+    """The next ifindex of the host namespace above every one in use when the run started (one dump of the
+    links, the first time)."""
+    last = getattr(nl, "_netplumb_last_ifindex", None)
+    if last is None:
+        last = max([m["index"] for m in dump(nl.sock(None).get_links)] + [1])
+    nl._netplumb_last_ifindex = last + 1
+    return last + 1
 
 
 def op_move(nl, from_ns, name, to_ns):
@@ -157,7 +190,7 @@ def _plan_addresses(p, nl, ns, name, current, wanted):
 def validate_bridge(spec):
     v.ifname("name", spec["name"])
     v.choice("state", spec.get("state", "present"), ("present", "absent"))
-    spec["addresses"] = v.interface_cidrs("addresses", spec.get("addresses"))
+    spec["addresses"] = v.interface_cidrs("addresses", spec.get("addresses"), ranges=True)
     v.mtu("mtu", spec.get("mtu"))
     _bool("adopt", spec.get("adopt"))
     return spec
@@ -176,10 +209,10 @@ def bridge_view(host, name):
                 addresses=_sorted(host.addresses(name)), alias=lk.alias)
 
 
-def foreign_ports(host, lk):
+def foreign_ports(nl, host, lk):
     """Names of the ports of bridge lk that are not ours (alias not exactly netplumb), sorted."""
     return sorted(x.name for x in host.by_index.values() if x.master == lk.index and not is_ours(x)
-                  and not pending(None, x.name))
+                  and not pending(nl, None, x))
 
 
 def _foreign_ports_error(field, name, foreign):
@@ -197,8 +230,9 @@ def plan_bridge(nl, spec):
     if lk is not None and lk.kind != "bridge":
         raise StateError("name=%s is held by a link of kind %s, not a bridge; refusing to touch it" % (
             name, lk.kind or "unknown"))
-    foreign = foreign_ports(host, lk) if lk is not None else []
-    if lk is not None and not is_ours(lk) and not spec.get("adopt") and not pending(None, name):
+    foreign = foreign_ports(nl, host, lk) if lk is not None else []
+    facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ()) if lk is not None else None
+    if lk is not None and not is_ours(lk) and not spec.get("adopt") and not pending(nl, None, lk):
         if foreign:
             raise NotOursError("name", name, "bridge", adopt_hint=False, detail=(
                 "it has ports that are not netplumb's: %s, so adopt=true cannot take it over either"
@@ -216,6 +250,7 @@ def plan_bridge(nl, spec):
         if lk is not None:
             if foreign:
                 raise _foreign_ports_error("name", name, foreign)
+            _preflight.check_uplink("name", name, facts, "deleted")     # whatever its mark
             mine = sorted(x.name for x in host.by_index.values() if x.master == lk.index and x.name not in foreign)
             if mine and not spec.get("_keep_foreign"):     # container_network removes them first itself
                 p.warn("bridge %s: its ports of ours (%s) stay, detached, with their namespaces and the network's "
@@ -251,12 +286,16 @@ def plan_bridge(nl, spec):
         after["up"] = True
     if foreign and p.actions:
         raise _foreign_ports_error("name", name, foreign)
-    if p.actions:
+    if p.actions:       # adopt=true included: its mark is an action
         # never cut the host off: not the uplink, and no address whose network touches the host's own
-        facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+        facts = facts or _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+        if lk is not None:
+            _preflight.check_uplink("name", name, facts, "changed (%s)" % "; ".join(a.command for a in p.actions))
         _preflight.check_bridge("name", name, facts)
         for i, iface in enumerate(spec.get("addresses") or []):
             _preflight.check_subnet("addresses[%d]" % i, iface.network, facts, bridge=name)
+            for w in _ranges.warnings("addresses[%d]" % i, iface.network, iface.with_prefixlen):
+                p.warn(w)
     p.after = after
     return p
 
@@ -309,7 +348,7 @@ def validate_pairs(pairs, field="pairs"):
         _isolation.validate_pair(f, pair)
         _bool(f + "adopt", pair.get("adopt"))
         v.mtu(f + "mtu", pair.get("mtu"))
-        pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"))
+        pair["addresses"] = v.interface_cidrs(f + "addresses", pair.get("addresses"), ranges=True)
         pair["peer_addresses"] = v.interface_cidrs(f + "peer_addresses", pair.get("peer_addresses"))
         if pair.get("peer_gateway") is not None:
             if pair.get("peer_netns") is None:
@@ -344,6 +383,13 @@ class _World:
         self.marked_ns = set()  # namespaces the plan marks as ours (adopt=true)
         self.marked_bridges = set()     # bridges an earlier call of the same run marks (the preflight's dry run)
         self.removed_bridges = set()    # bridges an earlier call of the same run deletes (the preflight's dry run)
+        self._facts = None
+
+    def facts(self):
+        """The host model (_preflight), read when first needed."""
+        if self._facts is None:
+            self._facts = _preflight.read_host(self.nl, self.host)
+        return self._facts
 
     def state(self, ns):
         if ns is None:
@@ -391,11 +437,11 @@ class _World:
         lk = self.host.link(bridge)
         if lk is None:
             return      # check mode: an earlier task creates it (warned by check_bridge)
-        if not is_ours(lk) and not pending(None, bridge) and bridge not in self.marked_bridges:
+        if not is_ours(lk) and not pending(self.nl, None, lk) and bridge not in self.marked_bridges:
             raise NotOursError(field, bridge, "bridge", adopt_hint=False, detail=(
                 "a new port would change it; take it over on purpose with netplumb.container.linux_bridge and "
                 "adopt=true (see %s)" % SAFETY_DOC))
-        foreign = [x for x in foreign_ports(self.host, lk) if x not in self.adopting]
+        foreign = [x for x in foreign_ports(self.nl, self.host, lk) if x not in self.adopting]
         if foreign:
             raise _foreign_ports_error(field, bridge, foreign)
 
@@ -407,7 +453,7 @@ class _World:
         lo = self.state(ns).link("lo")
         if ns in self.missing_ns or is_ours(lo):
             return
-        if pending(ns, "lo"):   # made by a run that died before marking it: ours, the mark comes now
+        if pending(self.nl, ns, lo):   # made by a run that died before marking it: ours, the mark comes now
             adopt = True
         if not adopt:
             raise NotOursError(field, ns, "network namespace")
@@ -456,19 +502,27 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
     world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
     if prune:
         p.extra["pruned"] = _plan_prune(world, p, pairs, prune_bridges, keep, orphans)
-    facts = None
     for i, pair in enumerate(pairs):
         f = "%s[%d]." % (field, i) if field else ""
         if pair["state"] == "present" and pair.get("bridge"):
             world.check_bridge(pair["bridge"])
-        _plan_pair(world, p, pair, f)
+        done = len(p.actions)
+        touched = _plan_pair(world, p, pair, f)
+        if len(p.actions) > done:
+            # an uplink is never changed, whatever its mark: not the host end, nor the twin in this namespace
+            for lname in touched:
+                if world.host.link(lname) is not None:
+                    _preflight.check_uplink(f + "name", lname, world.facts(), "changed (%s)" % "; ".join(
+                        a.command for a in p.actions[done:]))
         if pair["state"] == "present" and (pair.get("bridge") or pair.get("addresses")):
             # never cut the host off: no uplink as bridge, no host-end address touching the host's own
-            facts = facts or _preflight.read_host(nl, world.host)
+            facts = world.facts()
             if pair.get("bridge"):
                 _preflight.check_bridge(f + "bridge", pair["bridge"], facts)
             for j, iface in enumerate(pair.get("addresses") or []):
                 _preflight.check_subnet("%saddresses[%d]" % (f, j), iface.network, facts, bridge=pair["name"])
+                for w in _ranges.warnings("%saddresses[%d]" % (f, j), iface.network, iface.with_prefixlen):
+                    p.warn(w)
     return p
 
 
@@ -494,7 +548,7 @@ def _plan_prune(world, p, pairs, extra_bridges=(), keep=(), orphans=None):
     out = []
     for name in sorted(world.host.links):
         h = world.host.link(name)
-        if h.kind != "veth" or not (h.alias == OWNER_ALIAS or pending(None, name)) or name in names:
+        if h.kind != "veth" or not (h.alias == OWNER_ALIAS or pending(world.nl, None, h)) or name in names:
             continue
         if not h.master:
             if orphans is None or not _orphan_of(world, h, orphans):
@@ -502,12 +556,16 @@ def _plan_prune(world, p, pairs, extra_bridges=(), keep=(), orphans=None):
         elif world.host.name_of(h.master) not in bridges:
             continue
         peer_ns, pl = _locate_peer(world, h)
+        _preflight.check_uplink("prune", name, world.facts(), "deleted (pruned from bridge %s)"
+                                % world.host.name_of(h.master) if h.master else "deleted (pruned: a detached veth "
+                                "of an absent network)")
         p.before[name] = _pair_view(world, None, h, peer_ns, pl)
         p.add(op_link_del(world.nl, None, name))
         p.after[name] = dict(state="absent")
         if pl is not None and peer_ns is not False:
             world.gone.add((peer_ns, pl.name))
-        if peer_ns and not (is_ours(world.state(peer_ns).link("lo")) or pending(peer_ns, "lo")):
+        peer_lo = world.state(peer_ns).link("lo") if peer_ns else None
+        if peer_ns and not (is_ours(peer_lo) or pending(world.nl, peer_ns, peer_lo)):
             # the namespace it led to carries no mark: it is left, whatever follows the prune
             p.warn("veth %s led to network namespace %s, which is not netplumb's (its lo carries no mark): the "
                    "namespace is left as it is" % (name, peer_ns))
@@ -542,7 +600,12 @@ def _plan_pair(world, p, pair, f=""):
         raise StateError("name=%s is held by a link of kind %s, not a veth; refusing to touch it" % (
             name, h.kind or "unknown"))
     cur_ns, pl = _locate_peer(world, h) if h is not None else (None, None)
-    if h is not None and not is_ours(h) and not adopt and not pending(None, name):
+    touched = [name] + ([pl.name] if pl is not None and cur_ns is None else []) + ([peer] if peer_ns is None else [])
+    if h is not None and pair["state"] == "absent" and (is_ours(h) or adopt):   # unmarked: refused as not ours
+        _preflight.check_uplink(f + "name", name, world.facts(), "deleted")
+    elif h is not None and not is_ours(h) and adopt:
+        _preflight.check_uplink(f + "name", name, world.facts(), "taken over (adopt=true)")
+    if h is not None and not is_ours(h) and not adopt and not pending(nl, None, h):
         raise NotOursError(f + "name", name, "veth", detail=_where(world, cur_ns, pl))
     p.before[name] = _pair_view(world, pair, h, cur_ns, pl)
 
@@ -559,7 +622,7 @@ def _plan_pair(world, p, pair, f=""):
                 world.check_ns(p, f + "peer_netns", peer_ns, adopt)
                 p.add(op_link_del(nl, peer_ns, peer))
         p.after[name] = dict(state="absent")
-        return
+        return touched
 
     world.check_ns(p, f + "peer_netns", peer_ns, adopt)
     target = world.state(peer_ns)
@@ -644,6 +707,7 @@ def _plan_pair(world, p, pair, f=""):
             after["peer_gateway"] = gws[0] if len(gws) == 1 else (gws or None)
     _isolation.note_after(after, isolated)
     p.after[name] = after
+    return touched
 
 
 def _check_peer_name_free(world, target, peer, peer_ns, ours):

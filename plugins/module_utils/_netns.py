@@ -14,11 +14,12 @@ __metaclass__ = type
 import os
 
 from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
+from ansible_collections.netplumb.container.plugins.module_utils import _preflight
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NETNS_ETC_DIR
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
-    OWNER_ALIAS, NotOursError, creating, marking, pending, unpend)
+    OWNER_ALIAS, NotOursError, creating, marking, ns_inode, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 RESOLV_MARKER = "# Managed by netplumb.container"
@@ -73,9 +74,16 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
     any name leaves all of them untouched."""
     p = Plan()
     current = []
+    held = {}
+    if state == "absent" and hasattr(nl, "sock") and any(nl.ns_exists(n) for n in names):   # (not on records)
+        held = _preflight.read_host(nl).uplink_namespaces()
     for i, name in enumerate(names):
         cur = read(nl, name, etc_dir)
-        if cur["state"] == "present" and not cur["owned"] and not adopt and not pending(name, "lo"):
+        if name in held:    # deleting it deletes the uplink's twin, and so the uplink
+            _preflight.check_uplink("name[%d]" % i, held[name], _preflight.read_host(nl),
+                                    "deleted along with network namespace %s, which holds its twin" % name)
+        if cur["state"] == "present" and not cur["owned"] and not adopt and \
+                not pending(nl, name, nl.read(name).link("lo")):
             raise NotOursError("name[%d]" % i, name, "network namespace",
                                detail="its lo does not carry the alias %s" % OWNER_ALIAS)
         if cur["state"] == "absent" and state == "present":
@@ -88,7 +96,8 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
                          nameservers=cur.get("nameservers"), owned=True)
             if cur["state"] == "absent":
                 p.add(Action("netns_add", name, "ip netns add %s" % name,
-                             creating(name, "lo", _bind(nl.ns_create, name))))
+                             creating(name, "lo", _bind(nl.ns_create, name), kind="loopback",
+                                      locate=lambda name=name: (1, ns_inode(nl, name)))))
             if not cur.get("owned"):    # a new namespace, or adopt=true
                 p.add(Action("link_set", name, "ip -n %s link set lo alias %s" % (name, OWNER_ALIAS),
                              marking(name, "lo", _lo_mark(nl, name))))

@@ -27,6 +27,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
+from ansible_collections.netplumb.container.plugins.module_utils import _ranges
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 
@@ -176,6 +177,10 @@ class _Parser:
         if net.overlaps(_fwnet.LOOPBACK) or net.prefixlen == 0:
             self.error(pre + ".subnet", value, "cannot be a loopback or default network")
             return None
+        if live:    # (a network made before the range was refused can still be removed)
+            ok, dummy = self.check(_ranges.refuse, pre + ".subnet", net, value)
+            if not ok:
+                return None
         if live:
             self.subnets.append((net, name, pre))
         return net

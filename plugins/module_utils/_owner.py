@@ -54,11 +54,37 @@ class NotOursError(StateError):
 # Creating a link or a namespace and marking it are two kernel calls (the kernel ignores an alias given at
 # creation). A run killed between them (SIGKILL, OOM, a lost ssh session) would leave an object of ours without
 # our mark, which the next run would then refuse. So, under the host lock, a creation is first written to a
-# small journal on the host's /run, and the entry is removed once the mark is set: an unmarked object named in
-# the journal was created by us, and the next run marks it and converges it.
-def _key(ns, name):
-    home = os.stat("/proc/thread-self/ns/net").st_ino   # the host namespace the module runs in
-    return "%d\t%s\t%s" % (home, ns or "", name)
+# small journal on the host's /run, completed with the object's identity once it exists (its kind, its ifindex
+# and the inode of the namespace it lives in), and removed once the mark is set. An unmarked object counts as
+# ours only when an entry matches it exactly: same namespace the module runs in, same namespace name, link
+# name, kind, ifindex and namespace inode. A stale entry (the object was deleted and something else took the
+# name), a forged one, one still incomplete (the run died inside the creating call itself) and an entry of the
+# former format (namespace and name only) mark nothing: such an object stays foreign, to adopt on purpose.
+JOURNAL_VERSION = "v2"
+UNKNOWN = "-"
+
+
+def _home():
+    return str(os.stat("/proc/thread-self/ns/net").st_ino)      # the host namespace the module runs in
+
+
+def ns_inode(nl, ns):
+    """Inode of namespace ns (None: the one the module runs in), or None when it cannot be read."""
+    try:
+        if ns is None:
+            return os.stat("/proc/thread-self/ns/net").st_ino
+        return os.stat(os.path.join(nl.run_dir, ns)).st_ino
+    except (OSError, AttributeError):
+        return None
+
+
+def _prefix(ns, name):
+    return "\t".join([JOURNAL_VERSION, _home(), ns or "", name]) + "\t"
+
+
+def _entry(ns, name, kind, ifindex, ino):
+    return _prefix(ns, name) + "\t".join([kind or UNKNOWN, UNKNOWN if ifindex is None else str(ifindex),
+                                          UNKNOWN if ino is None else str(ino)])
 
 
 def _entries(path=None):
@@ -69,9 +95,15 @@ def _entries(path=None):
         return []
 
 
-def pending(ns, name, path=None):
-    """Whether (ns, name) was created by a netplumb run that died before it set the mark."""
-    return _key(ns, name) in _entries(path)
+def pending(nl, ns, link, path=None):
+    """Whether ``link`` (an _nl.Link as read now) in namespace ns was created by a netplumb run that died before
+    it set the mark: a journal entry matches it exactly (see above)."""
+    if link is None:
+        return False
+    ino = ns_inode(nl, ns)
+    if ino is None:
+        return False
+    return _entry(ns, link.name, link.kind, link.index, ino) in _entries(path)
 
 
 def _write(entries, path=None):
@@ -85,18 +117,36 @@ def _write(entries, path=None):
     os.rename(tmp, path)
 
 
-def creating(ns, name, fn, path=None):
-    """fn creates (ns, name): journal it first; a failed creation takes its entry back."""
+def _replace(ns, name, entry, path=None):
+    """The journal with every entry of (ns, name) - of any format - replaced by entry (None: removed)."""
+    prefix = _prefix(ns, name)
+    old = "%s\t%s\t%s" % (_home(), ns or "", name)       # the former format
+    entries = _entries(path)
+    keep = [e for e in entries if not e.startswith(prefix) and e != old]
+    if entry is not None:
+        keep.append(entry)
+    if keep != entries:
+        _write(keep, path)
+
+
+def creating(ns, name, fn, path=None, kind=None, ident=None, locate=None):
+    """fn creates (ns, name) of ``kind``: journal it first. ident: (ifindex, namespace inode) known before the
+    creation (a link created with the ifindex we chose): the entry is complete before the object exists.
+    Otherwise locate() -> (ifindex, namespace inode) completes the entry once fn returned (a namespace: its
+    inode exists only then; a run killed in between leaves an incomplete entry, which marks nothing). A failed
+    creation takes its entry back."""
     def run():
-        key = _key(ns, name)
-        entries = _entries(path)
-        if key not in entries:
-            _write(entries + [key], path)
+        ifindex, ino = ident or (None, None)
+        _replace(ns, name, _entry(ns, name, kind, ifindex, ino), path)
         try:
-            return fn()
-        except Exception:
+            out = fn()
+        except BaseException:
             unpend(ns, name, path)
             raise
+        if locate is not None:
+            ifindex, ino = locate()
+            _replace(ns, name, _entry(ns, name, kind, ifindex, ino), path)
+        return out
     return run
 
 
@@ -110,7 +160,4 @@ def marking(ns, name, fn, path=None):
 
 
 def unpend(ns, name, path=None):
-    key = _key(ns, name)
-    entries = _entries(path)
-    if key in entries:
-        _write([e for e in entries if e != key], path)
+    _replace(ns, name, None, path)

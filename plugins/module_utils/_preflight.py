@@ -2,19 +2,30 @@
 # Private to netplumb.container: not a public API, may change without notice.
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Host-safety preflight: never cut the host off.
+"""The host model and the host-safety preflight: never cut the host off.
 
-Run by every planner before it plans anything, in check mode and real mode alike, on what the host holds
-now (one read of its addresses and routes). Refuses, naming the field, the value and what it collides with:
+One read of the namespace the module runs in (once per nl.frozen() block, so once per run of the role's
+converge): its links, every address of every link, every route of every type in every table but ``local``
+(unicast, blackhole, unreachable, prohibit, throw; multipath hops and nexthop objects resolved), and the
+nexthop objects and groups (RTM_GETNEXTHOP: a route that only names ``nhid N``, as FRR installs them with
+net.ipv4.nexthop_compat_mode=0, carries no gateway nor device of its own). Every planner asks it, in check
+mode and real mode alike, before it plans any write. Refuses, naming the field, the value and what it
+collides with:
 
 * a subnet (or a bridge address's network) that contains or overlaps an address of the host, a route of the
-  host that is not ours (the uplink's subnet, a static route, a policy route), or the default gateway;
-* a bridge that is the uplink: it carries a default route, or a port of it does;
-* a "bridge" that is some other kind of link;
+  host that is not ours (the uplink's subnet, a static route, a policy route, a blackhole, unreachable,
+  prohibit or throw route), or a default gateway (through a nexthop object too);
+* any destructive change of an uplink (delete, re-create, re-address, re-parent, move into a namespace,
+  adopt): a link carrying a default route or the route to a default gateway, in any table, through multipath
+  or nexthop objects; the bridge it is a port of; the link it is tied to (a veth twin in this namespace, a
+  macvlan's lower link); the ports of an uplink bridge except veths leading to named namespaces; whatever
+  mark it carries;
+* a bridge that is the uplink, a "bridge" that is some other kind of link;
 * a host_ip that is no address of the host.
 
 "Ours" is decided by the marks of _owner: routes carrying protocol RTPROT_NETPLUMB; addresses and connected
 routes of the very bridge the call manages are that network's own (its gateway address) and never collide.
+Special-purpose address ranges are checked apart, purely, by _ranges.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,6 +34,7 @@ __metaclass__ = type
 
 import ipaddress
 import socket
+import struct
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import dump
@@ -30,6 +42,14 @@ from ansible_collections.netplumb.container.plugins.module_utils._owner import R
 
 RT_TABLE_LOCAL = 255
 LOOPBACK4 = ipaddress.ip_network(u"127.0.0.0/8")
+# route types that say where a destination goes (RTN_*); local, broadcast, anycast and multicast live in the
+# local table and are the host's own addresses, read as addresses
+ROUTE_TYPES = {1: "unicast", 6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw"}
+RTM_NEWROUTE = 24
+RTM_NEWNEXTHOP = 104
+RTM_GETNEXTHOP = 106
+RTA_NH_ID = 30
+NSID_NONE = 4294967295
 
 
 class HostSafetyError(StateError):
@@ -43,17 +63,23 @@ class HostSafetyError(StateError):
 
 
 class Route:
-    __slots__ = ("dst", "dev", "gateway", "proto", "table")
+    __slots__ = ("dst", "dev", "gateway", "proto", "table", "type", "nhid")
 
-    def __init__(self, dst, dev, gateway, proto, table):
+    def __init__(self, dst, dev, gateway, proto, table, rtype="unicast", nhid=None):
         self.dst = dst
         self.dev = dev
         self.gateway = gateway
         self.proto = proto
         self.table = table
+        self.type = rtype
+        self.nhid = nhid
 
     def text(self):
         out = "default" if self.dst.prefixlen == 0 else str(self.dst)
+        if self.type != "unicast":
+            out = "%s %s" % (self.type, out)
+        if self.nhid is not None:
+            out += " nhid %d" % self.nhid
         if self.gateway is not None:
             out += " via %s" % self.gateway
         if self.dev:
@@ -62,35 +88,210 @@ class Route:
             out += " table %s" % self.table
         return out
 
+    def describe(self):
+        """'route 10.0.0.0/8 via 192.0.2.1 dev eth0', 'blackhole route 10.99.0.0/16'."""
+        if self.type == "unicast":
+            return "route " + self.text()
+        return "%s route %s" % (self.type, self.text()[len(self.type) + 1:])
+
+
+class Nexthop:
+    """A nexthop object (`ip nexthop`): a gateway and/or a device, a group of other nexthops, or blackhole."""
+
+    __slots__ = ("id", "oif", "gateway", "group", "blackhole")
+
+    def __init__(self, nhid, oif=None, gateway=None, group=(), blackhole=False):
+        self.id = nhid
+        self.oif = oif
+        self.gateway = gateway
+        self.group = list(group)
+        self.blackhole = blackhole
+
+
+def _nh_classes():
+    """pyroute2 message classes for nexthop objects and for routes naming one (RTA_NH_ID): pyroute2 0.7 and
+    0.9 know neither, so both are declared here on pyroute2's own message base (built on first use)."""
+    global _NH_CLASSES
+    if _NH_CLASSES is None:
+        from pyroute2.netlink import nlmsg
+        from pyroute2.netlink.rtnl.rtmsg import rtmsg
+
+        class nhmsg(nlmsg):
+            fields = (("family", "B"), ("scope", "B"), ("protocol", "B"), ("resvd", "B"), ("flags", "I"))
+            nla_map = (("NHA_UNSPEC", "none"), ("NHA_ID", "uint32"), ("NHA_GROUP", "cdata"),
+                       ("NHA_GROUP_TYPE", "uint16"), ("NHA_BLACKHOLE", "flag"), ("NHA_OIF", "uint32"),
+                       ("NHA_GATEWAY", "cdata"))
+
+        class rtmsg_nh(rtmsg):
+            nla_map = rtmsg.nla_map + tuple(("RTA_UNKNOWN%d" % i, "hex")
+                                            for i in range(len(rtmsg.nla_map), RTA_NH_ID)) + (("RTA_NH_ID", "uint32"),)
+            # pyroute2 compiles an nla_map once per class and keeps it on the class: this one has its own
+            _nlmsg_base__compiled_nla = False
+            _nlmsg_base__t_nla_map = None
+            _nlmsg_base__r_nla_map = None
+
+        _NH_CLASSES = (nhmsg, rtmsg_nh)
+    return _NH_CLASSES
+
+
+_NH_CLASSES = None
+
+
+def _request(sock, msg, msg_type, flags):
+    core = getattr(sock, "asyncore", None)     # pyroute2 0.9: the sync API wraps an async core
+    if core is not None and hasattr(sock, "_generate_with_cleanup"):
+        return list(sock._generate_with_cleanup(core.nlm_request, msg, msg_type, flags, None, None, None))
+    return list(sock.nlm_request(msg, msg_type=msg_type, msg_flags=flags))
+
+
+def _addr_of(raw):
+    if isinstance(raw, (bytes, bytearray)) and len(raw) in (4, 16):
+        return ipaddress.ip_address(bytes(raw))
+    if isinstance(raw, str):
+        return ipaddress.ip_address(u"%s" % raw.split("%")[0])
+    return None
+
+
+def read_nexthops(sock):
+    """{id: Nexthop} of the namespace of sock (RTM_GETNEXTHOP dump); {} when the kernel has none."""
+    marshal = getattr(sock, "marshal", None)
+    if marshal is None:     # a recorded host (unit tests)
+        return {}
+    from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST
+    nhmsg = _nh_classes()[0]
+    old = marshal.msg_map.get(RTM_NEWNEXTHOP)
+    marshal.msg_map[RTM_NEWNEXTHOP] = nhmsg
+    try:
+        msg = nhmsg()
+        msg["family"] = 0
+        try:
+            msgs = dump(_request, sock, msg, RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP)
+        except Exception as exc:  # a kernel without nexthop objects (before 5.3) answers EINVAL/EOPNOTSUPP
+            if getattr(exc, "code", None) in (22, 95):
+                return {}
+            raise
+    finally:
+        if old is None:
+            marshal.msg_map.pop(RTM_NEWNEXTHOP, None)
+        else:
+            marshal.msg_map[RTM_NEWNEXTHOP] = old
+    out = {}
+    for m in msgs:
+        nhid = m.get_attr("NHA_ID")
+        if nhid is None:
+            continue
+        group = []
+        raw = m.get_attr("NHA_GROUP")
+        if isinstance(raw, (bytes, bytearray)):
+            group = [struct.unpack_from("=I", raw, i)[0] for i in range(0, len(raw) - len(raw) % 8, 8)]
+        out[nhid] = Nexthop(nhid, m.get_attr("NHA_OIF"), _addr_of(m.get_attr("NHA_GATEWAY")), group,
+                            bool(m.get_attr("NHA_BLACKHOLE")))
+    return out
+
+
+def _nh_hops(nexthops, nhid, depth=0):
+    """[(oif, gateway)] that nexthop nhid leads to (a group: its members'); [] for a blackhole or unknown."""
+    nh = nexthops.get(nhid)
+    if nh is None or depth > 4:
+        return []
+    if nh.group:
+        return [hop for member in nh.group for hop in _nh_hops(nexthops, member, depth + 1)]
+    if nh.blackhole or (nh.oif is None and nh.gateway is None):
+        return []
+    return [(nh.oif, nh.gateway)]
+
 
 class HostFacts:
-    """The host namespace's links (an _nl.NsState), every address of every link, and its routes (all tables
-    but local)."""
+    """The host namespace's links (an _nl.NsState), every address of every link, its routes of every type (all
+    tables but local) and its nexthop objects."""
 
-    def __init__(self, state, addrs, routes):
+    def __init__(self, state, addrs, routes, nexthops=None, named_nsids=None):
         self.state = state
         self.addrs = addrs          # [(link name, ip_interface)], every scope (loopback included)
-        self.routes = routes        # [Route]
+        self.routes = routes        # [Route], one per hop of a multipath or nexthop-group route
+        self.nexthops = nexthops or {}
+        self.named_nsids = named_nsids      # a callable -> {nsid: namespace name} (read when first needed)
         self._defaults = None
+        self._uplinks = None
 
     def default_routes(self):
+        """The unicast default routes of every table, one per hop."""
         if self._defaults is None:
-            self._defaults = [r for r in self.routes if r.dst.prefixlen == 0]
+            self._defaults = [r for r in self.routes if r.dst.prefixlen == 0 and r.type == "unicast"]
         return self._defaults
 
+    def gateway_routes(self):
+        """{gateway: [route to it]}: for each default gateway, the most specific route of the host that
+        reaches it (not a default route), in the default route's table or the main table."""
+        out = {}
+        for d in self.default_routes():
+            if d.gateway is None:
+                continue
+            best = None
+            for r in self.routes:
+                if r.type != "unicast" or r.dst.prefixlen == 0 or r.dst.version != d.gateway.version or not r.dev \
+                        or r.table not in (d.table, 254) or d.gateway not in r.dst:
+                    continue
+                if best is None or r.dst.prefixlen > best.dst.prefixlen:
+                    best = r
+            if best is not None:
+                out.setdefault(d.gateway, []).append(best)
+        return out
+
     def uplinks(self):
-        """{link name: why} for links the host reaches the world through: the devices of default routes and
-        of the routes to default gateways, and the bridges those devices are ports of."""
+        """{link name: why} for links the host reaches the world through: the devices of default routes (any
+        table, multipath, nexthop objects) and of the routes to default gateways; then, to a fixed point, the
+        bridges those are ports of, the links they are tied to in this namespace (a veth's twin, a macvlan's
+        lower link), and the ports of an uplink bridge that do not lead to a named namespace."""
+        if self._uplinks is not None:
+            return self._uplinks
         out = {}
         for r in self.default_routes():
             if r.dev:
                 out.setdefault(r.dev, "it carries the default route (%s)" % r.text())
-        for name in list(out):
+        for gw, routes in sorted(self.gateway_routes().items(), key=lambda x: str(x[0])):
+            for r in routes:
+                out.setdefault(r.dev, "it carries the route to the default gateway %s (%s)" % (gw, r.text()))
+        st = self.state
+        todo = list(out)
+        while todo:
+            name = todo.pop(0)
+            lk = st.link(name)
+            if lk is None:
+                continue
+            found = []
+            if lk.master and st.name_of(lk.master):
+                found.append((st.name_of(lk.master), "its port %s %s" % (
+                    name, out[name][3:] if out[name].startswith("it ") else "is the host's uplink")))
+            if lk.peer_index and (lk.peer_netnsid is None or lk.peer_netnsid < 0 or lk.peer_netnsid == NSID_NONE) \
+                    and st.name_of(lk.peer_index) and st.name_of(lk.peer_index) != name:
+                found.append((st.name_of(lk.peer_index), "the host's uplink %s (a %s) is tied to it" % (
+                    name, lk.kind or "link")))
+            if lk.kind == "bridge":
+                for port in sorted(st.by_index.values(), key=lambda x: x.name):
+                    if port.master == lk.index and not self._leads_to_named_ns(port):
+                        found.append((port.name, "it is a port of the host's uplink bridge %s" % name))
+            for other, why in found:
+                if other not in out:
+                    out[other] = why
+                    todo.append(other)
+        self._uplinks = out
+        return out
+
+    def _leads_to_named_ns(self, port):
+        if port.kind != "veth" or port.peer_netnsid is None or port.peer_netnsid < 0 \
+                or port.peer_netnsid == NSID_NONE or self.named_nsids is None:
+            return False
+        return port.peer_netnsid in self.named_nsids()
+
+    def uplink_namespaces(self):
+        """{named namespace: uplink}: namespaces holding the twin of an uplink veth (deleting the namespace
+        deletes the uplink)."""
+        out = {}
+        for name in self.uplinks():
             lk = self.state.link(name)
-            if lk is not None and lk.master:
-                master = self.state.name_of(lk.master)
-                if master:
-                    out.setdefault(master, "its port %s carries the default route" % name)
+            if lk is not None and lk.kind == "veth" and self._leads_to_named_ns(lk):
+                out.setdefault(self.named_nsids()[lk.peer_netnsid], name)
         return out
 
     def is_local(self, ip):
@@ -100,12 +301,41 @@ class HostFacts:
 
 
 def read_host(nl, state=None, ignore=()):
-    """HostFacts of the namespace the module runs in (one dump of addresses and of routes; once per
-    nl.frozen() block). ``ignore``: links whose addresses and routes do not count (bridges of ours that an
+    """HostFacts of the namespace the module runs in (one dump of addresses, of routes and of nexthops; once
+    per nl.frozen() block). ``ignore``: links whose addresses and routes do not count (bridges of ours that an
     earlier call of the same run removes)."""
     if state is None or state is nl.peek(("read", None)):
         return nl.memo(("host_facts", tuple(sorted(ignore))), lambda: _read_host(nl, state, ignore))
     return _read_host(nl, state, ignore)
+
+
+def _named_nsids(nl):
+    def read():
+        out = {}
+        sock = nl.sock(None)
+        for name in nl.ns_list():
+            try:
+                nsid = nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
+            except Exception:   # a namespace going away meanwhile
+                continue
+            if nsid is not None and nsid != NSID_NONE:
+                out[nsid] = name
+        return out
+    return lambda: nl.memo(("nsid_map",), read)
+
+
+def _read_routes(sock, family):
+    """Route messages of every table, RTA_NH_ID decoded (pyroute2 does not know it)."""
+    marshal = getattr(sock, "marshal", None)
+    if marshal is None:     # a recorded host (unit tests)
+        return dump(sock.get_routes, family=family)
+    rtmsg_nh = _nh_classes()[1]
+    old = marshal.msg_map.get(RTM_NEWROUTE)
+    marshal.msg_map[RTM_NEWROUTE] = rtmsg_nh
+    try:
+        return dump(sock.get_routes, family=family)     # every table (0.7 and 0.9 dump them all)
+    finally:
+        marshal.msg_map[RTM_NEWROUTE] = old
 
 
 def _read_host(nl, state, ignore):
@@ -121,29 +351,42 @@ def _read_host(nl, state, ignore):
         except ValueError:
             continue
         addrs.append((state.name_of(msg["index"]) or "if%d" % msg["index"], iface))
+    nexthops = read_nexthops(sock)
     routes = []
     for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in dump(sock.get_routes, family=family):     # every table (0.7 and 0.9 dump them all)
+        for msg in _read_routes(sock, family):
             table = msg.get_attr("RTA_TABLE") or msg["table"]
-            if table == RT_TABLE_LOCAL or msg["type"] not in (1,):     # unicast routes only
+            rtype = ROUTE_TYPES.get(msg["type"])
+            if table == RT_TABLE_LOCAL or rtype is None:
                 continue
-            dst = msg.get_attr("RTA_DST")
-            zero = "0.0.0.0" if family == socket.AF_INET else "::"
-            try:
-                net = ipaddress.ip_network(u"%s/%d" % (dst or zero, msg["dst_len"]), strict=False)
-            except ValueError:
-                continue
-            hops = [(msg.get_attr("RTA_OIF"), msg.get_attr("RTA_GATEWAY"))]
-            multipath = msg.get_attr("RTA_MULTIPATH")
-            if multipath:
-                hops = [(hop.get("oif"), hop.get_attr("RTA_GATEWAY")) for hop in multipath]
-            for oif, gw in hops:
-                routes.append(Route(net, state.name_of(oif) if oif else None,
-                                    ipaddress.ip_address(u"%s" % gw) if gw else None, msg["proto"], table))
+            routes.extend(route_records(msg, family, table, rtype, nexthops, state.name_of))
     if ignore:
         addrs = [(n, i) for n, i in addrs if n not in ignore]
         routes = [r for r in routes if r.dev not in ignore]
-    return HostFacts(state, addrs, routes)
+    return HostFacts(state, addrs, routes, nexthops, _named_nsids(nl))
+
+
+def route_records(msg, family, table, rtype, nexthops, name_of):
+    """[Route] of one route message, one per hop: its own gateway/device, its multipath hops, or those of the
+    nexthop object it names (RTA_NH_ID; with nexthop_compat_mode=0 the message has nothing else)."""
+    dst = msg.get_attr("RTA_DST")
+    zero = "0.0.0.0" if family == socket.AF_INET else "::"
+    try:
+        net = ipaddress.ip_network(u"%s/%d" % (dst or zero, msg["dst_len"]), strict=False)
+    except ValueError:
+        return []
+    nhid = msg.get_attr("RTA_NH_ID")
+    hops = []
+    if msg.get_attr("RTA_OIF") or msg.get_attr("RTA_GATEWAY"):
+        hops = [(msg.get_attr("RTA_OIF"), _addr_of(msg.get_attr("RTA_GATEWAY")))]
+    multipath = msg.get_attr("RTA_MULTIPATH")
+    if multipath:
+        hops = [(hop.get("oif"), _addr_of(hop.get_attr("RTA_GATEWAY"))) for hop in multipath]
+    if not hops and nhid is not None:
+        hops = _nh_hops(nexthops, nhid)
+    if not hops:
+        hops = [(None, None)]
+    return [Route(net, name_of(oif) if oif else None, gw, msg["proto"], table, rtype, nhid) for oif, gw in hops]
 
 
 def check_bridge(field, name, facts, must_exist=False):
@@ -177,7 +420,18 @@ def check_subnet(field, net, facts, bridge=None):
         if bridge is not None and r.dev == bridge and r.gateway is None:
             continue        # the connected route of the network's own bridge
         if r.dst.overlaps(net):
-            raise HostSafetyError(field, net, "overlaps the host's route %s" % r.text())
+            raise HostSafetyError(field, net, "overlaps the host's %s" % r.describe())
+
+
+def check_uplink(field, name, facts, change):
+    """Refuse ``change`` (a phrase: 'deleted', 're-created', ...) of link ``name`` when it is an uplink,
+    whatever its kind and its mark; adopt=true does not override this."""
+    up = facts.uplinks()
+    if name in up:
+        raise HostSafetyError(field, name, "%s is the host's uplink (%s): an uplink is never deleted, re-created, "
+                              "re-addressed, re-parented, moved into a namespace or taken over, whatever its kind "
+                              "and whatever mark it carries (adopt=true does not override this); this call would "
+                              "have it %s" % (name, up[name], change))
 
 
 def check_host_ip(field, ip, facts):

@@ -11,6 +11,7 @@ __metaclass__ = type
 import ipaddress
 import re
 
+from ansible_collections.netplumb.container.plugins.module_utils import _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 
 _NETNS_RE = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -31,6 +32,8 @@ def ifname(field, value):
         raise ValidationError(field, value, "an interface name is at most 15 characters")
     if value in (".", ".."):
         raise ValidationError(field, value, "'.' and '..' are not interface names")
+    if value.startswith("-"):
+        raise ValidationError(field, value, "a name may not start with '-' (commands would take it for an option)")
     for ch in value:
         if ch in "/:" or ch.isspace():
             raise ValidationError(field, value, "an interface name may not contain '/', ':' or whitespace")
@@ -43,6 +46,8 @@ def netns_name(field, value):
         raise ValidationError(field, value, "a namespace name must be a non-empty string")
     if value in (".", "..") or not _NETNS_RE.match(value):
         raise ValidationError(field, value, "a namespace name may only hold letters, digits, '.', '_' and '-'")
+    if value.startswith("-"):
+        raise ValidationError(field, value, "a name may not start with '-' (commands would take it for an option)")
     if len(value) > 200:
         raise ValidationError(field, value, "a namespace name is at most 200 characters")
     return value
@@ -64,13 +69,17 @@ def interface_cidr(field, value):
     return iface
 
 
-def interface_cidrs(field, values):
+def interface_cidrs(field, values, ranges=False):
+    """ranges: each address's network must not be (nor hold) a special-purpose range netplumb refuses
+    (_ranges: the addresses of the host's own links - bridges, host ends of veths)."""
     if values is None:
         return None
     out = []
     seen = set()
     for i, value in enumerate(values):
         iface = interface_cidr("%s[%d]" % (field, i), value)
+        if ranges:
+            _ranges.refuse("%s[%d]" % (field, i), iface.network, value)
         if iface.ip in seen:
             raise ValidationError(field, values, "address %s is listed twice" % iface.ip)
         seen.add(iface.ip)

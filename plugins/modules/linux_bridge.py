@@ -21,6 +21,10 @@ description:
   - A bridge with a port that is not ours (a port without the C(netplumb) alias - the host's uplink, another
     tool's veth, a VM tap) is never changed, not even with O(adopt=true) - the task fails naming the ports -
     except that with nothing to change the task succeeds with C(changed=false).
+  - A bridge that is the host's uplink (it carries a default route or the route to the gateway, in any table,
+    through multipath or nexthop objects, or a port of it does) is never changed, deleted or adopted, whatever
+    mark it carries. Addresses in a special-purpose range (link-local, this network, multicast, reserved...)
+    are refused; shared address space (100.64.0.0/10) and public unicast are taken with a warning.
   - Talks netlink through pyroute2 and never runs C(ip); the C(commands) it returns are the equivalent
     command lines.
 author:
@@ -29,7 +33,7 @@ requirements:
   - pyroute2 >= 0.7.2 on the managed host
 options:
   name:
-    description: Bridge name (1-15 characters, no C(/), C(:) or whitespace).
+    description: Bridge name (1-15 characters, no C(/), C(:) or whitespace, not starting with C(-)).
     type: str
     required: true
   addresses:

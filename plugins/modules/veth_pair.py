@@ -20,7 +20,9 @@ description:
   - A pair of ours whose peer is in the wrong namespace, or has wrong addresses, master, MTU or route, is
     corrected in place. A pair of ours whose peer carries another name, or sits in a namespace that has no
     name, is recreated with a warning. A name held by a link that is not a veth is an error; such a link is
-    never deleted.
+    never deleted. The host's uplink (a link carrying a default route or the route to the gateway, in any
+    table, through multipath or nexthop objects, or tied to one) is never deleted, recreated, re-addressed,
+    re-parented or pruned, whatever mark it carries and whatever O(adopt) says.
   - Ownership. Host ends created by this module carry the link alias C(netplumb) (exactly; C(netplumb2) or
     C(Netplumb) is not ours); a named namespace is ours when its C(lo) carries that alias (see
     M(netplumb.container.netns)); the default routes it sets carry the route protocol 151. A veth without the

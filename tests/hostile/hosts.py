@@ -1,6 +1,8 @@
 """Hostile host shapes built inside the test's sandbox: an uplink that is a veth to an unnamed namespace
-(every LXC/LXD container, kind node, Docker or Podman container), a bridge carrying the uplink, a default
-route, static and policy routes. Everything lives in the sandbox namespace and goes with it."""
+(every LXC/LXD container, kind node, Docker or Podman container), a bridge carrying the uplink, a macvlan
+uplink, a default route through a nexthop object (as FRR installs it), a multipath default, static and
+policy routes. Everything lives in the sandbox namespace and goes with it."""
+import json
 import os
 import subprocess
 
@@ -49,8 +51,54 @@ def bridged_uplink(unnamed, bridge="br-up", addr="192.0.2.10/24", gateway="192.0
     sh("ip route add default via %s dev %s onlink" % (gateway, bridge))
 
 
+def macvlan_uplink(unnamed, addr="192.0.2.10/24", gateway="192.0.2.1"):
+    """eth0 is a macvlan on lower0 (a veth to an unnamed namespace, standing for the NIC); default via eth0."""
+    sh("ip link add lower0 type veth peer name up0 && ip link set up0 netns %d && ip link set lower0 up"
+       % unnamed.proc.pid)
+    sh("ip link add eth0 link lower0 type macvlan mode bridge && ip addr add %s dev eth0 && ip link set eth0 up"
+       % addr)
+    sh("ip route add default via %s dev eth0 onlink" % gateway)
+
+
+def nexthop_uplink(unnamed, addr="192.0.2.10/24", gateway="192.0.2.1", compat=0):
+    """eth0 (a veth to an unnamed namespace) carries the default route only through nexthop object 10, as FRR
+    installs it; with net.ipv4.nexthop_compat_mode=0 the route dump names nothing but `nhid 10`."""
+    sh("sysctl -qw net.ipv4.nexthop_compat_mode=%d" % compat)
+    sh("ip link add eth0 type veth peer name up0 && ip link set up0 netns %d" % unnamed.proc.pid)
+    peer_up(unnamed, "up0")     # a nexthop wants its device's carrier
+    sh("ip addr add %s dev eth0 && ip link set eth0 up" % addr)
+    sh("ip nexthop add id 10 via %s dev eth0 onlink && ip route add default nhid 10" % gateway)
+
+
+def peer_up(unnamed, name):
+    sh("nsenter -t %d -n ip link set %s up" % (unnamed.proc.pid, name))
+
+
+def multipath_uplink(unnamed, gateway="192.0.2.1"):
+    """Two uplinks eth0 and eth1 (veths to an unnamed namespace) sharing one multipath default route."""
+    for i in (0, 1):
+        sh("ip link add eth%d type veth peer name up%d && ip link set up%d netns %d && ip link set eth%d up"
+           % (i, i, i, unnamed.proc.pid, i))
+        peer_up(unnamed, "up%d" % i)
+    sh("ip addr add 192.0.2.10/24 dev eth0 && ip addr add 198.51.100.10/24 dev eth1")
+    sh("ip route add default nexthop via %s dev eth0 onlink nexthop via %s dev eth1 onlink" % (gateway, gateway))
+
+
+def nexthops():
+    out = subprocess.run(["ip", "-j", "nexthop", "show"], capture_output=True, text=True, check=False).stdout
+    return json.loads(out or "[]")
+
+
+def ruleset():
+    """`nft -s list ruleset` (stateless: no counters), or None without nft."""
+    try:
+        return subprocess.run(["nft", "-s", "list", "ruleset"], capture_output=True, text=True, check=False).stdout
+    except OSError:
+        return None
+
+
 def snapshot():
-    return dict(kernel=dump(), rules=save())
+    return dict(kernel=dump(), rules=save(), nexthops=nexthops(), nft=ruleset())
 
 
 def role(networks, *extra):

@@ -4,7 +4,8 @@ import socket
 
 import pytest
 
-from hosts import UnnamedNs, bridged_uplink, lxc_uplink, sh, snapshot
+from hosts import (UnnamedNs, bridged_uplink, lxc_uplink, multipath_uplink, nexthop_uplink, peer_up, sh,
+                   snapshot)
 
 pytestmark = pytest.mark.category("preflight")
 
@@ -47,7 +48,7 @@ def nat(bridge, subnet, **kw):
 @pytest.mark.parametrize("subnet, hit", [
     ("192.0.2.0/24", "192.0.2.10/24, an address of the host on eth0"),
     ("192.0.2.128/25", "192.0.2.10/24, an address of the host on eth0"),
-    ("128.0.0.0/1", "192.0.2.10/24, an address of the host on eth0"),
+    ("192.0.2.0/23", "192.0.2.10/24, an address of the host on eth0"),
     ("10.20.0.0/16", "route 10.0.0.0/8 via 192.0.2.1 dev eth0"),
     ("100.64.1.0/24", "route 100.64.0.0/10 via 192.0.2.1 dev eth0 table 100"),
     ("172.18.0.0/24", "172.18.0.1/16, an address of the host on br0"),
@@ -108,7 +109,8 @@ def test_port_publish_host_ip_not_of_this_host(lxc, run, check, host_ip):
 def test_port_publish_batch_names_the_item(lxc, run, check):
     refused(run, "port_publish", dict(bridge="br0", ports=[
         dict(host_port=8080, container_ip="172.18.0.10"),
-        dict(host_port=8081, container_ip="172.18.0.10", host_ip="203.0.113.1")]), check, "ports[1].host_ip=203.0.113.1")
+        dict(host_port=8081, container_ip="172.18.0.10", host_ip="203.0.113.1")]), check,
+        "ports[1].host_ip=203.0.113.1")
 
 
 @MODES
@@ -165,3 +167,141 @@ def test_veth_pair_onto_the_uplink_bridge(lxc, run, check):
     sh("ip route replace default via 172.18.0.254 dev br0")
     refused(run, "veth_pair", dict(pairs=[dict(name="vx0", peer="vx1", bridge="br0")]), check,
             "pairs[0].bridge=br0", "br0 is the host's uplink")
+
+
+# --- routes of every type, in every table -----------------------------------------------------------------
+@MODES
+@pytest.mark.parametrize("route, subnet, hit", [
+    ("blackhole 172.21.0.0/16", "172.21.4.0/24", "overlaps the host's blackhole route 172.21.0.0/16"),
+    ("unreachable 172.22.0.0/16 table 100", "172.22.0.0/16",
+     "overlaps the host's unreachable route 172.22.0.0/16 table 100"),
+    ("prohibit 172.23.0.0/24", "172.23.0.0/16", "overlaps the host's prohibit route 172.23.0.0/24"),
+    ("throw 172.24.0.0/16 table 200", "172.24.1.0/24", "overlaps the host's throw route 172.24.0.0/16 table 200"),
+], ids=["blackhole", "unreachable", "prohibit", "throw"])
+def test_subnet_inside_a_route_of_another_type(lxc, run, check, route, subnet, hit):
+    sh("ip route add %s" % route)
+    refused(run, "container_nat", nat("br1", subnet), check, "subnet=%s" % subnet, hit)
+    refused(run, "linux_bridge", dict(name="br1", addresses=[subnet.replace(".0/", ".1/")]), check, hit)
+
+
+# --- default routes through nexthop objects, multipath ----------------------------------------------------
+@pytest.fixture(params=[0, 1], ids=["compat0", "compat1"])
+def nexthop_host(sandbox, request):
+    un = UnnamedNs()
+    try:
+        nexthop_uplink(un, addr="203.0.113.7/32", gateway="198.51.100.1", compat=request.param)
+        yield un
+    finally:
+        un.close()
+
+
+@MODES
+def test_subnet_holding_a_gateway_reached_through_a_nexthop(nexthop_host, run, check):
+    refused(run, "container_nat", nat("br1", "198.51.100.0/24"), check, "subnet=198.51.100.0/24",
+            "default gateway 198.51.100.1", "nhid 10")
+
+
+@MODES
+@pytest.mark.parametrize("module", ["container_nat", "port_publish"])
+def test_bridged_uplink_through_a_nexthop_is_no_bridge_of_ours(sandbox, run, check, module):
+    """br-up carries the default route only through nexthop object 10 (compat mode 0)."""
+    un = UnnamedNs()
+    try:
+        sh("sysctl -qw net.ipv4.nexthop_compat_mode=0")
+        sh("ip link add eth0 type veth peer name up0 && ip link set up0 netns %d" % un.proc.pid)
+        peer_up(un, "up0")
+        sh("ip link add br-up type bridge && ip link set eth0 master br-up && ip link set eth0 up")
+        sh("ip addr add 192.0.2.10/24 dev br-up && ip link set br-up up")
+        sh("ip nexthop add id 10 via 192.0.2.1 dev br-up && ip route add default nhid 10")
+        args = nat("br-up", "172.30.0.0/16") if module == "container_nat" else dict(
+            host_port=8080, container_ip="172.30.0.10", bridge="br-up")
+        refused(run, module, args, check, "bridge=br-up", "br-up is the host's uplink", "nhid 10")
+    finally:
+        un.close()
+
+
+@MODES
+def test_every_hop_of_a_multipath_default_is_an_uplink(sandbox, run, check):
+    un = UnnamedNs()
+    try:
+        multipath_uplink(un)
+        refused(run, "container_nat", nat("eth1", "172.30.0.0/16"), check, "bridge=eth1", "eth1 is the host's uplink")
+        refused(run, "container_nat", nat("br1", "198.51.100.0/25"), check, "198.51.100.10/24")
+    finally:
+        un.close()
+
+
+# --- special-purpose ranges (docs/safety.md, section 2) ---------------------------------------------------
+@MODES
+@pytest.mark.parametrize("subnet, hit", [
+    ("169.254.0.0/16", "169.254.0.0/16 (link-local)"),
+    ("255.255.255.0/24", "255.255.255.255/32 (limited broadcast)"),
+    ("224.0.0.0/4", "224.0.0.0/4 (multicast)"),
+    ("0.0.0.0/8", "0.0.0.0/8 (this network)"),
+    ("240.0.0.0/24", "240.0.0.0/4 (reserved)"),
+    ("192.0.0.0/24", "192.0.0.0/24 (IETF protocol assignments)"),
+    ("172.30.0.0/31", "/30 at most"),
+    ("172.30.0.4/32", "/30 at most"),
+])
+def test_container_nat_special_subnet(lxc, run, check, subnet, hit):
+    refused(run, "container_nat", nat("br0", subnet), check, "subnet=", subnet, hit)
+
+
+@MODES
+@pytest.mark.parametrize("address, hit", [
+    ("169.254.1.1/16", "169.254.0.0/16 (link-local)"),
+    ("0.0.0.1/8", "0.0.0.0/8 (this network)"),
+    ("fe80::1/64", "fe80::/10 (link-local)"),
+])
+def test_linux_bridge_special_address(lxc, run, check, address, hit):
+    refused(run, "linux_bridge", dict(name="br1", addresses=[address]), check, "addresses[0]=%s" % address, hit)
+
+
+def range_warnings(res):
+    return [w for w in res["warnings"] if "special-purpose" in w or "public address space" in w]
+
+
+def test_documentation_and_benchmarking_ranges_are_taken_without_a_word(sandbox, run):
+    for i, net in enumerate(["192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24", "198.18.0.0/15"]):
+        gw = net.rsplit(".", 1)[0] + ".1/" + net.split("/")[1]
+        res = run("linux_bridge", dict(name="brd%d" % i, addresses=[gw]))
+        assert not res.get("failed") and res["changed"] and not range_warnings(res), res
+        res = run("container_nat", nat("brd%d" % i, net))
+        assert not res.get("failed") and not range_warnings(res), res
+
+
+def test_shared_address_space_and_public_subnets_warn(sandbox, run):
+    for name, addr, net, hit in (("brs", "100.64.0.1/24", "100.64.0.0/24", "100.64.0.0/10 (shared address space)"),
+                                 ("brp", "11.0.0.1/24", "11.0.0.0/24", "public address space")):
+        res = run("linux_bridge", dict(name=name, addresses=[addr]))
+        assert not res.get("failed") and any(hit in w for w in res["warnings"]), res
+        res = run("container_nat", nat(name, net))
+        assert not res.get("failed") and any(hit in w for w in res["warnings"]), res
+
+
+@MODES
+def test_container_nat_subnet_is_the_bridges_own_network(lxc, run, check):
+    refused(run, "container_nat", nat("br0", "172.30.0.0/16"), check, "subnet=172.30.0.0/16",
+            "not the network of bridge br0", "172.18.0.1/16")
+
+
+# --- names and Docker's bridge (issue 14, item 9) ---------------------------------------------------------
+@MODES
+@pytest.mark.parametrize("module, args, field", [
+    ("linux_bridge", dict(name="-br0"), "name='-br0'"),
+    ("veth_pair", dict(name="-v0", peer="v1"), "name='-v0'"),
+    ("veth_pair", dict(name="v0", peer="-v1"), "peer='-v1'"),
+    ("netns", dict(name=["-n"]), "name[0]='-n'"),
+    ("container_nat", dict(bridge="-br", subnet="172.30.0.0/16"), "bridge='-br'"),
+])
+def test_names_starting_with_a_dash(sandbox, run, check, module, args, field):
+    refused(run, module, args, check, field, "may not start with '-'")
+
+
+@MODES
+def test_icc_false_on_dockers_own_bridge_is_refused(sandbox, run, check):
+    """docker0 as Docker leaves it: unmarked, 172.17.0.1/16, Docker's ACCEPT of docker0 to docker0."""
+    sh("ip link add docker0 type bridge && ip addr add 172.17.0.1/16 dev docker0 && ip link set docker0 up")
+    sh("iptables -A FORWARD -i docker0 -o docker0 -j ACCEPT")
+    refused(run, "container_nat", nat("docker0", "172.17.0.0/16", icc=False), check, "icc=false", "docker0",
+            "silent no-op", "-A FORWARD -i docker0 -o docker0 -j ACCEPT")

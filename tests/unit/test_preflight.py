@@ -147,3 +147,78 @@ def test_port_publish_refuses_the_uplink_as_bridge():
     spec = dict(PUB, host_port=80, container_ip="192.0.2.20", bridge="eth0")
     with pytest.raises(_preflight.HostSafetyError, match="bridge=eth0: eth0 is the host's uplink"):
         _fwnet.plan_publish(lxc_host(), spec, True, driver=EmptyDriver())
+
+
+# --- route types, multipath and nexthop objects (the host model's route reader) ---------------------------
+class Msg(dict):
+    def __init__(self, attrs, **fields):
+        super(Msg, self).__init__(fields)
+        self.attrs = attrs
+
+    def get_attr(self, name):
+        return self.attrs.get(name)
+
+
+class Hop(Msg):
+    def get(self, key, default=None):
+        return dict.get(self, key, default)
+
+
+NAMES = {2: "eth0", 3: "eth1", 4: "br0"}
+
+
+def records(attrs, nexthops=None, rtype="unicast", table=254, dst_len=0, **fields):
+    msg = Msg(attrs, dst_len=dst_len, proto=fields.get("proto", 3))
+    return _preflight.route_records(msg, 2, table, rtype, nexthops or {}, NAMES.get)
+
+
+@pytest.mark.parametrize("rtype", ["blackhole", "unreachable", "prohibit", "throw"])
+def test_typed_routes_are_read_and_named(rtype):
+    (r,) = records({"RTA_DST": "10.99.0.0"}, rtype=rtype, dst_len=16, table=100)
+    assert (str(r.dst), r.dev, r.gateway, r.type) == ("10.99.0.0/16", None, None, rtype)
+    assert r.describe() == "%s route 10.99.0.0/16 table 100" % rtype
+
+
+def test_route_types_table_covers_what_the_kernel_dumps():
+    assert _preflight.ROUTE_TYPES == {1: "unicast", 6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw"}
+
+
+def test_a_route_naming_only_a_nexthop_resolves_through_it():
+    """compat mode 0: the route carries RTA_NH_ID alone; nexthop 12 is a group of 10 (gateway on eth0) and 11
+    (eth1, no gateway); 13 is a blackhole."""
+    nhs = {10: _preflight.Nexthop(10, 2, ipaddress.ip_address("192.0.2.1")), 11: _preflight.Nexthop(11, 3),
+           12: _preflight.Nexthop(12, group=[10, 11]), 13: _preflight.Nexthop(13, blackhole=True)}
+    rs = records({"RTA_NH_ID": 12}, nhs)
+    assert [(r.dev, str(r.gateway) if r.gateway else None, r.nhid) for r in rs] == [
+        ("eth0", "192.0.2.1", 12), ("eth1", None, 12)]
+    assert rs[0].text() == "default nhid 12 via 192.0.2.1 dev eth0"
+    assert [(r.dev, r.gateway) for r in records({"RTA_NH_ID": 13}, nhs)] == [(None, None)]
+    assert [(r.dev, r.gateway) for r in records({"RTA_NH_ID": 99}, nhs)] == [(None, None)]    # unknown id
+
+
+def test_compat_mode_routes_use_their_own_hops():
+    hops = [Hop({"RTA_GATEWAY": "192.0.2.1"}, oif=2), Hop({}, oif=3)]
+    rs = records({"RTA_NH_ID": 12, "RTA_MULTIPATH": hops})
+    assert [(r.dev, str(r.gateway) if r.gateway else None) for r in rs] == [("eth0", "192.0.2.1"), ("eth1", None)]
+
+
+def test_nexthop_uplinks_gateways_and_ties():
+    """default via nexthop 10 (gateway 198.51.100.1 on br0, reached by a route on eth1): br0 carries the
+    default route, eth1 the route to the gateway; eth0 is br0's port; a veth twin in this namespace (vt) and a
+    macvlan's lower link follow their uplink."""
+    from fakes import link, state
+    links = [link(1, "lo", kind=None), link(2, "eth0", master=4), link(3, "eth1", peer_index=5),
+             link(4, "br0", kind="bridge"), link(5, "vt", peer_index=3), link(6, "other")]
+    st = state(None, links)
+    nhs = {10: _preflight.Nexthop(10, 4, ipaddress.ip_address("198.51.100.1"))}
+    routes = records({"RTA_NH_ID": 10}, nhs) + records({"RTA_DST": "198.51.100.0", "RTA_OIF": 3}, dst_len=24)
+    f = _preflight.HostFacts(st, [], routes, nhs)
+    up = f.uplinks()
+    assert sorted(up) == ["br0", "eth0", "eth1", "vt"], up
+    assert "default nhid 10 via 198.51.100.1 dev br0" in up["br0"]
+    assert "route to the default gateway 198.51.100.1" in up["eth1"]
+    with pytest.raises(_preflight.HostSafetyError, match="holds the host's default gateway 198.51.100.1"):
+        _preflight.check_subnet("subnet", NET("198.51.100.0/25"), f)
+    with pytest.raises(_preflight.HostSafetyError, match="vt is the host's uplink"):
+        _preflight.check_uplink("name", "vt", f, "deleted")
+    _preflight.check_uplink("name", "other", f, "deleted")

@@ -5,5 +5,6 @@
 molecule-swarm: deps fleet-deps
 	cd $(ROOT) && $(FLEET_ENV) molecule test -s swarm
 
-molecule: molecule-swarm
+# A suite of its own in make test (tests/suites/run.sh runs each suite in its own make, so `molecule` does not
+# include it: it would run twice).
 TEST_SUITES += molecule-swarm

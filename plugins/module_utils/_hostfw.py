@@ -717,7 +717,7 @@ def publish_packets(bridge, protocol, host_port, container_ip, container_port, h
 
 def _first(port):
     """8080, "8080" or "8000-8010" -> the first port (the packet we evaluate)."""
-    return int(str(port).split("-")[0])
+    return int(str(port).split("-", maxsplit=1)[0])
 
 
 def _ipt_cmd(table, fw):

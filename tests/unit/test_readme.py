@@ -69,3 +69,20 @@ def test_readme_content_table_lists_every_module_filter_and_role():
     assert sorted(listed - set(content)) == []
     for link in re.findall(r"\]\(([^)]+)\)", table):
         assert os.path.exists(os.path.join(ROOT, link)), link
+
+
+def test_readme_own_hosts_runs_playbooks_by_collection_name():
+    """Outside the checkout there is no playbooks/ directory: the section names the collection's playbooks
+    (playbooks/NAME.yml is netplumb.container.NAME), each of which exists, and shows a role inventory."""
+    readme = read("README.md")
+    section = readme[readme.index("## Use it on your own hosts"):]
+    section = section[:section.index("\n## ")]
+    assert "playbooks/example.yml` is `netplumb.container.example`" in section
+    commands = re.findall(r"^\s*ansible-playbook .*$", section, re.M)
+    assert commands
+    for command in commands:
+        assert "playbooks/" not in command, command
+        names = re.findall(r"\bnetplumb\.container\.(\w+)\b", command)
+        assert len(names) == 1, command
+        assert os.path.exists(os.path.join(ROOT, "playbooks", names[0] + ".yml")), command
+    assert "container_networks:" in section and "group_vars/" in section

@@ -53,7 +53,7 @@ def shipped_content():
 
 def test_readme_content_table_lists_every_module_filter_and_role():
     content = shipped_content()
-    kinds = {kind for kind, _ in content}
+    kinds = {entry[0] for entry in content}
     assert kinds == {"module", "filter", "role"}, content
     assert ("module", "netplumb.container.container_network") in content
     readme = read("README.md")

@@ -3,8 +3,9 @@
 #   make sanity  - every ansible-test sanity test on a copy of the working tree (no ignore files); compile
 #                  (and import on 3.8-3.10) also on every other Python 2.19 supports for modules that is here;
 #                  antsibull-changelog lint; ansible-doc of every module
-#   make build   - ansible-galaxy collection build; install the tarball into a throwaway collections path;
-#                  ansible-doc and a real module run from the installed copy (tests/build/test_build.sh)
+#   make build   - ansible-galaxy collection build; what the tarball holds (not the checkout's tooling);
+#                  install it into a throwaway collections path; ansible-doc, the playbooks by name and real
+#                  module runs from the installed copy (tests/build/test_build.sh)
 #
 # Everything is created under $(BUILD): the sanity venv, the collection copy, ansible-test's per-test venvs
 # (HOME is pointed at $(BUILD)/sanity-home for ansible-test) and the pip cache.
@@ -90,7 +91,7 @@ sanity: sanity-test sanity-compile-extra changelog-lint ansible-doc-check
 
 build: venv
 	BUILD=$(BUILD) ANSIBLE_GALAXY=$(VENV)/bin/ansible-galaxy ANSIBLE_DOC=$(VENV)/bin/ansible-doc \
-		ANSIBLE=$(VENV)/bin/ansible PY=$(PY) \
+		ANSIBLE=$(VENV)/bin/ansible ANSIBLE_PLAYBOOK=$(VENV)/bin/ansible-playbook PY=$(PY) \
 		$(ISOLATE) $(ROOT)/tests/isolated.sh $(ROOT)/tests/build/test_build.sh
 
 TEST_SUITES += sanity build

@@ -6,7 +6,8 @@
 # `unshare --net --mount --propagation private`: the namespaces and links it creates live in that private
 # network namespace and its private /run and /etc, and vanish with it.
 #
-# Environment (set by mk/sanity.mk): BUILD, ANSIBLE_GALAXY, ANSIBLE_DOC, ANSIBLE, PY (a Python with pyroute2).
+# Environment (set by mk/sanity.mk): BUILD, ANSIBLE_GALAXY, ANSIBLE_DOC, ANSIBLE, ANSIBLE_PLAYBOOK, PY (a Python
+# with pyroute2).
 set -euo pipefail
 
 if [ "${NETPLUMB_ISOLATED:-}" != 1 ]; then
@@ -16,6 +17,7 @@ fi
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 : "${BUILD:=$ROOT/.build}" "${ANSIBLE_GALAXY:=ansible-galaxy}" "${ANSIBLE_DOC:=ansible-doc}" "${ANSIBLE:=ansible}"
+: "${ANSIBLE_PLAYBOOK:=ansible-playbook}"
 : "${PY:=python3}"
 DIST=$BUILD/dist
 WORK=$BUILD/build-test
@@ -36,12 +38,15 @@ tarball=$DIST/netplumb-container-$version.tar.gz
 step "tarball contents"
 tar -tzf "$tarball" | sed 's|^\./||' | sort > "$WORK/contents.txt"
 echo "$(wc -l < "$WORK/contents.txt") entries, $(du -k "$tarball" | cut -f1) KiB"
-# what must never be shipped: build outputs, venvs, caches, VCS data, benchmarks
-if grep -E '^(\.venv|\.venv-deb|\.build|\.ci|\.git|\.pytest_cache|tests/output|bench)(/|$)|(^|/)__pycache__(/|$)|\.pyc$|\.tar\.gz$' \
+# what must never be shipped: build outputs, venvs, caches, VCS data, benchmarks, and the checkout's own tooling
+# (make and its suites, molecule, CI, lint and ansible configuration, the execution-environment recipe)
+if grep -E '^(\.venv[^/]*|\.build|\.ci|\.git|\.gitignore|\.ansible-lint|\.pytest_cache|tests|bench|Makefile|mk|molecule|ansible\.cfg|execution-environment\.yml|changelogs/\.plugin-cache\.yaml)(/|$)|(^|/)__pycache__(/|$)|\.pyc$|\.tar\.gz$' \
     "$WORK/contents.txt"; then
-  fail "the tarball holds build outputs or caches (see above); fix build_ignore in galaxy.yml"
+  fail "the tarball holds build outputs, caches or the checkout's tooling (see above); fix build_ignore in galaxy.yml"
 fi
-for must in MANIFEST.json FILES.json README.md meta/runtime.yml \
+# requirements.txt and bindep.txt: what ansible-builder reads from an installed collection
+for must in MANIFEST.json FILES.json README.md meta/runtime.yml requirements.txt bindep.txt \
+    playbooks/example.yml playbooks/site.yml \
     plugins/modules/netns.py plugins/modules/linux_bridge.py plugins/modules/veth_pair.py \
     plugins/module_utils/_plan.py; do
   grep -qx "$must" "$WORK/contents.txt" || fail "$must missing from the tarball"
@@ -73,6 +78,14 @@ assert doc["filename"].startswith(sys.argv[2]), "%s documented from %s" % (sys.a
 assert doc["options"], "%s: no options documented" % sys.argv[3]
 EOF
   echo "ansible-doc $m: ok"
+done
+
+step "the collection's playbooks by name from the installed copy (README: Use it on your own hosts)"
+for p in example site; do
+  out=$(cd "$WORK" && "$ANSIBLE_PLAYBOOK" -i localhost, "netplumb.container.$p" --syntax-check 2>&1) \
+    || { echo "$out" >&2; fail "ansible-playbook netplumb.container.$p --syntax-check"; }
+  grep -qx "playbook: $INSTALLED/playbooks/$p.yml" <<<"$out" || { echo "$out" >&2; fail "netplumb.container.$p not from the installed copy"; }
+  echo "ansible-playbook netplumb.container.$p --syntax-check: ok"
 done
 
 step "real module runs from the installed copy (private network namespace)"

@@ -44,7 +44,7 @@ def ours_left(bridge="br-web", subnet="172.18.0"):
     """Everything of ours that could still belong to the network: veths, marked namespaces, rules, routes."""
     links = [lk["ifname"] for lk in ip_json("link", "show") if lk.get("ifalias") == "netplumb"]
     rules = [line for line in save().splitlines() if bridge in line or subnet in line]
-    routes = [r for r in ip_json("route", "show", "table", "all", "proto", "151")]
+    routes = list(ip_json("route", "show", "table", "all", "proto", "151"))
     return links, rules, routes
 
 

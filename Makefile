@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 ISOLATE := NETPLUMB_OUTER_NETNS=$$(readlink /proc/self/ns/net) unshare --net --mount --propagation private
 PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 
-.PHONY: help deps venv collection test test-kernel unit integration hostile integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
+.PHONY: help deps venv collection test test-kernel unit integration hostile integration-deb record-netlink lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
 	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
@@ -75,6 +75,15 @@ integration: venv collection
 
 integration-deb: venv collection
 	$(PYTEST_ISOLATED) $(PY_DEB) -m pytest -q tests/integration
+
+# Re-records tests/unit/fixtures/netlink-pyroute2-*.json (not part of test): one representative state built in a
+# throwaway namespace, then the collection's readers run against it once with each pyroute2 version.
+NLREC := tests/helpers/nlrecord.py
+NLFIX := tests/unit/fixtures/netlink-pyroute2
+record-netlink: venv collection
+	mkdir -p $(dir $(NLFIX))
+	$(PYTEST_ISOLATED) bash -c '$(PY) $(NLREC) build && $(PY) $(NLREC) record $(NLFIX)-0.9.json \
+		&& $(PY_DEB) $(NLREC) record $(NLFIX)-0.7.json'
 
 # The lab brings up its own isolated world (top namespace) and checks it leaves nothing behind.
 lab-test: venv collection

@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 ISOLATE := NETPLUMB_OUTER_NETNS=$$(readlink /proc/self/ns/net) unshare --net --mount --propagation private
 PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 
-.PHONY: help deps venv collection test test-kernel unit integration hostile integration-deb record-netlink lab-test sanity lab-up lab-down lab-shell demo clean
+.PHONY: help deps venv collection test test-kernel unit unit-deb integration hostile integration-deb record-netlink lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
 	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
@@ -70,6 +70,11 @@ $(COLL_LINK):
 unit: venv collection
 	$(PY) -m pytest -q tests/unit
 
+# The same unit tests under Debian's pyroute2 0.7.2: tests/unit/test_nl_recorded.py then decodes the recorded
+# netlink messages of both versions with 0.7's own decoder (pure, no kernel).
+unit-deb: venv collection
+	$(PY_DEB) -m pytest -q -p no:cacheprovider tests/unit
+
 integration: venv collection
 	$(PYTEST_ISOLATED) $(PY) -m pytest -q tests/integration
 
@@ -93,7 +98,7 @@ lab-test: venv collection
 hostile: venv collection
 	$(PYTEST_ISOLATED) $(PY) -m pytest -q -p no:cacheprovider tests/hostile
 
-TEST_SUITES := unit integration hostile integration-deb lab-test
+TEST_SUITES := unit unit-deb integration hostile integration-deb lab-test
 # Further suites and targets (sanity, lint, molecule, demo...) live in mk/*.mk and append to TEST_SUITES.
 include $(sort $(wildcard mk/*.mk))
 
@@ -103,9 +108,9 @@ test:
 	@echo "all suites passed: $(TEST_SUITES)"
 
 # The suites whose result can depend on the kernel or on time (they build namespaces, labs, run packets or
-# waits): the second pass of .ci/run runs these under a CPU burner. The others (unit, fleet-unit, lint, sanity,
-# build, shell-check, ee) are pure and give the same answer on a loaded machine, so they run once.
-KERNEL_SUITES = $(filter-out unit fleet-unit lint sanity build shell-check ee,$(TEST_SUITES))
+# waits): the second pass of .ci/run runs these under a CPU burner. The others (unit, unit-deb, fleet-unit, lint,
+# sanity, build, shell-check, ee) are pure and give the same answer on a loaded machine, so they run once.
+KERNEL_SUITES = $(filter-out unit unit-deb fleet-unit lint sanity build shell-check ee,$(TEST_SUITES))
 test-kernel:
 	@MAKE="$(MAKE)" $(ROOT)/tests/suites/run.sh $(KERNEL_SUITES)
 	@echo "all kernel and timing suites passed: $(KERNEL_SUITES)"

@@ -10,13 +10,13 @@ The facts the readers derived are stored too (``facts``), so a recording can be 
 """
 import json
 import os
-import socket
 import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-import conftest  # noqa: E402,F401  (the checkout importable as ansible_collections.netplumb.container)
+# the checkout importable as ansible_collections.netplumb.container
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 
 NS = "rec1"
 
@@ -184,7 +184,6 @@ def record(out_path):
 
 
 if __name__ == "__main__":
-    socket.setdefaulttimeout(10)
     if sys.argv[1:2] == ["build"]:
         build()
     elif sys.argv[1:2] == ["record"] and len(sys.argv) == 3:

@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 ISOLATE := NETPLUMB_OUTER_NETNS=$$(readlink /proc/self/ns/net) unshare --net --mount --propagation private
 PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 
-.PHONY: help deps venv collection test test-kernel unit integration hostile integration-deb lab-test sanity lab-up lab-down lab-shell demo clean
+.PHONY: help deps venv collection test test-kernel unit unit-deb integration hostile integration-deb record-netlink lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
 	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
@@ -70,11 +70,28 @@ $(COLL_LINK):
 unit: venv collection
 	$(PY) -m pytest -q tests/unit
 
+# The same unit tests under Debian's pyroute2 0.7.2: tests/unit/test_nl_recorded.py then decodes the recorded
+# netlink messages of both versions with 0.7's own decoder (pure, no kernel).
+unit-deb: venv collection
+	$(PY_DEB) -m pytest -q -p no:cacheprovider tests/unit
+
 integration: venv collection
 	$(PYTEST_ISOLATED) $(PY) -m pytest -q tests/integration
 
+# Debian's pyroute2 0.7.2 on the real kernel: only the tests marked `deb` (links made with their peer in a
+# namespace, moves, bridge and port settings, routes, sockets per namespace). Every dump both versions decode is
+# replayed per version by tests/unit/test_nl_recorded.py (make unit, make unit-deb); make integration runs all.
 integration-deb: venv collection
-	$(PYTEST_ISOLATED) $(PY_DEB) -m pytest -q tests/integration
+	$(PYTEST_ISOLATED) $(PY_DEB) -m pytest -q -m deb tests/integration
+
+# Re-records tests/unit/fixtures/netlink-pyroute2-*.json (not part of test): one representative state built in a
+# throwaway namespace, then the collection's readers run against it once with each pyroute2 version.
+NLREC := tests/helpers/nlrecord.py
+NLFIX := tests/unit/fixtures/netlink-pyroute2
+record-netlink: venv collection
+	mkdir -p $(dir $(NLFIX))
+	$(PYTEST_ISOLATED) bash -c '$(PY) $(NLREC) build && $(PY) $(NLREC) record $(NLFIX)-0.9.json \
+		&& $(PY_DEB) $(NLREC) record $(NLFIX)-0.7.json'
 
 # The lab brings up its own isolated world (top namespace) and checks it leaves nothing behind.
 lab-test: venv collection
@@ -84,7 +101,7 @@ lab-test: venv collection
 hostile: venv collection
 	$(PYTEST_ISOLATED) $(PY) -m pytest -q -p no:cacheprovider tests/hostile
 
-TEST_SUITES := unit integration hostile integration-deb lab-test
+TEST_SUITES := unit unit-deb integration hostile integration-deb lab-test
 # Further suites and targets (sanity, lint, molecule, demo...) live in mk/*.mk and append to TEST_SUITES.
 include $(sort $(wildcard mk/*.mk))
 
@@ -94,9 +111,9 @@ test:
 	@echo "all suites passed: $(TEST_SUITES)"
 
 # The suites whose result can depend on the kernel or on time (they build namespaces, labs, run packets or
-# waits): the second pass of .ci/run runs these under a CPU burner. The others (unit, fleet-unit, lint, sanity,
-# build, shell-check, ee) are pure and give the same answer on a loaded machine, so they run once.
-KERNEL_SUITES = $(filter-out unit fleet-unit lint sanity build shell-check ee,$(TEST_SUITES))
+# waits): the second pass of .ci/run runs these under a CPU burner. The others (unit, unit-deb, fleet-unit, lint,
+# sanity, build, shell-check, ee) are pure and give the same answer on a loaded machine, so they run once.
+KERNEL_SUITES = $(filter-out unit unit-deb fleet-unit lint sanity build shell-check ee,$(TEST_SUITES))
 test-kernel:
 	@MAKE="$(MAKE)" $(ROOT)/tests/suites/run.sh $(KERNEL_SUITES)
 	@echo "all kernel and timing suites passed: $(KERNEL_SUITES)"

@@ -11,6 +11,9 @@ from helpers.modrun import run_module  # noqa: E402
 
 def pytest_configure(config):
     assert_isolated()
+    config.addinivalue_line("markers", "deb: also run by `make integration-deb` under Debian's pyroute2 0.7.2 (the "
+                            "write and read paths whose netlink differs between versions; the decoding of dumps is "
+                            "covered per version by tests/unit/test_nl_recorded.py)")
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """netplumb.container.linux_bridge on the real kernel."""
 import subprocess
 
+import pytest
+
 from helpers.converge import converge
 from helpers.kernel import ip_json
 
@@ -14,6 +16,7 @@ def addrs(name):
                   if a.get("scope") == "global")
 
 
+@pytest.mark.deb
 def test_lifecycle(sandbox, run):
     res = converge(run, "linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"]))
     assert res["commands"] == ["ip link add br0 type bridge stp_state 0", "ip link set br0 alias netplumb",
@@ -42,6 +45,7 @@ def test_lifecycle(sandbox, run):
     converge(run, "linux_bridge", dict(name="br0", state="absent"), expect_changed=False)
 
 
+@pytest.mark.deb
 def test_adopt_brings_a_bridge_made_by_hand_up(sandbox, run):
     subprocess.run(["ip", "link", "add", "br1", "type", "bridge"], check=True)
     for check in (True, False):

@@ -51,6 +51,7 @@ def cycle(run, nets):
     return real
 
 
+@pytest.mark.deb
 def test_fresh_host_converges_in_one_call_with_exact_check_mode(sandbox, run):
     real = cycle(run, networks(3))
     assert real["changed"]
@@ -97,6 +98,7 @@ def test_containers_dropped_from_the_list_are_pruned_with_their_namespace(sandbo
     assert [c["module"] for c in real["calls"]].count("netns") == 2     # declared ones, then the pruned ones
 
 
+@pytest.mark.deb
 def test_absent_takes_everything_back_to_the_empty_host(sandbox, run):
     before, rules = dump(), save()
     cycle(run, networks(3))
@@ -109,6 +111,7 @@ def test_absent_takes_everything_back_to_the_empty_host(sandbox, run):
     assert "NETPLUMB" not in save()
 
 
+@pytest.mark.deb
 def test_two_networks_and_a_move_between_them(sandbox, run):
     other = dict(name="api", bridge="br1", subnet="172.19.0.0/16",
                  containers=[dict(name="a0", address="172.19.0.10", publish=["127.0.0.1:10000:80"])])

@@ -6,6 +6,8 @@ import resource
 import subprocess
 import sys
 
+import pytest
+
 from helpers.converge import existing_ns
 from helpers.kernel import ip_json
 from helpers.lockhold import _PY_MODULES
@@ -22,6 +24,7 @@ def run_limited(calls, nofile=256):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.deb
 def test_300_namespaces_under_ulimit_256(sandbox):
     names = ["d%d" % i for i in range(N)]
     pairs = [dict(name="vd%d" % i, peer="eth0", peer_netns="d%d" % i, bridge="br0",

@@ -22,6 +22,7 @@ def host(sandbox):
     return sandbox
 
 
+@pytest.mark.deb
 def test_cycle_and_marks(host, run):
     res = converge(run, "host_gw_routes", dict(routes=ROUTES))
     assert res["commands"] == ["ip route replace 10.244.12.0/24 via 192.0.2.12 proto 151",
@@ -30,6 +31,7 @@ def test_cycle_and_marks(host, run):
     assert res["diff"]["before"]["routes"] == [] and len(res["diff"]["after"]["routes"]) == 2
 
 
+@pytest.mark.deb
 def test_host_left_the_inventory_pruned_foreign_kept(host, run):
     sh("ip", "route", "add", "10.99.0.0/16", "via", "192.0.2.50")
     run("host_gw_routes", dict(routes=ROUTES))

@@ -1,7 +1,10 @@
 """netplumb.container.container_nat on the real kernel: check/real/idempotent cycle, modify, removal."""
+import pytest
+
 from helpers_fw import converge_fw, our_lines, save, sysctl
 
 
+@pytest.mark.deb
 def test_lifecycle(sandbox, run):
     assert run("linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"]))["changed"]
     args = dict(bridge="br0", subnet="172.18.0.0/16")

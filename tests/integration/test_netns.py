@@ -3,6 +3,8 @@ import os
 import subprocess
 import time
 
+import pytest
+
 from helpers.converge import converge, existing_ns
 from helpers.kernel import ip_json
 
@@ -11,6 +13,7 @@ def lo_up(ns):
     return "UP" in ip_json("link", "show", "lo", ns=ns)[0]["flags"]
 
 
+@pytest.mark.deb
 def test_create_idempotent_delete(sandbox, run):
     res = converge(run, "netns", dict(name=["netns0", "netns1"]))
     assert res["commands"] == ["ip netns add netns0", "ip -n netns0 link set lo alias netplumb",
@@ -31,6 +34,7 @@ def test_create_idempotent_delete(sandbox, run):
     assert existing_ns() == ["netns1"]
 
 
+@pytest.mark.deb
 def test_adopt_namespace_made_by_ip_on_purpose(sandbox, run):
     subprocess.run(["ip", "netns", "add", "byhand"], check=True)
     for check in (True, False):

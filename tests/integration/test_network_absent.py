@@ -9,6 +9,8 @@ network of the same call declares stays.
 import os
 import subprocess
 
+import pytest
+
 from helpers.converge import existing_ns
 from helpers.kernel import dump, ip_json
 from test_container_network import cycle
@@ -48,6 +50,7 @@ def ours_left(bridge="br-web", subnet="172.18.0"):
     return links, rules, routes
 
 
+@pytest.mark.deb
 def test_absent_without_its_containers_removes_every_thing_of_ours_and_nothing_else(sandbox, run):
     foreign()
     host, rules, theirs = dump(["theirs"]), save_content(), inode("theirs")

@@ -2,6 +2,8 @@
 import os
 import subprocess
 
+import pytest
+
 from helpers.converge import converge
 from helpers.kernel import ip_json
 
@@ -27,6 +29,7 @@ def ping(target, ns=None):
     return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
 
 
+@pytest.mark.deb
 def test_single_pair_lifecycle(sandbox, run):
     base(run)
     res = converge(run, "veth_pair", TUTORIAL_PAIR)
@@ -55,6 +58,7 @@ def test_single_pair_lifecycle(sandbox, run):
              expect_changed=False)
 
 
+@pytest.mark.deb
 def test_corrects_wrong_namespace_master_and_route(sandbox, run):
     base(run, ("netns0", "other"))
     run("linux_bridge", dict(name="br9"))
@@ -157,6 +161,7 @@ def test_tutorial_topology(sandbox, run):
     assert ping("172.18.0.1", "netns0")
 
 
+@pytest.mark.deb
 def test_prune_deletes_only_our_unlisted_pairs_on_the_batch_bridges(sandbox, run):
     converge(run, "netns", dict(name=["c1", "c2", "c3", "c4", "f"]))
     converge(run, "linux_bridge", dict(name="br0", addresses=["172.18.0.1/16"]))

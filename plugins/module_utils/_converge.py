@@ -17,7 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
+from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _netspec, _prune
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     KernelError, NetplumbError, shorten)
 
@@ -82,6 +82,23 @@ def converge(nl, calls, check_mode, diff=True):
                 calls=[_entry(*s) for s in steps],
                 diff=[_diff(*s) for s in steps if s[2].changed],
                 warnings=warnings, pruned=pruned)
+
+
+def converge_pruning(nl, parsed, firewall_backend, prune, check_mode, diff=True, variable="networks"):
+    """converge() of a parsed list (_netspec.parse), with the networks of ours it does not declare (_prune):
+    with ``prune`` each is added as a network with state absent (the same calls as a declared one), else one
+    warning lists them. The result has ``undeclared`` too."""
+    found = _prune.read(nl, parsed["networks"], firewall_backend)
+    calls = parsed["calls"]
+    if prune and found:
+        calls = _netspec.calls(parsed["networks"] + [_prune.absent_network(f) for f in found], firewall_backend)
+    res = converge(nl, calls, check_mode, diff=diff)
+    if found and not prune:
+        res["warnings"].append(_prune.warning(found, variable))
+    elif prune:
+        res["warnings"] += [_prune.rules_only_warning(f) for f in found if not f["ours"]]
+    res["undeclared"] = found
+    return res
 
 
 def _apply(nl, calls, keep_diff=True):

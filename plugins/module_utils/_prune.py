@@ -56,8 +56,8 @@ def rule_subnet(rules, bridge):
 
 
 def link_subnet(host, bridge):
-    """The network of the bridge's first IPv4 address (sorted), or None."""
-    nets = sorted(str(a.network) for a in host.addresses(bridge) if a.version == 4)
+    """The network of the bridge's first IPv4 address (the kernel's order: its primary), or None."""
+    nets = [str(a.network) for a in host.addresses(bridge) if a.version == 4]
     return nets[0] if nets else None
 
 

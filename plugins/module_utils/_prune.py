@@ -84,10 +84,10 @@ def find(host, rules, declared):
     return out
 
 
-def read(nl, networks, firewall_backend="auto"):
-    """find() on this host, for the parsed ``networks`` (_netspec.parse()["networks"])."""
-    from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
-    rules = [r for r in get_driver(firewall_backend).read().rules() if r.owner]
+def read(nl, networks, ruleset):
+    """find() on this host, for the parsed ``networks`` (_netspec.parse()["networks"]); ``ruleset``: what the
+    firewall driver read (_firewall.Ruleset; None: no firewall could be read, bridges only)."""
+    rules = [r for r in ruleset.rules() if r.owner] if ruleset is not None else []
     return find(nl.read(None), rules, [n["bridge"] for n in networks])
 
 

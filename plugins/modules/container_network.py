@@ -41,7 +41,7 @@ description:
     the owner comment of a rule of ours names (C(netplumb:BRIDGE...) in a C(NETPLUMB-*) chain) - are found on
     every run. Without O(prune) they are left, and the run warns once, listing each with its bridge and subnet
     and how to remove it. With O(prune=true) each is removed exactly as if it were declared V(state=absent)
-    (the same steps, labelled C(prune (BRIDGE))). Rules of C(host_gw_routes) and C(swarm_firewall)
+    (the same steps; in C(calls) their label is the word prune and the bridge in parentheses). Rules of C(host_gw_routes) and C(swarm_firewall)
     (C(netplumb:fleet/...), C(netplumb:swarm/...)) are no network and never pruned."
 author:
   - netplumb.container contributors (@netplumb)
@@ -78,8 +78,8 @@ options:
       - "The subnet of an undeclared network is the one its own NAT rules name (C(-d) of its raw DROP rule, else
         C(-s) of its MASQUERADE), else the network of its bridge's first IPv4 address, else unknown: its rules
         still go by their owner comment, and its veths by its bridge."
-      - A bridge that rules of ours name but that is not ours (no mark, or not a bridge) is never touched: only
-        those rules go, with a warning.
+      - "A bridge that rules of ours name but that is not ours (no mark, or not a bridge) is never touched: only
+        those rules go, with a warning."
       - V(false) (the default) removes nothing and warns once per run when there is anything to prune.
     type: bool
     default: false

@@ -158,7 +158,7 @@ undeclared:
   description: The networks of ours found on the host that no entry declares, each with C(bridge), C(subnet)
     (null when unknown) and C(ours) (false when only rules of ours name a bridge that is not ours); with
     O(prune=true) these are the networks the run removed (or, in check mode, would remove).
-  returned: always
+  returned: success
   type: list
   elements: dict
   sample: [{"bridge": "br-old", "subnet": "172.20.0.0/24", "ours": true}]

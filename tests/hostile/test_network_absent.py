@@ -116,3 +116,6 @@ def test_the_role_warns_about_a_network_it_no_longer_lists_and_prunes_it_when_to
     assert existing_ns() == ["c0", "c1"] and ours("br-api") == (["vn-c0", "vn-c1"], ["c0", "c1"], [])
     rc, stats, tasks = role([WEB], "-e", prune)
     assert rc == 0 and stats["changed"] == 0 and tasks[task]["warnings"] == [], (rc, stats)
+    rc, stats, tasks = role([], "-e", prune)      # an empty list with prune: no network of ours is left
+    assert rc == 0 and stats["changed"] == 1, (rc, stats)
+    assert ours() == ([], [], []) and ip_json("link", "show", "type", "bridge") == []

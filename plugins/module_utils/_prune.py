@@ -51,7 +51,9 @@ def rule_subnet(rules, bridge):
         args = list(r.args)
         for table, flag in (("raw", "-d"), ("nat", "-s")):
             if r.table == table and flag in args[:-1] and (table, flag) not in found:
-                found[(table, flag)] = args[args.index(flag) + 1]
+                value = args[args.index(flag) + 1]
+                if not value.startswith("127."):    # loopback guards are never the network's subnet
+                    found[(table, flag)] = value
     return found.get(("raw", "-d")) or found.get(("nat", "-s"))
 
 

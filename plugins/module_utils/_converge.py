@@ -17,9 +17,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
+from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _netspec, _prune
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     KernelError, NetplumbError, shorten)
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
 
 
 class RefusedError(NetplumbError):
@@ -59,12 +60,14 @@ class _Done(object):
         self.extra = plan.extra
 
 
-def converge(nl, calls, check_mode, diff=True):
+def converge(nl, calls, check_mode, diff=True, drivers=None):
     """Returns dict(changed, commands, calls, diff, warnings, pruned). Raises RefusedError (nothing written),
     or KernelError whose ``done`` lists every command applied by this run before the failure. Without diff,
-    the applied plans' before/after views are not kept."""
+    the applied plans' before/after views are not kept. ``drivers``: the preflight's firewall drivers by
+    backend (each a check-mode ChainedDriver), when the caller read the rules already."""
     calls = _dryrun.keeping(calls)      # a container moving between networks is re-parented, not re-made
-    errors, warnings, planned = _dryrun.run_calls(nl, calls, prune_namespaces=True, drivers={})
+    errors, warnings, planned = _dryrun.run_calls(nl, calls, prune_namespaces=True,
+                                                  drivers={} if drivers is None else drivers)
     if errors:
         raise RefusedError(errors, len(calls))
     if check_mode or not any(p["changed"] for p in planned):
@@ -82,6 +85,29 @@ def converge(nl, calls, check_mode, diff=True):
                 calls=[_entry(*s) for s in steps],
                 diff=[_diff(*s) for s in steps if s[2].changed],
                 warnings=warnings, pruned=pruned)
+
+
+def converge_pruning(nl, parsed, firewall_backend, prune, check_mode, diff=True, variable="networks"):
+    """converge() of a parsed list (_netspec.parse), with the networks of ours it does not declare (_prune):
+    with ``prune`` each is added as a network with state absent (the same calls as a declared one), else one
+    warning lists them. The result has ``undeclared`` too."""
+    # the preflight's own driver: the rules are read once, for the search and for the plans of the preflight
+    try:
+        drivers = {firewall_backend: ChainedDriver(get_driver(firewall_backend), True)}
+        rules = drivers[firewall_backend].read()
+    except NetplumbError:   # no firewall to read (no iptables): the preflight refuses each step that needs one
+        drivers, rules = None, None
+    found = _prune.read(nl, parsed["networks"], rules)
+    calls = parsed["calls"]
+    if prune and found:
+        calls = _netspec.calls(parsed["networks"] + [_prune.absent_network(f) for f in found], firewall_backend)
+    res = converge(nl, calls, check_mode, diff=diff, drivers=drivers)
+    if found and not prune:
+        res["warnings"].append(_prune.warning(found, variable))
+    elif prune:
+        res["warnings"] += [_prune.rules_only_warning(f) for f in found if not f["ours"]]
+    res["undeclared"] = found
+    return res
 
 
 def _apply(nl, calls, keep_diff=True):

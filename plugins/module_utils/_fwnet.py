@@ -70,6 +70,8 @@ def ipv4(field, value, allow_none=False):
 
 def validate_nat(spec):
     v.ifname("bridge", spec["bridge"])
+    if spec["state"] == "absent" and spec["subnet"] is None and spec.get("_by_owner"):
+        return None     # container_network pruning a network whose subnet is unknown: its rules go by owner
     net = v.network("subnet", spec["subnet"])
     if net.version != 4:
         raise ValidationError("subnet", spec["subnet"], "only IPv4 is supported by the iptables driver for now")

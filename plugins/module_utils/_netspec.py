@@ -276,8 +276,12 @@ def calls(networks, firewall_backend="auto"):
         # what a present network of the call declares stays (a container moving over is re-parented)
         label = n["field"]
         out.append(dict(module="port_publish", label=label, args=dict(fw, bridge=n["bridge"], state="absent")))
-        out.append(dict(module="container_nat", label=label,
-                        args=dict(fw, bridge=n["bridge"], subnet=n["subnet"], state="absent")))
+        nat = dict(fw, bridge=n["bridge"], subnet=n["subnet"], state="absent")
+        if n["subnet"] is None:     # a pruned network whose subnet is unknown: its rules go by owner
+            nat["_by_owner"] = True
+        out.append(dict(module="container_nat", label=label, args=nat))
+        if n.get("rules_only"):     # pruned: a bridge that is not ours, only our rules naming it go
+            continue
         out.append(dict(module="veth_pair", label=label,
                         args=dict(pairs=[x for x in n["pairs"] if x["name"] not in kept_veths], state="absent",
                                   bridge=n["bridge"], prune=True, adopt=n["adopt"], _orphans=n["subnet"])))

@@ -37,7 +37,12 @@ description:
     namespaces of ours they lead to, then the bridge. Listed containers add their veths and namespaces by
     name. Namespaces (and veths) a present network of the call declares stay; a namespace without our mark
     that is not listed is left and a bridge with a port that is not ours is kept, each with a warning."
-  - Networks deleted from the list (rather than set to V(state=absent)) are left on the host.
+  - "Networks of ours that no entry declares (present or absent) - a bridge carrying our mark, or a bridge that
+    the owner comment of a rule of ours names (C(netplumb:BRIDGE...) in a C(NETPLUMB-*) chain) - are found on
+    every run. Without O(prune) they are left, and the run warns once, listing each with its bridge and subnet
+    and how to remove it. With O(prune=true) each is removed exactly as if it were declared V(state=absent)
+    (the same steps; in C(calls) their label is the word prune and the bridge in parentheses). Rules of C(host_gw_routes) and C(swarm_firewall)
+    (C(netplumb:fleet/...), C(netplumb:swarm/...)) are no network and never pruned."
 author:
   - netplumb.container contributors (@netplumb)
 requirements:
@@ -65,6 +70,19 @@ options:
         user's own input.
     type: str
     default: networks
+  prune:
+    description:
+      - Remove the networks of ours on the host that no entry of O(networks) declares (present or absent), each
+        exactly as if it were declared V(state=absent) with its bridge and subnet. An empty O(networks) then
+        removes every network of ours.
+      - "The subnet of an undeclared network is the one its own NAT rules name (C(-d) of its raw DROP rule, else
+        C(-s) of its MASQUERADE), else the network of its bridge's first IPv4 address, else unknown: its rules
+        still go by their owner comment, and its veths by its bridge."
+      - "A bridge that rules of ours name but that is not ours (no mark, or not a bridge) is never touched: only
+        those rules go, with a warning."
+      - V(false) (the default) removes nothing and warns once per run when there is anything to prune.
+    type: bool
+    default: false
   firewall_backend:
     description: Firewall driver for the NAT and published ports.
     type: str
@@ -108,6 +126,12 @@ EXAMPLES = r"""
   netplumb.container.container_network:
     networks:
       - {name: web, bridge: br0, subnet: 172.18.0.0/16, state: absent}
+
+- name: The host has exactly these networks of ours - any other one of ours is removed
+  netplumb.container.container_network:
+    prune: true
+    networks:
+      - {name: api, bridge: br-api, subnet: 172.19.0.0/24, containers: [{name: a0, address: 172.19.0.10}]}
 """
 
 RETURN = r"""
@@ -130,6 +154,14 @@ pruned:
   returned: always
   type: list
   elements: dict
+undeclared:
+  description: The networks of ours found on the host that no entry declares, each with C(bridge), C(subnet)
+    (null when unknown) and C(ours) (false when only rules of ours name a bridge that is not ours); with
+    O(prune=true) these are the networks the run removed (or, in check mode, would remove).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"bridge": "br-old", "subnet": "172.20.0.0/24", "ours": true}]
 networks:
   description: Each network as parsed - name, state, bridge, subnet, gateway and its containers (name, address,
     host veth, published ports); on success the filter P(netplumb.container.container_network_plan#filter) gives
@@ -166,6 +198,7 @@ def main():
             networks=dict(type="list", elements="dict", required=True),
             variable=dict(type="str", default="networks"),
             firewall_backend=dict(type="str", default="auto", choices=["auto", "iptables", "nftables"]),
+            prune=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -181,7 +214,9 @@ def main():
     try:
         with HostLock(validate_timeout(module.params["lock_timeout"])):
             with Netlink() as nl:
-                res = _converge.converge(nl, parsed["calls"], module.check_mode, diff=module._diff)
+                res = _converge.converge_pruning(nl, parsed, module.params["firewall_backend"],
+                                                 module.params["prune"], module.check_mode, diff=module._diff,
+                                                 variable=module.params["variable"])
     except _converge.RefusedError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors, changed=False, commands=[], calls=[], networks=summary)
     except KernelError as exc:

@@ -4,12 +4,14 @@ import importlib
 import io
 import json
 
+from ansible.module_utils.common import warnings as _ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 
 def run_module(name, args, check=False, diff=True):
     """Returns the module's result dict; 'failed' is set when it called fail_json."""
     mod = importlib.import_module("ansible_collections.netplumb.container.plugins.modules.%s" % name)
+    _ansible_warnings._global_warnings.clear()    # one process runs many modules: each reports its own warnings
     args = dict(args)
     args["_ansible_check_mode"] = check
     args["_ansible_diff"] = diff

@@ -6,7 +6,8 @@ the network, read from the host, and nothing that is not ours.
   and the bridge's address stay exactly as they were; check == real; a re-run changes nothing.
 - Our veth leading into a namespace whose mark was taken away: the veth goes, the namespace stays, with a
   warning; the run is not refused.
-- The same absent through the role, once.
+- The same absent through the role, once; and a network deleted from the role's list: a warning and nothing
+  changed without container_network_prune, removed with it (check == real), nothing left to prune after.
 """
 import pytest
 
@@ -93,3 +94,28 @@ def test_the_role_removes_a_network_it_no_longer_lists_the_containers_of(sandbox
     assert ours() == ([], [], []) and ip_json("link", "show", "type", "bridge") == []
     rc, stats, tasks = role([GONE])
     assert rc == 0 and stats["changed"] == 0, (rc, stats)
+
+
+def test_the_role_warns_about_a_network_it_no_longer_lists_and_prunes_it_when_told(sandbox):
+    api = dict(name="api", bridge="br-api", subnet="172.19.0.0/24", containers=[
+        dict(name="a0", address="172.19.0.10", publish=["8081:80"])])
+    task = "Container networks - bridges, namespaces, veth pairs, NAT and published ports in one call"
+    rc, stats, tasks = role([WEB, api])
+    assert rc == 0 and existing_ns() == ["a0", "c0", "c1"], (rc, stats)
+    host, rules = dump(), save()
+    rc, stats, tasks = role([WEB])
+    assert rc == 0 and stats["changed"] == 0 and dump() == host and save() == rules, (rc, stats)
+    warned = [w for w in tasks[task]["warnings"] if "declared by no entry of container_networks" in w]
+    assert len(warned) == 1 and "br-api (subnet 172.19.0.0/24)" in warned[0], tasks[task]["warnings"]
+    prune = '{"container_network_prune": true}'
+    rc, stats, tasks = role([WEB], "-e", prune, "--check", "--diff")
+    assert rc == 0 and stats["changed"] == 1 and dump() == host and save() == rules, (rc, stats)
+    rc, stats, tasks = role([WEB], "-e", prune)
+    assert rc == 0 and stats["changed"] == 1, (rc, stats)
+    assert tasks[task]["undeclared"] == [dict(bridge="br-api", subnet="172.19.0.0/24", ours=True)]
+    assert existing_ns() == ["c0", "c1"] and ours("br-api") == (["vn-c0", "vn-c1"], ["c0", "c1"], [])
+    rc, stats, tasks = role([WEB], "-e", prune)
+    assert rc == 0 and stats["changed"] == 0 and tasks[task]["warnings"] == [], (rc, stats)
+    rc, stats, tasks = role([], "-e", prune)      # an empty list with prune: no network of ours is left
+    assert rc == 0 and stats["changed"] == 1, (rc, stats)
+    assert ours() == ([], [], []) and ip_json("link", "show", "type", "bridge") == []

@@ -70,7 +70,7 @@ def find(host, rules, declared):
     rules = list(rules)
     bridges = set()
     for lk in host.links.values():
-        if lk.kind == "bridge" and (is_ours(lk) or pending(None, lk.name)):
+        if lk.kind == "bridge" and (is_ours(lk) or pending(None, None, lk)):
             bridges.add(lk.name)
     for r in rules:
         if r.owner:
@@ -80,7 +80,7 @@ def find(host, rules, declared):
     out = []
     for name in sorted(bridges - set(declared)):
         lk = host.link(name)
-        ours = lk is None or (lk.kind == "bridge" and (is_ours(lk) or pending(None, name)))
+        ours = lk is None or (lk.kind == "bridge" and (is_ours(lk) or pending(None, None, lk)))
         subnet = rule_subnet(rules, name) or (link_subnet(host, name) if ours else None)
         out.append(dict(bridge=name, subnet=subnet, ours=ours))
     return out

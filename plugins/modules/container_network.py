@@ -65,9 +65,9 @@ options:
     required: true
   variable:
     description:
-      - The name errors and step labels give to the list of networks, for example V(container_networks) when
+      - "The name errors and step labels give to the list of networks, for example V(container_networks) when
         it comes from that variable (the role sets it), so that C(container_networks[1].subnet) points at the
-        user's own input, and a hint to take a foreign object over says C(container_networks[1].adopt: true).
+        user's own input, and a hint to take a foreign object over says C(container_networks[1].adopt: true)."
     type: str
     default: networks
   prune:

@@ -91,7 +91,7 @@ def test_a_network_deleted_from_the_list_is_warned_about_then_pruned(sandbox, ru
     assert links == ["br-web", "vn-c0"] and left == []
     assert web_links() == web_before
     assert "netplumb:br-web" in save() and "netplumb:br-api" not in save()
-    assert subprocess.run(["ip", "link", "show", "br-api"], capture_output=True).returncode != 0
+    assert subprocess.run(["ip", "link", "show", "br-api"], capture_output=True, check=False).returncode != 0
 
     # an empty list with prune removes every network of ours: back to the host with only their network
     check, real, again = cycle(run, [], prune=True)

@@ -17,10 +17,32 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import re
+
 from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _netspec, _prune
 from ansible_collections.netplumb.container.plugins.module_utils._errors import (
     KernelError, NetplumbError, shorten)
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
+
+# --- messages in the terms of the converge's user (docs/modules/container_network.md#messages) ---------------
+# Each network is one entry of the caller's list (the role's container_networks, the module's networks): a step's
+# hint to take an object over names that entry's option, not the building-block module's.
+_LABEL = re.compile(r"^(?P<path>[A-Za-z_][A-Za-z0-9_]*\[\d+\]) \([^()]*\) \([a-z_]+\): ")
+_ADOPT_HINTS = (("take it over on purpose with netplumb.container.linux_bridge and adopt=true", "take it over on "
+                 "purpose with %s.adopt: true"),
+                ("run once with adopt=true", "run once with %s.adopt: true"),
+                ("adopt=true", "%s.adopt: true"))
+
+# Warnings given only by a step that changes something (else every converged re-run would repeat them): the
+# hairpin note of icc=false where br_netfilter processes the bridge (_isolation) says what the network's
+# settings mean, not what the host does wrong, so it is said when the network is (re)built, not on every run.
+ON_CHANGE = (re.compile(r"^icc=false on bridge \S+: its ports are isolated, and br_netfilter processes it"),)
+
+# Check mode on a host where an earlier step of the same run creates the object: said once, as a count.
+_ASSUMED = ((re.compile(r"^network namespace (?P<name>\S+) does not exist; assuming an earlier task creates it"),
+             "namespaces"),
+            (re.compile(r"^bridge (?P<name>\S+) does not exist; assuming an earlier task creates it"), "bridges"),
+            (re.compile(r"^bridge (?P<name>\S+) does not exist \(yet\): rules predicted for it"), "bridges"))
 
 
 class RefusedError(NetplumbError):
@@ -66,17 +88,16 @@ def converge(nl, calls, check_mode, diff=True, drivers=None):
     the applied plans' before/after views are not kept. ``drivers``: the preflight's firewall drivers by
     backend (each a check-mode ChainedDriver), when the caller read the rules already."""
     calls = _dryrun.keeping(calls)      # a container moving between networks is re-parented, not re-made
-    errors, warnings, planned = _dryrun.run_calls(nl, calls, prune_namespaces=True,
-                                                  drivers={} if drivers is None else drivers)
+    errors, dummy, planned = _dryrun.run_calls(nl, calls, prune_namespaces=True,
+                                               drivers={} if drivers is None else drivers)
     if errors:
-        raise RefusedError(errors, len(calls))
+        raise RefusedError([in_user_terms(e) for e in errors], len(calls))
     if check_mode or not any(p["changed"] for p in planned):
         steps = [(p["label"], p["module"], p["plan"]) for p in planned]
     else:
         del planned[:]      # the preflight's plans are not needed any more: their memory goes before the apply
-        steps, warnings = _apply(nl, calls, diff), []
-        for label, module, plan in steps:
-            warnings += ["%s (%s): %s" % (label, module, w) for w in plan.warnings]
+        steps = _apply(nl, calls, diff)
+    warnings = step_warnings(steps, created(calls))
     pruned = []
     for label, module, plan in steps:
         pruned += plan.extra.get("pruned") or []
@@ -85,6 +106,59 @@ def converge(nl, calls, check_mode, diff=True, drivers=None):
                 calls=[_entry(*s) for s in steps],
                 diff=[_diff(*s) for s in steps if s[2].changed],
                 warnings=warnings, pruned=pruned)
+
+
+def in_user_terms(line):
+    """A step's message, ``LABEL (MODULE): text``, with its hints to adopt an object naming the option of the
+    entry it comes from (``container_networks[1].adopt: true``) instead of the building-block module's."""
+    m = _LABEL.match(line)
+    if not m or "adopt=true" not in line:
+        return line
+    head, text = line[:m.end()], line[m.end():]
+    for old, new in _ADOPT_HINTS:
+        text = text.replace(old, new % m.group("path"))
+    return head + text
+
+
+def created(calls):
+    """(bridges, namespaces) that present calls of the run create: what check mode may assume."""
+    bridges = set(c["args"].get("name") for c in calls
+                  if c.get("module") == "linux_bridge" and (c.get("args") or {}).get("state", "present") == "present")
+    return bridges, _dryrun.declared_namespaces(calls)
+
+
+def step_warnings(steps, made):
+    """The warnings of the steps, each once: those of ON_CHANGE only from a step that changes something; in
+    check mode, the assumptions that an earlier step of the run creates a bridge or a namespace (``made``) as
+    one line for the whole run. Every other warning (another firewall dropping our traffic, undeclared networks,
+    foreign ports...) is given on every run, where it is true."""
+    out, seen, assumed = [], set(), dict(bridges=set(), namespaces=set())
+    for label, module, plan in steps:
+        for w in plan.warnings:
+            if not plan.changed and any(r.match(w) for r in ON_CHANGE):
+                continue
+            kind = _assumed(w, made)
+            if kind:
+                assumed[kind[0]].add(kind[1])
+                continue
+            line = in_user_terms("%s (%s): %s" % (label, module, w))
+            if line not in seen:
+                seen.add(line)
+                out.append(line)
+    counts = ["%d %s" % (len(names), kind if len(names) != 1 else kind[:-1])
+              for kind, names in sorted(assumed.items()) if names]
+    if counts:
+        out.insert(0, "check mode: %s assumed created by earlier steps of this run" % ", ".join(counts))
+    return out
+
+
+def _assumed(warning, made):
+    """('bridges'|'namespaces', name) when the warning assumes an object that a call of the run creates."""
+    for regex, kind in _ASSUMED:
+        m = regex.match(warning)
+        if m and m.group("name") in made[0 if kind == "bridges" else 1]:
+            return kind, m.group("name")
+    return None
 
 
 def converge_pruning(nl, parsed, firewall_backend, prune, check_mode, diff=True, variable="networks"):

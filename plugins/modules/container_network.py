@@ -65,9 +65,9 @@ options:
     required: true
   variable:
     description:
-      - The name errors and step labels give to the list of networks, for example V(container_networks) when
+      - "The name errors and step labels give to the list of networks, for example V(container_networks) when
         it comes from that variable (the role sets it), so that C(container_networks[1].subnet) points at the
-        user's own input.
+        user's own input, and a hint to take a foreign object over says C(container_networks[1].adopt: true)."
     type: str
     default: networks
   prune:
@@ -162,13 +162,6 @@ undeclared:
   type: list
   elements: dict
   sample: [{"bridge": "br-old", "subnet": "172.20.0.0/24", "ours": true}]
-networks:
-  description: Each network as parsed - name, state, bridge, subnet, gateway and its containers (name, address,
-    host veth, published ports); on success the filter P(netplumb.container.container_network_plan#filter) gives
-    the same on the controller without the cost of returning it.
-  returned: failure
-  type: list
-  elements: dict
 errors:
   description: Every input error or refusal, one per line (on failure).
   returned: failure
@@ -188,8 +181,6 @@ from ansible_collections.netplumb.container.plugins.module_utils._lock import Ho
 from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
 
-SUMMARY_KEYS = ("name", "state", "bridge", "subnet", "gateway", "containers")
-
 
 def main():
     module = AnsibleModule(
@@ -204,11 +195,10 @@ def main():
     )
     parsed = _netspec.parse(module.params["networks"], module.params["firewall_backend"],
                             root=module.params["variable"])
-    summary = [dict((k, n[k]) for k in SUMMARY_KEYS) for n in parsed["networks"]]
     if parsed["errors"]:
         module.fail_json(msg="%s is invalid (%d errors): %s" % (module.params["variable"], len(parsed["errors"]),
                                                                 shorten(parsed["errors"])),
-                         errors=parsed["errors"], changed=False, commands=[], calls=[], networks=summary)
+                         errors=parsed["errors"], changed=False, commands=[], calls=[])
     if not HAS_PYROUTE2:     # the role installs it on this key, then calls again
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR, missing_pyroute2=True)
     try:
@@ -218,12 +208,11 @@ def main():
                                                  module.params["prune"], module.check_mode, diff=module._diff,
                                                  variable=module.params["variable"])
     except _converge.RefusedError as exc:
-        module.fail_json(msg=str(exc), errors=exc.errors, changed=False, commands=[], calls=[], networks=summary)
+        module.fail_json(msg=str(exc), errors=exc.errors, changed=False, commands=[], calls=[])
     except KernelError as exc:
-        module.fail_json(msg=str(exc), errors=[str(exc)], changed=bool(exc.done), commands=exc.done, calls=[],
-                         networks=summary)
+        module.fail_json(msg=str(exc), errors=[str(exc)], changed=bool(exc.done), commands=exc.done, calls=[])
     except NetplumbError as exc:
-        module.fail_json(msg=str(exc), errors=[str(exc)], changed=False, commands=[], calls=[], networks=summary)
+        module.fail_json(msg=str(exc), errors=[str(exc)], changed=False, commands=[], calls=[])
     for warning in res.pop("warnings"):
         module.warn(warning)
     if not module._diff:

@@ -59,13 +59,15 @@ def test_opt_out_only_checks_and_names_the_variable(os_family, pkg_mgr):
 
 def test_role_wires_the_decision_before_its_first_module():
     """The role plans on the controller first (invalid input installs nothing), then calls container_network;
-    only when that call reports missing_pyroute2 does it include pyroute2.yml (rescue) and call again. The
-    default is to install, and the argument spec documents the opt-out."""
+    only when that call reports missing_pyroute2 does it include pyroute2.yml and call again - no rescue, so a
+    refusal is the first call's own failure, shown once. The default is to install, and the argument spec
+    documents the opt-out."""
     role = os.path.join(TEMPLATES, "..")
     with open(os.path.join(role, "tasks", "main.yml")) as f:
         main = f.read()
     first = main.index("netplumb.container.container_network:")
-    assert main.index("import_tasks: plan.yml") < first < main.index("rescue:") < \
+    assert "rescue:" not in main
+    assert main.index("import_tasks: plan.yml") < first < main.index("failed_when:") < \
         main.index("missing_pyroute2") < main.index("include_tasks: pyroute2.yml") < \
         main.index("netplumb.container.container_network:", first + 1)
     with open(os.path.join(role, "defaults", "main.yml")) as f:

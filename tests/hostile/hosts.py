@@ -101,8 +101,9 @@ def snapshot():
     return dict(kernel=dump(), rules=save(), nexthops=nexthops(), nft=ruleset())
 
 
-def role(networks, *extra):
-    """ansible-playbook -c local of the container_network role in this sandbox: (rc, stats, {task: result})."""
+def role(networks, *extra, text=False):
+    """ansible-playbook -c local of the container_network role in this sandbox: (rc, stats, {task: result});
+    with ``text``, (rc, stdout) of ansible's default output, as a user sees it."""
     import json
     import sys
     import tempfile
@@ -114,6 +115,8 @@ def role(networks, *extra):
                ANSIBLE_REMOTE_TEMP=os.path.join(build, "ansible-remote-tmp"), ANSIBLE_STDOUT_CALLBACK="record_json",
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(root, "tests", "integration", "playbooks", "callback_plugins"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+    if text:
+        env.update(ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default", ANSIBLE_FORCE_COLOR="0")
     with tempfile.NamedTemporaryFile("w", suffix=".json", dir=build, delete=False) as f:
         json.dump(dict(container_networks=networks), f)
     try:
@@ -123,6 +126,8 @@ def role(networks, *extra):
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
     finally:
         os.unlink(f.name)
+    if text:
+        return proc.returncode, proc.stdout + proc.stderr
     lines = proc.stdout.strip().splitlines()
     assert lines, proc.stderr[-3000:]
     out = json.loads(lines[-1])

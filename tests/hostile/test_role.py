@@ -133,12 +133,16 @@ def test_the_good_network_alone_converges(lxc):
 
 
 def test_a_hand_made_bridge_is_refused_then_adopted_on_purpose(lxc):
-    """The tutorial's br0 made by hand: the role refuses it (naming adopt) and changes nothing; with the network's
+    """The tutorial's br0 made by hand: the role refuses it and changes nothing, its hint naming the role's own
+    option (container_networks[1].adopt: true, not the module linux_bridge's adopt=true); with the network's
     adopt: true it is taken over once; afterwards it is ours without adopt."""
     from hosts import sh
     sh("ip link add br-web type bridge && ip addr add 172.22.0.1/24 dev br-web")
     net = dict(name="web", bridge="br-web", subnet="172.22.0.0/24", containers=[dict(name="w1", address="172.22.0.10")])
-    refused([net], False, "container_networks[1] (web) (linux_bridge)", "name=br-web", "adopt=true")
+    refused([net], False, "container_networks[1] (web) (linux_bridge)", "name=br-web",
+            "run once with container_networks[1].adopt: true")
+    rc, stats, tasks = role([GOOD, net])
+    assert "adopt=true" not in tasks[PREFLIGHT]["msg"] and "linux_bridge and adopt" not in tasks[PREFLIGHT]["msg"]
     rc, stats, tasks = role([GOOD, dict(net, adopt=True)])
     assert rc == 0 and stats["failures"] == 0, (rc, stats)
     rc, stats, tasks = role([GOOD, net])
@@ -159,16 +163,109 @@ def test_a_fleet_subnet_over_a_route_of_the_host_is_refused(lxc):
 
 
 def test_a_python_without_pyroute2_is_refused_clearly_when_install_is_off(lxc, tmp_path):
-    """The one converge call reports missing_pyroute2; only then does the role look at pyroute2 (rescue), and
-    with container_network_install_pyroute2: false it refuses, naming the variable - the host unchanged."""
+    """The one converge call reports missing_pyroute2 (not a failure of the play); only then does the role look
+    at pyroute2, and with container_network_install_pyroute2: false it refuses, naming the variable - the host
+    unchanged, the recap failed and not rescued."""
     import subprocess
     bare = tmp_path / "bare"
     subprocess.run(["/usr/bin/python3", "-m", "venv", "--without-pip", str(bare)], check=True)
     before = snapshot()
     rc, stats, tasks = role([GOOD], "-e", "ansible_python_interpreter=%s" % (bare / "bin" / "python"),
                             "-e", "container_network_install_pyroute2=false")
-    assert rc != 0 and stats["failures"] == 1, (rc, stats)
-    assert tasks[PREFLIGHT].get("missing_pyroute2") is True
+    assert rc != 0 and stats["failures"] == 1 and stats["rescued"] == 0, (rc, stats)
+    assert tasks[PREFLIGHT].get("missing_pyroute2") is True and not tasks[PREFLIGHT].get("failed")
     msg = tasks["Pyroute2 - refuse where it cannot be had"]["msg"]
     assert "pyroute2 is not importable" in msg and "container_network_install_pyroute2 is false" in msg, msg
     assert snapshot() == before and existing_ns() == []
+
+
+def test_a_refusal_is_told_once_and_the_recap_says_failed(lxc):
+    """One refusal, one failure: the converge call's own (no rescue re-failing with the same message), without a
+    dump of every network; the recap says failed=1 rescued=0 - in ansible's own output as a user reads it."""
+    from hosts import sh
+    sh("ip link add br-web type bridge")
+    net = dict(name="web", bridge="br-web", subnet="172.22.0.0/24", containers=[dict(name="w1", address="172.22.0.10")])
+    rc, stats, tasks = role([GOOD, net])
+    assert rc != 0 and stats["failures"] == 1 and stats["rescued"] == 0, stats
+    told = [name for name, res in tasks.items() if "preflight refused" in str(res.get("msg", ""))]
+    assert told == [PREFLIGHT], told
+    assert "networks" not in tasks[PREFLIGHT] and len(tasks[PREFLIGHT]["errors"]) == 2, tasks[PREFLIGHT]
+    rc, out = role([GOOD, net], text=True)
+    assert rc != 0 and out.count("FAILED!") == 1, out[-3000:]
+    recap = out[out.index("PLAY RECAP"):]
+    assert "failed=1" in recap and "rescued=0" in recap, recap
+
+
+def test_check_mode_on_a_fresh_host_says_its_assumptions_in_one_line(lxc):
+    """--check on a fresh host: every later step assumes the bridges and namespaces the earlier steps of the same
+    run create - one line for the run, not one warning per step and object."""
+    nets = [GOOD, dict(name="db", bridge="br-db", subnet="172.24.0.0/24",
+                       containers=[dict(name="d1", address="172.24.0.10"), dict(name="d2", address="172.24.0.11")])]
+    rc, stats, tasks = role(nets, "--check")
+    assert rc == 0 and stats["changed"] == 1, stats
+    warnings = tasks[PREFLIGHT]["warnings"]
+    assumed = [w for w in warnings if "assum" in w]
+    assert assumed == ["check mode: 2 bridges, 3 namespaces assumed created by earlier steps of this run"], warnings
+    assert existing_ns() == []
+
+
+def test_a_converged_icc_false_network_is_not_warned_about_br_netfilter_again(lxc):
+    """icc=false where br_netfilter processes the bridge: the hairpin note comes with the change that isolates
+    the ports, not with every converged re-run (which changes nothing and says nothing about it)."""
+    iso = dict(name="iso", bridge="br-iso", subnet="172.23.0.0/24", icc=False,
+               containers=[dict(name="i1", address="172.23.0.10"), dict(name="i2", address="172.23.0.11")])
+    rc, stats, tasks = role([GOOD, iso])
+    assert rc == 0 and stats["changed"] == 1, stats
+    try:
+        with open("/proc/sys/net/bridge/bridge-nf-call-iptables") as f:
+            brnf = f.read().strip() == "1"
+    except OSError:
+        brnf = False
+    if brnf:    # said once, with the change
+        assert any("br_netfilter" in w for w in tasks[PREFLIGHT]["warnings"]), tasks[PREFLIGHT]["warnings"]
+    rc, stats, tasks = role([GOOD, iso])
+    assert rc == 0 and stats["changed"] == 0, stats
+    assert not [w for w in tasks[PREFLIGHT].get("warnings", []) if "br_netfilter" in w], tasks[PREFLIGHT]
+
+
+def wheel_of_pyroute2(where):
+    """This venv's pyroute2 packed as a wheel (pure Python: its files and dist-info zipped), for a pip that may
+    not reach any index."""
+    import os
+    import zipfile
+    import pyroute2
+    site = os.path.dirname(os.path.dirname(pyroute2.__file__))
+    info = [d for d in os.listdir(site) if d.startswith("pyroute2-") and d.endswith(".dist-info")][0]
+    path = os.path.join(str(where), info[:-len(".dist-info")] + "-py3-none-any.whl")
+    with zipfile.ZipFile(path, "w") as whl:
+        for top in ("pyroute2", info):
+            for root, dirs, files in os.walk(os.path.join(site, top)):
+                dirs[:] = [d for d in dirs if d != "__pycache__"]
+                for name in files:
+                    if name not in ("INSTALLER", "REQUESTED", "direct_url.json"):
+                        full = os.path.join(root, name)
+                        whl.write(full, os.path.relpath(full, site))
+    return path
+
+
+def test_a_python_without_pyroute2_gets_it_then_converges(lxc, tmp_path, monkeypatch):
+    """The one converge call reports missing_pyroute2 (not a failure of the play, not rescued): the role installs
+    pyroute2 (pip here, from a local wheel: no index is reached) and calls again, which converges; a re-run
+    costs no install and changes nothing."""
+    import subprocess
+    bare = tmp_path / "py"
+    subprocess.run(["/usr/bin/python3", "-m", "venv", str(bare)], check=True)
+    wheel_of_pyroute2(tmp_path)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    python = "ansible_python_interpreter=%s" % (bare / "bin" / "python")
+    facts = '{"ansible_facts": {"os_family": "Alpine", "pkg_mgr": "apk"}}'     # pip, the way other systems go
+    rc, stats, tasks = role([GOOD], "-e", python, "-e", facts)
+    assert rc == 0 and stats["failures"] == 0 and stats["rescued"] == 0, (rc, stats, tasks)
+    assert tasks[PREFLIGHT].get("missing_pyroute2") is True and not tasks[PREFLIGHT].get("failed")
+    assert tasks["Pyroute2 - pip"].get("changed") is True
+    again = tasks["Container networks - in one call, now that pyroute2 is there"]
+    assert again["changed"] is True and existing_ns() == ["g1"], again
+    rc, stats, tasks = role([GOOD], "-e", python, "-e", facts)
+    assert rc == 0 and stats["changed"] == 0 and not tasks[PREFLIGHT].get("missing_pyroute2"), stats
+    assert "skip_reason" in tasks["Pyroute2 on the managed host"] and not [t for t in tasks if "Pyroute2 -" in t]

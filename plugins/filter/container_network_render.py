@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: container_network_render
 short_description: The exact ip, sysctl and iptables commands that build container_networks on an empty host
-version_added: 0.4.0
+version_added: 0.3.0
 description:
   - Takes the networks of the role M(netplumb.container.container_network) (the schema of the module
     M(netplumb.container.container_network)'s O(networks)) and returns the commands a converge of them runs on an

@@ -1,15 +1,19 @@
 """container_network_render against the real thing: what the controller renders for an empty host is, command
 for command and in order, what a real converge of the same list prints on an empty host.
 
-The render runs while the sandbox is made to look not empty to anything that would read it (ip_forward on, a
+The render runs as the controller runs it: the filter in a Python process of its own (the controller's code,
+ansible.errors included, is not loaded into the process that runs the modules here, whose warnings it would
+reroute), and while the sandbox is made to look not empty to anything that would read it (ip_forward on, a
 listener on a published port): a render that read the host would differ or refuse.
 """
+import json
+import os
 import socket
+import subprocess
+import sys
 
 from helpers.converge import existing_ns
 from helpers_fw import save
-
-from ansible_collections.netplumb.container.plugins.filter.container_network_render import container_network_render
 
 # 2 networks, 3 containers, masquerade, icc false, 2 published ports (one loopback-only UDP)
 NETWORKS = [
@@ -19,6 +23,20 @@ NETWORKS = [
     dict(name="db", bridge="br1", subnet="172.19.0.0/16", masquerade=True, containers=[
         dict(name="d0", address="172.19.0.10")]),
 ]
+
+
+RENDER = ("import json, sys\n"
+          "from ansible_collections.netplumb.container.plugins.filter.container_network_render import "
+          "container_network_render\n"
+          "print(json.dumps(container_network_render(json.loads(sys.argv[1]))))\n")
+
+
+def container_network_render(networks):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.run([sys.executable, "-c", RENDER, json.dumps(networks)], capture_output=True, text=True,
+                          env=env, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
 def _sysctl(name, value):

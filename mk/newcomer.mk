@@ -5,8 +5,10 @@
 #   make shell                 a subshell with .venv/bin on PATH and ANSIBLE_COLLECTIONS_PATH set (exit to leave):
 #                              ansible-playbook, ansible-galaxy, ansible-doc netplumb.container.veth_pair from
 #                              any directory. make shell CMD='...' runs one command in it instead.
-#   make example               README's quick example (playbooks/example.yml) on a fresh one-host lab:
-#                              --check --diff, real run, re-run changed=0 (KEEP_LAB=1 keeps the lab)
+#   make example               the example network's commands rendered on the controller (filter
+#                              container_network_render, no host), then README's quick example
+#                              (playbooks/example.yml) on a fresh one-host lab: --check --diff, real run,
+#                              re-run changed=0 (KEEP_LAB=1 keeps the lab)
 #   make ee                    ansible-builder create of execution-environment.yml, its context checked
 
 EE_VENV := $(BUILD)/venv-ee

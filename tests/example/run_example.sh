@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make example: README's quick example, as printed there, against a fresh one-host lab (h1 in group lab):
 #   1. README's first yaml block is byte for byte playbooks/example.yml;
+#      then the commands that build the example's networks (tests/example/networks.yml, the role's schema) on an
+#      empty host, rendered on the controller by the filter container_network_render, no host touched;
 #   2. --check --diff on the fresh host: no failure, the commands shown (diff.prepared), nothing written;
 #   3. the real run; 4. a re-run with changed=0.
 # The lab lives in $EXAMPLE_LAB (default .build/lab-example) and is taken down on exit unless KEEP_LAB=1.
@@ -25,6 +27,17 @@ block = block[:block.index("```")]
 play = open(sys.argv[2]).read()
 sys.exit(0 if block == play else 1)
 PY
+
+# the rendered commands (controller only, before any lab exists)
+ansible-playbook -i localhost, "$ROOT/tests/example/render.yml" -e "render_out=$LOGS/rendered.txt" \
+  > "$LOGS/render.log" 2>&1 || { cat "$LOGS/render.log"; fail "container_network_render failed"; }
+for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add vn-netns0 type veth peer name eth0 netns netns0" \
+           "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0" "--dport 5000"; do
+  grep -qF -- "$cmd" "$LOGS/rendered.txt" || { cat "$LOGS/rendered.txt"; fail "the rendered commands lack: $cmd"; }
+done
+echo "== container_network_render: the example's networks on an empty host ($(wc -l < "$LOGS/rendered.txt") commands) =="
+cat "$LOGS/rendered.txt"
+echo "== end of the rendered commands =="
 
 $LAB down >/dev/null      # a fresh host: whatever an earlier run left goes
 trap down EXIT

@@ -265,20 +265,28 @@ def _lib_current():
     return out
 
 
-def _files_under(top):
-    out = []
-    for root, dirs, names in os.walk(top):
-        out += [os.path.join(root, n) for n in names]
-        out += [os.path.join(root, d) for d in dirs if os.path.islink(os.path.join(root, d))]
-    return out
-
-
-def _remove_empty_dirs(top):
+def _empty_after(top, removed):
+    """The directories under top (top included), deepest first, left empty once ``removed`` is gone (files in
+    __pycache__ count as removed)."""
+    empty = []
     for root, dirs, names in os.walk(top, topdown=False):
-        if os.path.basename(root) == "__pycache__":     # bytecode of a run of the launcher by hand
-            for name in names:
-                os.unlink(os.path.join(root, name))
-        os.rmdir(root)
+        if os.path.basename(root) == "__pycache__":
+            empty.append(root)
+            continue
+        files = [os.path.join(root, n) for n in names] + [os.path.join(root, d) for d in dirs
+                                                          if os.path.islink(os.path.join(root, d))]
+        if all(f in removed for f in files) and all(os.path.join(root, d) in empty for d in dirs
+                                                    if not os.path.islink(os.path.join(root, d))):
+            empty.append(root)
+    return empty
+
+
+def _remove_dirs(dirs):
+    for d in dirs:
+        if os.path.basename(d) == "__pycache__":     # bytecode of a run of the launcher by hand
+            for name in os.listdir(d):
+                os.unlink(os.path.join(d, name))
+        os.rmdir(d)
 
 
 def plan(networks, present, firewall_backend, variable, python, systemd_running=None):
@@ -335,10 +343,9 @@ def plan(networks, present, firewall_backend, variable, python, systemd_running=
         sorted(os.path.relpath(r, LIB_DIR) for r in removes)
     if not present and os.path.isdir(CONFIG_DIR):
         removed = set(a.target for a in p.actions if a.kind == "file_remove") | set(removes)
-        left = [f for f in _files_under(CONFIG_DIR) if f not in removed and "/__pycache__/" not in f]
-        if not left:    # only our directories are left: they go too
-            p.add(Action("dir_remove", CONFIG_DIR, "rm -r %s  # empty directories" % CONFIG_DIR,
-                         lambda: _remove_empty_dirs(CONFIG_DIR)))
+        empty = _empty_after(CONFIG_DIR, removed)
+        if empty:       # our directories that nothing is left in go too (bytecode caches with them)
+            p.add(Action("dir_remove", CONFIG_DIR, "rmdir %s" % " ".join(empty), lambda: _remove_dirs(empty)))
     if unit_changed and systemd_running:
         p.add(op_daemon_reload())
     if present and not systemd_running:

@@ -125,7 +125,8 @@ import sys
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist
-from ansible_collections.netplumb.container.plugins.module_utils import _boot  # noqa: F401 (shipped for the unit)
+# _boot is what the unit runs: imported so that it is shipped with this module (and copied by _persist)
+from ansible_collections.netplumb.container.plugins.module_utils import _boot  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC

@@ -154,3 +154,24 @@ def test_foreign_files_are_refused(etc, run):
         res = run("container_network_persist", dict(ARGS, state=state))
         assert res.get("failed") and "is not netplumb's" in res["msg"], res
         assert files() == before
+
+
+def test_role_persists_with_check_real_rerun_and_removes_when_off(etc, sandbox, tmp_path):
+    from test_playbook import role_run
+    task = "Container networks - saved for boot, or their boot files removed (container_network_persist)"
+    on = ("-e", "container_network_persist=true")
+    stats, check = role_run(tmp_path, NETS, "--check", "--diff", *on)
+    assert stats["failures"] == 0 and files() == {}, "--check wrote"
+    stats, real = role_run(tmp_path, NETS, "--diff", *on)
+    assert stats["failures"] == 0
+    assert real[task]["commands"] == check[task]["commands"] and real[task]["changed"] is True
+    assert _persist.load_networks(_persist.NETWORKS_FILE)["networks"] == NETS
+    with open(_persist.UNIT_FILE) as f:
+        assert _persist.exec_start(f.read()) == real[task]["exec_start"]
+    stats, again = role_run(tmp_path, NETS, *on)
+    assert stats["failures"] == 0 and stats["changed"] == 0, again
+    # the default (false) removes them, and then stays changed=0
+    stats, off = role_run(tmp_path, NETS)
+    assert off[task]["changed"] and files() == {os.path.dirname(_persist.WANTS_LINK): (0o755, None)}
+    stats, dummy = role_run(tmp_path, NETS)
+    assert stats["changed"] == 0

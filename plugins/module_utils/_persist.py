@@ -190,12 +190,9 @@ def op_remove(path):
 
 
 def _ours_text(field, path):
-    """A text file of ours (first line HEADER), None when absent; refuse any other file."""
-    text = _read(path)
-    if text is not None and not text.startswith(HEADER):
-        raise StateError("%s %s: exists and is not netplumb's (its first line is not %r); refusing to change or "
-                         "remove it: move it away" % (field, path, HEADER))
-    return text
+    """A text file of ours (first line HEADER), None when absent; any other file is refused (_kprereq's rule for
+    its sysctl.d and modules-load.d files)."""
+    return _kprereq.read_ours(field, path, OWNER)
 
 
 def _ours_networks(path):
@@ -298,8 +295,8 @@ def plan(networks, present, firewall_backend, variable, python, systemd_running=
         systemd_running = os.path.isdir(SYSTEMD_RUNNING)
     p = Plan()
     cur_net = _ours_networks(NETWORKS_FILE)
-    cur_unit = _ours_text("unit", UNIT_FILE)
-    cur_sysctl = _ours_text("sysctl file", SYSCTL_FILE)
+    cur_unit = _ours_text("unit_file", UNIT_FILE)
+    cur_sysctl = _ours_text("sysctl_file", SYSCTL_FILE)
     cur_link = _link_target(WANTS_LINK)
     cur_lib = _lib_current()
     lib_files = engine_files() if present else {}

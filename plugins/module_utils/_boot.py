@@ -28,29 +28,33 @@ USAGE = "usage: netplumb-networks.py [--check] [NETWORKS_JSON (default %s)]" % _
 PREFIX = "netplumb-networks: "
 
 
+def _say(stream, text):
+    stream.write("%s\n" % text)
+
+
 def main(argv, out=None, err=None):
     out = out or sys.stdout
     err = err or sys.stderr
     check = "--check" in argv
     args = [a for a in argv if a != "--check"]
     if len(args) > 1 or any(a.startswith("-") for a in args):
-        print(USAGE, file=err)
+        _say(err, USAGE)
         return 2
     path = args[0] if args else _persist.NETWORKS_FILE
     try:
         data = _persist.load_networks(path)
     except NetplumbError as exc:
-        print(PREFIX + str(exc), file=err)
+        _say(err, PREFIX + str(exc))
         return 2
     backend = data.get("firewall_backend") or "auto"
     variable = data.get("variable") or "networks"
     parsed = _netspec.parse(data["networks"], backend, root=variable)
     if parsed["errors"]:
         for line in parsed["errors"]:
-            print(PREFIX + line, file=err)
+            _say(err, PREFIX + line)
         return 2
     if not HAS_PYROUTE2:
-        print(PREFIX + "this Python (%s) cannot import pyroute2" % sys.executable, file=err)
+        _say(err, PREFIX + "this Python (%s) cannot import pyroute2" % sys.executable)
         return 1
     try:
         with HostLock(DEFAULT_TIMEOUT):
@@ -58,23 +62,22 @@ def main(argv, out=None, err=None):
                 res = _converge.converge_pruning(nl, parsed, backend, False, check, diff=False, variable=variable)
     except _converge.RefusedError as exc:
         for line in exc.errors:
-            print(PREFIX + line, file=err)
-        print(PREFIX + "refused, nothing written", file=err)
+            _say(err, PREFIX + line)
+        _say(err, PREFIX + "refused, nothing written")
         return 1
     except KernelError as exc:
         for command in exc.done:
-            print(command, file=out)
-        print(PREFIX + str(exc), file=err)
+            _say(out, command)
+        _say(err, PREFIX + str(exc))
         return 1
     except NetplumbError as exc:
-        print(PREFIX + str(exc), file=err)
+        _say(err, PREFIX + str(exc))
         return 1
     for warning in res["warnings"]:
-        print(PREFIX + "warning: " + warning, file=err)
+        _say(err, PREFIX + "warning: " + warning)
     for command in res["commands"]:
-        print(command, file=out)
+        _say(out, command)
     out.flush()
-    print(PREFIX + "%d networks from %s: %s%d commands" % (len(parsed["networks"]), path,
-                                                         "check mode, would run " if check else "",
-                                                         len(res["commands"])), file=err)
+    _say(err, PREFIX + "%d networks from %s: %s%d commands" % (
+        len(parsed["networks"]), path, "check mode, would run " if check else "", len(res["commands"])))
     return 0

@@ -1,8 +1,9 @@
 """container_network_persist: the networks saved under /etc, a oneshot unit, and a reboot simulated.
 
 The suite's /etc is a private copy-on-write overlay (tests/isolated.sh); in it /etc/systemd/system and
-/etc/sysctl.d are fresh tmpfs mounts and /etc/netplumb starts absent, so the real paths are used and the machine's /etc and systemd are never touched. The "reboot" is boot_world.py in a
-child `unshare --net --mount`: a fresh network namespace and /run, the same /etc, the unit's ExecStart."""
+/etc/sysctl.d are fresh tmpfs mounts and /etc/netplumb starts absent, so the real paths are used and the
+machine's /etc and systemd are never touched. The "reboot" is boot_world.py in a child `unshare --net
+--mount`: a fresh network namespace and /run, the same /etc, the unit's ExecStart."""
 import json
 import os
 import shutil

@@ -21,8 +21,8 @@ def root(tmp_path, monkeypatch):
     return tmp_path
 
 
-def plan(present=True, nets=NETS, running=False):
-    return _persist.plan(nets, present, "auto", "container_networks", "/usr/bin/python3", systemd_running=running)
+def plan(present=True, nets=None, running=False):
+    return _persist.plan(NETS if nets is None else nets, present, "auto", "container_networks", "/usr/bin/python3", systemd_running=running)
 
 
 def test_unit_text_orders_the_converge_between_network_pre_and_network_online():
@@ -52,9 +52,10 @@ def test_present_writes_everything_once_and_a_replan_is_empty(root):
     again = plan()
     assert again.actions == [] and again.before == again.after
     os.chmod(_persist.NETWORKS_FILE, 0o644)     # a mode drift is repaired
-    assert [a.command for a in plan().actions] == [
-        "install -m 0600 /dev/stdin %s  # %d lines" % (_persist.NETWORKS_FILE,
-                                                      open(_persist.NETWORKS_FILE).read().count("\n"))]
+    with open(_persist.NETWORKS_FILE) as f:
+        lines = f.read().count("\n")
+    assert [a.command for a in plan().actions] == ["install -m 0600 /dev/stdin %s  # %d lines"
+                                                   % (_persist.NETWORKS_FILE, lines)]
 
 
 def test_systemd_running_reloads_after_a_unit_change_only(root):

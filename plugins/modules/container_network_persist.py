@@ -1,0 +1,174 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: container_network_persist
+short_description: Save a host's container networks under /etc with a systemd unit that rebuilds them at boot
+version_added: 0.4.0
+description:
+  - With V(state=present), saves O(networks) (the input of M(netplumb.container.container_network)) in
+    C(/etc/netplumb/networks.json) (mode 0600) and installs what converges them at every boot, without Ansible
+    and without a controller - the oneshot unit C(/etc/systemd/system/netplumb-networks.service), enabled (its
+    link in C(multi-user.target.wants)), whose C(ExecStart) runs the same engine as
+    M(netplumb.container.container_network) (a copy of this collection's module_utils in C(/etc/netplumb/lib)
+    and its launcher C(netplumb-networks.py)) with the Python that runs this module. The unit prints the
+    commands it applies, the same list the module returns as C(commands).
+  - Also persists C(net.ipv4.ip_forward = 1) (the tutorial's C(sysctl.conf) line) in
+    C(/etc/sysctl.d/90-netplumb-container-network.conf).
+  - "The unit is ordered after C(network-pre.target) (so firewall loaders that replace the whole ruleset run
+    before it) and before C(network-online.target) (so units ordered after it - Docker, podman, services that
+    use the namespaces - find the networks in place); see docs/persist.md."
+  - Enabling is done the way C(systemctl enable) does it on disk (the symlink), so check mode predicts it and a
+    host without a running systemd (an image being built) gets it too; when systemd is the running init
+    (C(/run/systemd/system) exists) a change of the unit is followed by C(systemctl daemon-reload). Without a
+    running systemd the module warns that only a boot with systemd runs the unit.
+  - V(state=absent), or a list without a present network, removes every file of ours listed here (the unit
+    disabled first by removing its link) and C(/etc/netplumb) when nothing else is left in it. Nothing already
+    running is stopped or torn down.
+  - Every file is written atomically and only when its content or mode differs, so check mode is exact and a
+    re-run changes nothing. A file at one of these paths that is not ours (no header of ours, or a
+    C(networks.json) without C("managed_by") V(netplumb.container)) is never changed or removed.
+  - The networks are validated as M(netplumb.container.container_network) validates them; nothing is read from
+    or written to the kernel.
+author:
+  - netplumb.container contributors (@netplumb)
+options:
+  networks:
+    description:
+      - The host's container networks, exactly as given to M(netplumb.container.container_network) (the schema
+        of the role's C(container_networks), docs/roles/container_network.md).
+    type: list
+    elements: dict
+    default: []
+  variable:
+    description: The name errors give to the list of networks (at boot too), for example V(container_networks).
+    type: str
+    default: networks
+  firewall_backend:
+    description: Firewall driver the boot converge uses.
+    type: str
+    default: auto
+    choices: [auto, iptables, nftables]
+  state:
+    description:
+      - V(present) saves the networks and installs the unit; V(absent) removes them.
+      - V(present) with no network in state present removes them too.
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - netplumb.container.attributes
+  - netplumb.container.host_lock
+notes:
+  - Requires root on the managed host.
+  - Run it after M(netplumb.container.container_network) has converged the same list (the role does), so that
+    what is saved is what was accepted.
+  - The boot converge never prunes undeclared networks (there are none on a fresh boot).
+seealso:
+  - module: netplumb.container.container_network
+"""
+
+EXAMPLES = r"""
+- name: Converge the networks now
+  netplumb.container.container_network:
+    networks: "{{ my_networks }}"
+
+- name: And again at every boot, without the controller
+  netplumb.container.container_network_persist:
+    networks: "{{ my_networks }}"
+
+- name: No more converge at boot (the networks that exist stay until the next reboot)
+  netplumb.container.container_network_persist:
+    state: absent
+"""
+
+RETURN = r"""
+commands:
+  description: The equivalent commands of every write, in order (empty when nothing changed).
+  returned: always
+  type: list
+  elements: str
+  sample: ["install -m 0600 /dev/stdin /etc/netplumb/networks.json  # 21 lines",
+           "ln -sf /etc/systemd/system/netplumb-networks.service
+             /etc/systemd/system/multi-user.target.wants/netplumb-networks.service  # systemctl enable netplumb-networks.service"]
+unit:
+  description: The name of the systemd unit.
+  returned: success
+  type: str
+  sample: netplumb-networks.service
+exec_start:
+  description: The unit's C(ExecStart) command as a list (null when nothing is persisted).
+  returned: success
+  type: list
+  elements: str
+  sample: ["/usr/bin/python3", "-E", "-s", "-B", "/etc/netplumb/lib/netplumb-networks.py", "/etc/netplumb/networks.json"]
+systemd_running:
+  description: Whether systemd is the running init (C(/run/systemd/system) exists).
+  returned: success
+  type: bool
+diff:
+  description: The networks file, the unit, the sysctl file and whether the unit is enabled, before and after;
+    C(engine) lists the library files that change.
+  returned: when diff mode is on
+  type: dict
+"""
+
+import sys
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist
+# _boot is what the unit runs: imported so that it is shipped with this module (and copied by _persist)
+from ansible_collections.netplumb.container.plugins.module_utils import _boot  # noqa: F401 pylint: disable=unused-import
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
+from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
+from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            **LOCK_ARGSPEC,
+            networks=dict(type="list", elements="dict", default=[]),
+            variable=dict(type="str", default="networks"),
+            firewall_backend=dict(type="str", default="auto", choices=["auto", "iptables", "nftables"]),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+        ),
+        supports_check_mode=True,
+    )
+    networks, variable = module.params["networks"], module.params["variable"]
+    present = False
+    if module.params["state"] == "present":
+        parsed = _netspec.parse(networks, module.params["firewall_backend"], root=variable)
+        if parsed["errors"]:
+            module.fail_json(msg="%s is invalid (%d errors): %s" % (variable, len(parsed["errors"]),
+                                                                    shorten(parsed["errors"])),
+                             errors=parsed["errors"], changed=False, commands=[])
+        present = bool(parsed["present"])
+    plan = None
+    try:
+        with HostLock(validate_timeout(module.params["lock_timeout"])):
+            plan = _persist.plan(networks, present, module.params["firewall_backend"], variable, sys.executable)
+            _hosttools.check(plan)
+            plan.apply(module.check_mode)
+    except KernelError as exc:
+        module.fail_json(msg=str(exc), changed=bool(exc.done), commands=exc.done)
+    except NetplumbError as exc:
+        module.fail_json(msg=str(exc), changed=False, commands=[])
+    for warning in plan.warnings:
+        module.warn(warning)
+    res = plan.result()
+    if not module._diff:
+        res.pop("diff")
+    module.exit_json(**res)
+
+
+if __name__ == "__main__":
+    main()

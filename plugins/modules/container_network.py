@@ -135,6 +135,13 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+persisted:
+  description: Whether this host holds the boot files of O(networks) saved by
+    M(netplumb.container.container_network_persist) (C(/etc/netplumb/networks.json)). The role removes them, when
+    C(container_network_persist) is false, only where this is true.
+  returned: success
+  type: bool
+  sample: false
 commands:
   description: The equivalent commands of every write, in order (empty when nothing changed).
   returned: always
@@ -173,9 +180,11 @@ missing_pyroute2:
   type: bool
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _netspec
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _netspec, _persist
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
@@ -217,6 +226,8 @@ def main():
         module.warn(warning)
     if not module._diff:
         res.pop("diff")
+    # the role removes the boot files of container_network_persist only where they are (no extra call elsewhere)
+    res["persisted"] = os.path.exists(_persist.NETWORKS_FILE)
     module.exit_json(**res)
 
 

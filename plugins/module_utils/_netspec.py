@@ -13,10 +13,12 @@ role and the modules cannot disagree. Every error names its field path, e.g.
 
 The result: {errors, networks, present, absent, calls}. Each network carries the batches of its calls
 (bridge_addresses, namespaces, pairs, ports) and its containers (name, address, veth, publish) for
-verification. ``calls`` are the module calls that converge the host, in order: absent networks first (each
-in reverse: ports, NAT, pairs, namespaces, bridge; the last declared first; by ownership: every published
-port and rule of the bridge's owners, our veths on the bridge pruned, whatever the list holds), then for each
-present network its bridge, namespaces, pairs, NAT and ports.
+verification. A container's veth pair is named by its optional keys ``veth`` (the host end, default
+host_veth(NAME)) and ``interface`` (the end inside its namespace, default eth0). ``calls`` are the module
+calls that converge the host, in order: absent networks first (each in reverse: ports, NAT, pairs,
+namespaces, bridge; the last declared first; by ownership: every published port and rule of the bridge's
+owners, our veths on the bridge pruned, whatever the list holds), then for each present network its bridge,
+namespaces, pairs, NAT and ports.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -34,7 +36,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 ROOT = "container_networks"
 NETWORK_KEYS = ("name", "bridge", "subnet", "gateway", "masquerade", "state", "containers", "mtu", "icc",
                 "isolate", "adopt")
-CONTAINER_KEYS = ("name", "address", "publish")
+CONTAINER_KEYS = ("name", "address", "publish", "veth", "interface")
 FLAGS = (("masquerade", True), ("icc", True), ("isolate", True), ("adopt", False))
 PUBLISH_FORM = "[host_ip:]host_port:container_port[/proto], e.g. '5000:5000/tcp' or '127.0.0.1:8053:53/udp'"
 PEER = "eth0"
@@ -87,6 +89,8 @@ class _Parser:
         self.subnets = []       # (network, name)
         self.containers = {}    # container name -> network name
         self.veths = {}         # host veth -> container name
+        self.veth_fields = {}   # host veth -> field path (present networks' containers)
+        self.live_bridges = {}  # bridge -> network name (present networks)
         self.addresses = {}     # address -> container name
         self.ports = _fwnet.PortIndex()
 
@@ -125,6 +129,8 @@ class _Parser:
             self.error(pre + ".bridge", bridge, "is used by network %s too" % self.bridges[bridge])
         self.bridges.setdefault(bridge, name)
         live = state == "present"     # only present networks can collide: absent ones go first
+        if live and ok:
+            self.live_bridges.setdefault(bridge, name)
         subnet = self.subnet(pre, name, net.get("subnet"), live)
         gateway = None
         if subnet is not None:
@@ -202,13 +208,20 @@ class _Parser:
             return
         for key in sorted(set(cont) - set(CONTAINER_KEYS), key=str):
             self.error("%s.%s" % (cpre, key), cont[key], "unknown key (known: %s)" % ", ".join(CONTAINER_KEYS))
-        veth = host_veth(cname)
+        veth = self.link_name(cpre + ".veth", cont.get("veth"), host_veth(cname))
+        interface = self.link_name(cpre + ".interface", cont.get("interface"), PEER)
+        if interface == "lo":
+            self.error(cpre + ".interface", interface, "is the namespace's loopback")
+            interface = PEER
         if live:
+            # a collision of host veths is the fault of the key that named it: veth, else the container's name
+            vfield, vvalue = (cpre + ".veth", veth) if cont.get("veth") is not None else (cpre + ".name", cname)
+            self.veth_fields.setdefault(veth, (vfield, vvalue))
             if cname in self.containers:
                 self.error(cpre + ".name", cname, "is already a container of network %s" % self.containers[cname])
             self.containers.setdefault(cname, out["name"])
             if veth in self.veths and self.veths[veth] != cname:
-                self.error(cpre + ".name", cname, "its host veth name %s collides with container %s's"
+                self.error(vfield, vvalue, "its host veth name %s collides with container %s's"
                            % (veth, self.veths[veth]))
             self.veths.setdefault(veth, cname)
         addr = cont.get("address")
@@ -244,7 +257,7 @@ class _Parser:
                 out["ports"].append(dict(item, container_ip=str(ip), bridge=out["bridge"]))
         out["containers"].append(dict(name=cname, address=str(ip) if ok else None, veth=veth, publish=published))
         out["namespaces"].append(cname)
-        pair = dict(name=veth, peer=PEER, peer_netns=cname, bridge=out["bridge"])
+        pair = dict(name=veth, peer=interface, peer_netns=cname, bridge=out["bridge"])
         if ok and subnet is not None:
             pair["peer_addresses"] = ["%s/%d" % (ip, subnet.prefixlen)]
         if gateway is not None:
@@ -252,6 +265,20 @@ class _Parser:
         if out["mtu"] is not None:
             pair["mtu"] = out["mtu"]
         out["pairs"].append(pair)
+
+    def link_name(self, field, value, default):
+        """An optional interface name: ``default`` when not given (or invalid: the error is collected)."""
+        if value is None:
+            return default
+        ok, dummy = self.check(v.ifname, field, value)
+        return value if ok else default
+
+    def veths_named_like_bridges(self):
+        """A host veth may not take the name of a present network's bridge."""
+        for veth, (field, value) in sorted(self.veth_fields.items()):
+            if veth in self.live_bridges:
+                self.error(field, value, "its host veth name %s is the bridge of network %s"
+                           % (veth, self.live_bridges[veth]))
 
     def overlapping_subnets(self):
         """Sorted by first address, each subnet is checked against the one reaching furthest before it."""
@@ -326,6 +353,7 @@ def parse(networks, firewall_backend="auto", root=ROOT):
         if out is not None:
             parsed.append(out)
     p.overlapping_subnets()
+    p.veths_named_like_bridges()
     present = [n for n in parsed if n["state"] == "present"]
     absent = list(reversed([n for n in parsed if n["state"] == "absent"]))
     return dict(errors=p.errors, networks=parsed, present=present, absent=absent,

@@ -55,10 +55,13 @@ options:
         C(-)), C(subnet) (required, IPv4 CIDR, at most /30), C(bridge) (default C(br-NAME)), C(gateway)
         (default the subnet's first address), C(state) (V(present) or V(absent)), C(masquerade), C(icc),
         C(isolate) (default V(true)), C(adopt) (default V(false)), C(mtu), and C(containers).
-      - Each container is a mapping with C(name) (its namespace), C(address) (IPv4, in the subnet) and
-        C(publish), a list of C([host_ip:]host_port:container_port[/proto]) strings.
+      - Each container is a mapping with C(name) (its namespace), C(address) (IPv4, in the subnet),
+        C(publish), a list of C([host_ip:]host_port:container_port[/proto]) strings, and the optional names of
+        its veth pair's ends, C(veth) (on the host) and C(interface) (inside).
       - The host end of a container's veth is C(vn-NAME), or C(vn-) + 6 characters + C(-) + 5 hex digits of
-        sha1(NAME) when that would be longer than 15 characters; the end inside is C(eth0).
+        sha1(NAME) when that would be longer than 15 characters; the end inside is C(eth0) (unless C(veth),
+        C(interface) name them).
+      - M(netplumb.container.container_network_info) returns a host's networks in this schema.
       - The full schema and its defaults are documented in docs/roles/container_network.md.
     type: list
     elements: dict

@@ -220,3 +220,44 @@ def test_filters_wrap_the_parser():
     assert out[0]["subnet"] == "10.244.3.0/24" and out[1] == nets[1]
     assert [c["address"] for c in out[0]["containers"]] == ["10.244.3.10", "10.244.3.11", "10.244.3.12"]
     assert nets[0]["subnet"] == "cluster"      # the input is not changed
+
+
+def test_interface_names_default_to_today_s_and_may_be_given():
+    """veth (the host end) and interface (the end inside) are optional: absent, the pair is vn-NAME/eth0 as
+    before; given, the pair takes them (what a gathered hand-made network needs to come back the same)."""
+    nets = [dict(name="web", bridge="br0", subnet="172.18.0.0/16", containers=[
+        dict(name="netns0", address="172.18.0.10", veth="veth0", interface="ceth0"),
+        dict(name="netns1", address="172.18.0.20", interface="ceth1"),
+        dict(name="netns2", address="172.18.0.30")])]
+    plan = _netspec.parse(nets)
+    assert plan["errors"] == []
+    pairs = plan["present"][0]["pairs"]
+    assert [(p["name"], p["peer"]) for p in pairs] == [("veth0", "ceth0"), ("vn-netns1", "ceth1"),
+                                                       ("vn-netns2", "eth0")]
+    assert [c["veth"] for c in plan["present"][0]["containers"]] == ["veth0", "vn-netns1", "vn-netns2"]
+    assert _netspec.parse(TUTORIAL)["present"][0]["pairs"][0]["peer"] == "eth0"
+
+
+def test_interface_names_are_validated_and_collide_by_the_key_that_names_them():
+    nets = [dict(name="web", bridge="br0", subnet="172.18.0.0/16", containers=[
+        dict(name="a", address="172.18.0.10", veth="a-very-long-veth-name"),
+        dict(name="b", address="172.18.0.11", interface="lo"),
+        dict(name="c", address="172.18.0.12", interface="bad/name"),
+        dict(name="d", address="172.18.0.13", veth="vn-e"),
+        dict(name="e", address="172.18.0.14"),
+        dict(name="f", address="172.18.0.15", veth="br1"),
+        dict(name="g", address="172.18.0.16", veth=""),
+    ]), dict(name="other", bridge="br1", subnet="172.19.0.0/16")]
+    errors = _netspec.parse(nets)["errors"]
+    assert errors == [
+        "container_networks[0].containers[0].veth='a-very-long-veth-name': an interface name is at most 15 "
+        "characters",
+        "container_networks[0].containers[1].interface='lo': is the namespace's loopback",
+        "container_networks[0].containers[2].interface='bad/name': an interface name may not contain '/', ':' or "
+        "whitespace",
+        "container_networks[0].containers[4].name='e': its host veth name vn-e collides with container d's",
+        "container_networks[0].containers[6].veth='': an interface name must be a non-empty string",
+        "container_networks[0].containers[5].veth='br1': its host veth name br1 is the bridge of network other",
+    ]
+    assert "known: name, address, publish, veth, interface" in _netspec.parse(
+        [dict(name="n", subnet="10.0.0.0/24", containers=[dict(name="c", address="10.0.0.2", colour=1)])])["errors"][0]

@@ -97,22 +97,28 @@ def op_modprobe(module):
     return Action("modprobe", module, "modprobe %s" % module, fn)
 
 
+def write_atomic(path, text, mode=0o644):
+    """path holds text with mode, or is left as it was: written to a temporary file beside it, synced, renamed."""
+    d = os.path.dirname(path)
+    if not os.path.isdir(d):
+        os.makedirs(d, 0o755)
+    fd, tmp = tempfile.mkstemp(prefix=".netplumb-", dir=d)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def op_write(path, text):
-    def fn():
-        d = os.path.dirname(path)
-        if not os.path.isdir(d):
-            os.makedirs(d, 0o755)
-        fd, tmp = tempfile.mkstemp(prefix=".netplumb-", dir=d)
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(text)
-            os.chmod(tmp, 0o644)
-            os.rename(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-    return Action("file_write", path, "write %s (%d lines)" % (path, text.count("\n")), fn)
+    return Action("file_write", path, "write %s (%d lines)" % (path, text.count("\n")),
+                  lambda: write_atomic(path, text))
 
 
 def op_remove(path):

@@ -27,7 +27,6 @@ import os
 import pkgutil
 import stat
 import subprocess
-import tempfile
 
 from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _kprereq
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
@@ -162,27 +161,9 @@ def _mode(path):
         return None
 
 
-def write_atomic(path, text, mode):
-    d = os.path.dirname(path)
-    if not os.path.isdir(d):
-        os.makedirs(d, 0o755)
-    fd, tmp = tempfile.mkstemp(prefix=".netplumb-", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.rename(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def op_write(path, text, mode):
     return Action("file_write", path, "install -m %04o /dev/stdin %s  # %d lines" % (mode, path, text.count("\n")),
-                  lambda: write_atomic(path, text, mode))
+                  lambda: _kprereq.write_atomic(path, text, mode))
 
 
 def op_remove(path):
@@ -226,7 +207,7 @@ def op_engine(writes, removes):
     """One action for the engine's files: ``writes`` [(path, text)], ``removes`` [path]."""
     def fn():
         for path, text in writes:
-            write_atomic(path, text, 0o644)
+            _kprereq.write_atomic(path, text, 0o644)
         for path in removes:
             os.unlink(path)
     parts = []

@@ -37,6 +37,13 @@ options:
         keeping C(errors), C(present) and C(absent); the role keeps this smaller form as its fact.
     type: bool
     default: true
+  checked:
+    description:
+      - V(true) when an argument spec of the same schema has validated the networks already (the role's
+        C(meta/argument_specs.yml) has, when the role runs): their kinds, choices and keys are then not checked
+        again, only read the way that validation reads them.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -61,9 +68,9 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.netplumb.container.plugins.module_utils._netspec import compact, parse
 
 
-def container_network_plan(networks, firewall_backend="auto", batches=True):
+def container_network_plan(networks, firewall_backend="auto", batches=True, checked=False):
     try:
-        plan = parse(networks, firewall_backend)
+        plan = parse(networks, firewall_backend, checked=checked)
         return plan if batches else compact(plan)
     except Exception as exc:  # a bug, not bad input: bad input is reported in errors
         raise AnsibleFilterError("container_network_plan: %s" % exc)

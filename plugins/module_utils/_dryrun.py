@@ -17,23 +17,14 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _hosttools, _links, _netns
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _hosttools, _links, _netns, _options
+from ansible_collections.netplumb.container.plugins.module_utils import _schema
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
 
-# The modules' argument_spec defaults (tests/unit/test_dryrun.py checks them against each DOCUMENTATION).
-DEFAULTS = {
-    "linux_bridge": dict(addresses=None, mtu=None, stp=False, state="present", adopt=False, nf_call_iptables=True,
-                         ipv6=False),
-    "netns": dict(state="present", loopback=True, nameservers=None, adopt=False),
-    "veth_pair": dict(name=None, peer=None, peer_netns=None, bridge=None, hairpin=True, addresses=None,
-                      peer_addresses=None, peer_gateway=None, mtu=None, state="present", pairs=None, prune=False,
-                      isolated=None, adopt=False),
-    "container_nat": dict(masquerade=True, ip_forward=True, isolate=True, icc=True, firewall_backend="auto",
-                          state="present"),
-    "port_publish": dict(host_port=None, container_ip=None, container_port=None, protocol="tcp", host_ip=None,
-                         bridge=None, ports=None, firewall_backend="auto", state="present", prune=False),
-}
+# The defaults of the building blocks a call may name (the preflight module's choices), from their schema.
+DEFAULTS = dict((module, _schema.defaults(module))
+                for module in _options.PREFLIGHT["calls"]["suboptions"]["module"]["choices"])
 
 
 def params_of(module, args):

@@ -16,9 +16,6 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT, HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink
 
-# Merged into every module's argument_spec (documented by the doc fragment netplumb.container.host_lock).
-LOCK_ARGSPEC = dict(lock_timeout=dict(type="int", default=DEFAULT_TIMEOUT))
-
 
 def run(module, validate, build):
     """validate() checks all input first; then the host lock is taken (check mode too, so the prediction is

@@ -30,14 +30,17 @@ import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
 from ansible_collections.netplumb.container.plugins.module_utils import _ranges
+from ansible_collections.netplumb.container.plugins.module_utils import _schema
+from ansible_collections.netplumb.container.plugins.module_utils._options import FIREWALL_BACKEND, NETWORK
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 
 ROOT = "container_networks"
-NETWORK_KEYS = ("name", "bridge", "subnet", "gateway", "masquerade", "state", "containers", "mtu", "icc",
-                "isolate", "adopt")
-CONTAINER_KEYS = ("name", "address", "publish", "veth", "interface")
-FLAGS = (("masquerade", True), ("icc", True), ("isolate", True), ("adopt", False))
+# The keys and defaults are the schema's (_options.NETWORK: the role's and the modules' argument specs).
+CONTAINER = NETWORK["containers"]["suboptions"]
+NETWORK_KEYS = _schema.keys(NETWORK)
+CONTAINER_KEYS = _schema.keys(CONTAINER)
+FLAGS = tuple((k, o["default"]) for k, o in NETWORK.items() if o["type"] == "bool")
 PUBLISH_FORM = "[host_ip:]host_port:container_port[/proto], e.g. '5000:5000/tcp' or '127.0.0.1:8053:53/udp'"
 PEER = "eth0"
 
@@ -81,8 +84,9 @@ def parse_publish(field, text):
 
 
 class _Parser:
-    def __init__(self, root=ROOT):
+    def __init__(self, root=ROOT, checked=False):
         self.root = root
+        self.checked = checked
         self.errors = []
         self.names = {}         # network name -> index
         self.bridges = {}       # bridge -> network name
@@ -105,13 +109,19 @@ class _Parser:
     def error(self, field, value, reason):
         self.errors.append(str(ValidationError(field, value, reason)))
 
+    def shape(self, options, value, field, what):
+        """The mapping with every key of ``options`` (defaults filled in). Unless an argument_spec of the same
+        schema has checked the value already (``checked``), its kinds are checked here (_schema.check), each
+        error collected; None when it is no mapping."""
+        if self.checked and isinstance(value, dict):
+            return _schema.coerce(options, value)
+        return _schema.check(options, value, field, self.errors, what)
+
     def network(self, i, net):
         pre = "%s[%d]" % (self.root, i)
-        if not isinstance(net, dict):
-            self.error(pre, net, "each network is a mapping with name, subnet and containers")
+        net = self.shape(NETWORK, net, pre, "each network is a mapping with name, subnet and containers")
+        if net is None:
             return None
-        for key in sorted(set(net) - set(NETWORK_KEYS), key=str):
-            self.error("%s.%s" % (pre, key), net[key], "unknown key (known: %s)" % ", ".join(NETWORK_KEYS))
         name = net.get("name")
         ok, dummy = self.check(v.netns_name, pre + ".name", name)     # letters, digits, '.', '_', '-'
         if not ok:
@@ -119,8 +129,7 @@ class _Parser:
         elif name in self.names:
             self.error(pre + ".name", name, "is declared twice (also %s[%d])" % (self.root, self.names[name]))
         self.names.setdefault(name, i)
-        state = net.get("state") or "present"
-        self.check(v.choice, pre + ".state", state, ("present", "absent"))
+        state = net["state"] or "present"
         bridge = net.get("bridge") or "br-%s" % name
         ok, dummy = self.check(v.ifname, pre + ".bridge", bridge)
         if not ok and not net.get("bridge"):
@@ -140,27 +149,15 @@ class _Parser:
                 ok, gateway = self.check(_fwnet.ipv4, pre + ".gateway", gw)
             if gateway is not None and not self.usable(pre + ".gateway", gateway, subnet):
                 gateway = None
-        flags = {}
-        for flag, default in FLAGS:
-            value = net.get(flag, default)
-            if not isinstance(value, bool):
-                self.error("%s.%s" % (pre, flag), value, "must be true or false")
-            flags[flag] = value if isinstance(value, bool) else default
-        mtu = net.get("mtu")
-        if isinstance(mtu, str) and mtu.isdigit():
-            mtu = int(mtu)
-        ok, mtu = self.check(v.mtu, pre + ".mtu", mtu)
+        flags = dict((flag, net[flag]) for flag, dummy in FLAGS)
+        ok, mtu = self.check(v.mtu, pre + ".mtu", net["mtu"])
         out = dict(field="%s (%s)" % (pre, name), name=name, state=state, bridge=bridge, mtu=mtu,
                    subnet=str(subnet) if subnet is not None else None,
                    gateway=str(gateway) if gateway is not None else None,
                    bridge_addresses=["%s/%d" % (gateway, subnet.prefixlen)] if gateway is not None else [],
                    containers=[], namespaces=[], pairs=[], ports=[])
         out.update(flags)
-        containers = net.get("containers") or []
-        if not _is_list(containers):
-            self.error(pre + ".containers", containers, "must be a list")
-            containers = []
-        for j, cont in enumerate(containers):
+        for j, cont in enumerate(net["containers"] or []):
             self.container("%s.containers[%d]" % (pre, j), cont, out, subnet, gateway, live)
         return out
 
@@ -200,14 +197,12 @@ class _Parser:
     def container(self, cpre, cont, out, subnet, gateway, live):
         """One container into out's batches; names, host veths, addresses and host ports are unique among the
         present networks (a container may move from an absent network to a present one)."""
-        if not isinstance(cont, dict):
-            self.error(cpre, cont, "each container is a mapping with name and address")
+        cont = self.shape(CONTAINER, cont, cpre, "each container is a mapping with name and address")
+        if cont is None:
             return
         ok, cname = self.check(v.netns_name, cpre + ".name", cont.get("name"))
         if not ok:
             return
-        for key in sorted(set(cont) - set(CONTAINER_KEYS), key=str):
-            self.error("%s.%s" % (cpre, key), cont[key], "unknown key (known: %s)" % ", ".join(CONTAINER_KEYS))
         veth = self.link_name(cpre + ".veth", cont.get("veth"), host_veth(cname))
         interface = self.link_name(cpre + ".interface", cont.get("interface"), PEER)
         if interface == "lo":
@@ -236,11 +231,7 @@ class _Parser:
             if live:
                 self.addresses.setdefault(ip, cname)
         published = []
-        publish = cont.get("publish") or []
-        if not _is_list(publish):
-            self.error(cpre + ".publish", publish, "must be a list of '%s' strings" % PUBLISH_FORM.split(",", 1)[0])
-            publish = []
-        for k, text in enumerate(publish):
+        for k, text in enumerate(cont["publish"] or []):
             field = "%s.publish[%d]" % (cpre, k)
             good, parsed = self.check(parse_publish, field, text)
             if not good:
@@ -337,17 +328,23 @@ def calls(networks, firewall_backend="auto"):
     return out
 
 
-def parse(networks, firewall_backend="auto", root=ROOT):
+def parse(networks, firewall_backend="auto", root=ROOT, checked=False):
     """container_networks -> {errors, networks, present, absent, calls}; every error at once, each named from
-    ``root`` (the variable or option that holds the networks)."""
-    p = _Parser(root)
+    ``root`` (the variable or option that holds the networks).
+
+    ``checked``: an argument_spec made from the same schema (_options.NETWORK) has validated the value already
+    (the module's, or on the controller the role's argument_specs), so the kinds, choices and keys are not
+    checked again: each value is validated once per side. Without it (at boot, a gather's value, the filters
+    called on their own) _schema.check does that part first."""
+    p = _Parser(root, checked)
     parsed = []
     if networks is None:
         networks = []
     if not _is_list(networks):
         p.error(root, networks, "must be a list of networks")
         networks = []
-    p.check(v.choice, "firewall_backend", firewall_backend, ("auto", "iptables", "nftables"))
+    if not checked:
+        p.check(v.choice, "firewall_backend", firewall_backend, FIREWALL_BACKEND["choices"])
     for i, net in enumerate(networks):
         out = p.network(i, net)
         if out is not None:

@@ -46,52 +46,44 @@ options:
     default: true
   ip_forward:
     description:
-      - Make sure C(net.ipv4.ip_forward) is 1 in the current network namespace. Written only when it is off;
-        V(false) leaves the setting alone (it is never turned off, other networks may need it).
+      - Make sure C(net.ipv4.ip_forward) is 1 in the current network namespace. Written only when it is off; V(false)
+        leaves the setting alone (it is never turned off, other networks may need it).
     type: bool
     default: true
   isolate:
     description:
       - Traffic between this bridge and another netplumb bridge is dropped (in the raw table, before any NAT).
-      - V(false) lets traffic from this bridge reach the containers of other netplumb bridges that also set
-        V(false); traffic from outside the host to container addresses stays dropped either way.
+      - V(false) lets traffic from this bridge reach the containers of other netplumb bridges that also set V(false);
+        traffic from outside the host to container addresses stays dropped either way.
     type: bool
     default: true
   icc:
     description:
       - Containers on this bridge may talk to each other.
       - V(false) turns on bridge port isolation (C(ip link set PORT type bridge_slave isolated on)) on every port
-        of O(bridge) whose alias is exactly C(netplumb) (ports this collection made), first in the plan - no
-        frame passes between two of them, whatever the protocol (IPv4, IPv6 link-local, self-assigned ULAs,
-        raw frames) and whatever br_netfilter says. The gateway (the bridge's own address) stays reachable.
-        It also drops bridge-to-bridge forwarding in iptables (C(-i BRIDGE -o BRIDGE -j DROP)), a second layer.
+        of O(bridge) whose alias is exactly C(netplumb) (ports this collection made), first in the plan - no frame
+        passes between two of them, whatever the protocol (IPv4, IPv6 link-local, self-assigned ULAs, raw frames)
+        and whatever br_netfilter says. The gateway (the bridge's own address) stays reachable. It also drops bridge-to-bridge
+        forwarding in iptables (C(-i BRIDGE -o BRIDGE -j DROP)), a second layer.
       - V(true) turns isolation off on those ports. Ports without the C(netplumb) alias are never changed.
       - With V(false) and a port that is not netplumb's and not isolated, the iptables drop is that port's only
-        layer, so the module refuses while br_netfilter is off for the bridge (global
-        C(net.bridge.bridge-nf-call-iptables=0) and the bridge's C(nf_call_iptables=0)), naming the fix.
-      - With V(false) and br_netfilter on for the bridge, containers cannot reach published ports of their
-        own bridge through the host (the kernel bridges the DNATed packet and isolation drops it); a warning
-        says so. Where br_netfilter is off for the bridge, that hairpin is routed and works.
+        layer, so the module refuses while br_netfilter is off for the bridge (global C(net.bridge.bridge-nf-call-iptables=0)
+        and the bridge's C(nf_call_iptables=0)), naming the fix.
+      - With V(false) and br_netfilter on for the bridge, containers cannot reach published ports of their own bridge
+        through the host (the kernel bridges the DNATed packet and isolation drops it); a warning says so. Where
+        br_netfilter is off for the bridge, that hairpin is routed and works.
     type: bool
     default: true
-  firewall_backend:
-    description:
-      - V(auto) and V(iptables) use the host's iptables, whichever backend it is built on (detected with
-        C(iptables -V); the module refuses when rules exist in both C(iptables-nft-save) and
-        C(iptables-legacy-save)).
-      - V(nftables) is reserved for a native nftables driver that is not implemented yet (an error for now).
-    type: str
-    choices: [auto, iptables, nftables]
-    default: auto
   state:
-    description: V(present) converges the rules of O(bridge); V(absent) removes them (and our chains and jump
-      rules once nothing of ours remains).
+    description: V(present) converges the rules of O(bridge); V(absent) removes them (and our chains and jump rules
+      once nothing of ours remains).
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 notes:
   - Requires root (CAP_NET_ADMIN) on the managed host. Acts on the network namespace the module runs in.
   - In check mode a bridge that does not exist yet is assumed to be created by an earlier task (a warning
@@ -142,24 +134,14 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _schema
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            bridge=dict(type="str", required=True),
-            subnet=dict(type="str", required=True),
-            masquerade=dict(type="bool", default=True),
-            ip_forward=dict(type="bool", default=True),
-            isolate=dict(type="bool", default=True),
-            icc=dict(type="bool", default=True),
-            firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
+        argument_spec=_schema.argspec("container_nat"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

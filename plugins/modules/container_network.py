@@ -51,49 +51,116 @@ requirements:
 options:
   networks:
     description:
-      - The host's container networks. Each is a mapping with C(name) (required; letters, digits, C(.), C(_),
-        C(-)), C(subnet) (required, IPv4 CIDR, at most /30), C(bridge) (default C(br-NAME)), C(gateway)
-        (default the subnet's first address), C(state) (V(present) or V(absent)), C(masquerade), C(icc),
-        C(isolate) (default V(true)), C(adopt) (default V(false)), C(mtu), and C(containers).
-      - Each container is a mapping with C(name) (its namespace), C(address) (IPv4, in the subnet),
-        C(publish), a list of C([host_ip:]host_port:container_port[/proto]) strings, and the optional names of
-        its veth pair's ends, C(veth) (on the host) and C(interface) (inside).
-      - The host end of a container's veth is C(vn-NAME), or C(vn-) + 6 characters + C(-) + 5 hex digits of
-        sha1(NAME) when that would be longer than 15 characters; the end inside is C(eth0) (unless C(veth),
-        C(interface) name them).
+      - 'The host''s container networks (the schema of the role''s C(container_networks)); errors name each by its
+        path, e.g. C(networks[0].containers[3].publish[1]=''70000:80'': ...).'
       - M(netplumb.container.container_network_info) returns a host's networks in this schema.
-      - The full schema and its defaults are documented in docs/roles/container_network.md.
     type: list
     elements: dict
     required: true
+    suboptions:
+      name:
+        description: Name of the network (letters, digits, C(.), C(_), C(-)).
+        type: str
+        required: true
+      bridge:
+        description: Bridge name (at most 15 characters). Default C(br-NAME).
+        type: str
+      subnet:
+        description: IPv4 subnet in CIDR form, for example V(172.18.0.0/16). Networks of a host may not overlap.
+        type: str
+        required: true
+      gateway:
+        description: Address of the bridge, the containers' default gateway. Default the first address of O(networks[].subnet).
+        type: str
+      masquerade:
+        description: Masquerade egress traffic of the subnet leaving through another interface.
+        type: bool
+        default: true
+      icc:
+        description: Containers on this bridge may talk to each other.
+        type: bool
+        default: true
+      isolate:
+        description: Drop traffic between this bridge and other netplumb bridges.
+        type: bool
+        default: true
+      adopt:
+        description:
+          - Take over, on purpose, this network's bridge, namespaces and veths that exist without netplumb's mark
+            (made by hand, or by netplumb 0.1). Run once, then drop it. Never overrides the host-safety preflight
+            nor a bridge port that is not netplumb's. See docs/safety.md.
+        type: bool
+        default: false
+      mtu:
+        description: MTU of the bridge and the veth pairs. Default not managed.
+        type: int
+      state:
+        description: V(absent) removes the whole network, its containers listed or not.
+        type: str
+        default: present
+        choices: [present, absent]
+      containers:
+        description:
+          - The containers of the network. Containers (and published ports) no longer listed are removed from the
+            host on the next run.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          name:
+            description:
+              - The container's network namespace. Unique on the host.
+              - The host end of its veth pair is C(vn-NAME), or C(vn-)+6 characters+C(-)+5 hex digits of a hash
+                of NAME when that would exceed 15 characters; the end inside is C(eth0). Both can be named (O(networks[].containers[].veth),
+                O(networks[].containers[].interface)).
+            type: str
+            required: true
+          address:
+            description: The container's IPv4 address inside O(networks[].subnet) (no prefix).
+            type: str
+            required: true
+          publish:
+            description:
+              - Published ports, C([host_ip:]host_port:container_port[/proto]), for example V(5000:5000/tcp), V(127.0.0.1:8053:53/udp)
+                or V(8000-8010:9000-9010). Protocol tcp (default), udp or sctp.
+            type: list
+            elements: str
+            default: []
+          veth:
+            description:
+              - Name of the host end of the container's veth pair (at most 15 characters, unique on the host, not
+                a bridge of the networks). Default C(vn-NAME) as above.
+              - What M(netplumb.container.container_network_info) returns for a hand-made container, e.g. V(veth0).
+            type: str
+          interface:
+            description:
+              - Name of the end inside the container's namespace (at most 15 characters, not C(lo)). Default C(eth0).
+              - What M(netplumb.container.container_network_info) returns for a hand-made container, e.g. V(ceth0).
+            type: str
   variable:
     description:
-      - "The name errors and step labels give to the list of networks, for example V(container_networks) when
-        it comes from that variable (the role sets it), so that C(container_networks[1].subnet) points at the
-        user's own input, and a hint to take a foreign object over says C(container_networks[1].adopt: true)."
+      - 'The name errors and step labels give to the list of networks, for example V(container_networks) when it
+        comes from that variable (the role sets it), so that C(container_networks[1].subnet) points at the user''s
+        own input, and a hint to take a foreign object over says C(container_networks[1].adopt: true).'
     type: str
     default: networks
   prune:
     description:
       - Remove the networks of ours on the host that no entry of O(networks) declares (present or absent), each
-        exactly as if it were declared V(state=absent) with its bridge and subnet. An empty O(networks) then
-        removes every network of ours.
-      - "The subnet of an undeclared network is the one its own NAT rules name (C(-d) of its raw DROP rule, else
-        C(-s) of its MASQUERADE), else the network of its bridge's first IPv4 address, else unknown: its rules
-        still go by their owner comment, and its veths by its bridge."
-      - "A bridge that rules of ours name but that is not ours (no mark, or not a bridge) is never touched: only
-        those rules go, with a warning."
+        exactly as if it were declared V(state=absent) with its bridge and subnet. An empty O(networks) then removes
+        every network of ours.
+      - 'The subnet of an undeclared network is the one its own NAT rules name (C(-d) of its raw DROP rule, else
+        C(-s) of its MASQUERADE), else the network of its bridge''s first IPv4 address, else unknown: its rules
+        still go by their owner comment, and its veths by its bridge.'
+      - 'A bridge that rules of ours name but that is not ours (no mark, or not a bridge) is never touched: only
+        those rules go, with a warning.'
       - V(false) (the default) removes nothing and warns once per run when there is anything to prune.
     type: bool
     default: false
-  firewall_backend:
-    description: Firewall driver for the NAT and published ports.
-    type: str
-    default: auto
-    choices: [auto, iptables, nftables]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 notes:
   - Requires root on the managed host.
   - The five building-block modules stay available for plays that compose the steps themselves.
@@ -187,26 +254,19 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _netspec, _persist
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _netspec, _persist, _schema
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            networks=dict(type="list", elements="dict", required=True),
-            variable=dict(type="str", default="networks"),
-            firewall_backend=dict(type="str", default="auto", choices=["auto", "iptables", "nftables"]),
-            prune=dict(type="bool", default=False),
-        ),
+        argument_spec=_schema.argspec("container_network"),
         supports_check_mode=True,
     )
     parsed = _netspec.parse(module.params["networks"], module.params["firewall_backend"],
-                            root=module.params["variable"])
+                            root=module.params["variable"], checked=True)
     if parsed["errors"]:
         module.fail_json(msg="%s is invalid (%d errors): %s" % (module.params["variable"], len(parsed["errors"]),
                                                                 shorten(parsed["errors"])),

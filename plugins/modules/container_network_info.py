@@ -40,23 +40,18 @@ requirements:
 options:
   adopt:
     description:
-      - "V(true) sets C(adopt: true) on every network of the value that holds something without netplumb's mark
-        (a hand-made bridge, veth or namespace), so that feeding the value to the role takes those over on
-        purpose. Rules made by hand are never taken over - delete them first (C(networks_meta[].rules) names
-        them), and adopt the veths of a hand-made bridge first (M(netplumb.container.veth_pair) with
-        C(adopt: true)): a bridge with ports that are not netplumb's is never netplumb's to change (see the
-        examples)."
+      - 'V(true) sets C(adopt: true) on every network of the value that holds something without netplumb''s mark
+        (a hand-made bridge, veth or namespace), so that feeding the value to the role takes those over on purpose.
+        Rules made by hand are never taken over - delete them first (C(networks_meta[].rules) names them), and adopt
+        the veths of a hand-made bridge first (M(netplumb.container.veth_pair) with C(adopt: true)): a bridge with
+        ports that are not netplumb''s is never netplumb''s to change (see the examples).'
       - V(false) leaves the key out; the role then refuses to change a hand-made object and says so.
     type: bool
     default: false
-  firewall_backend:
-    description: Firewall driver whose rules of ours are read (as in M(netplumb.container.container_network)).
-    type: str
-    default: auto
-    choices: [auto, iptables, nftables]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 attributes:
   check_mode:
     support: full
@@ -157,21 +152,16 @@ missing_pyroute2:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _gather
+from ansible_collections.netplumb.container.plugins.module_utils import _gather, _schema
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            adopt=dict(type="bool", default=False),
-            firewall_backend=dict(type="str", default="auto", choices=["auto", "iptables", "nftables"]),
-        ),
+        argument_spec=_schema.argspec("container_network_info"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

@@ -42,8 +42,9 @@ author:
 options:
   networks:
     description:
-      - The host's container networks, exactly as given to M(netplumb.container.container_network) (the schema
-        of the role's C(container_networks), docs/roles/container_network.md).
+      - The host's container networks, exactly as given to M(netplumb.container.container_network) (the schema of
+        its O(netplumb.container.container_network#module:networks)), saved as they are given and validated by the
+        parser the boot runs.
     type: list
     elements: dict
     default: []
@@ -51,21 +52,17 @@ options:
     description: The name errors give to the list of networks (at boot too), for example V(container_networks).
     type: str
     default: networks
-  firewall_backend:
-    description: Firewall driver the boot converge uses.
-    type: str
-    default: auto
-    choices: [auto, iptables, nftables]
   state:
     description:
       - V(present) saves the networks and installs the unit; V(absent) removes them.
       - V(present) with no network in state present removes them too.
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 notes:
   - Requires root on the managed host.
   - Run it after M(netplumb.container.container_network) has converged the same list (the role does), so that
@@ -124,23 +121,16 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist, _schema
 # _boot is what the unit runs: imported so that it is shipped with this module (and copied by _persist)
 from ansible_collections.netplumb.container.plugins.module_utils import _boot  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            networks=dict(type="list", elements="dict", default=[]),
-            variable=dict(type="str", default="networks"),
-            firewall_backend=dict(type="str", default="auto", choices=["auto", "iptables", "nftables"]),
-            state=dict(type="str", default="present", choices=["present", "absent"]),
-        ),
+        argument_spec=_schema.argspec("container_network_persist"),
         supports_check_mode=True,
     )
     networks, variable = module.params["networks"], module.params["variable"]

@@ -31,42 +31,38 @@ options:
     default: []
   prune:
     description:
-      - With O(state=present), remove the routes of ours (protocol 151) that O(routes) does not list, and the
-        exemption rules (owner C(netplumb:fleet/BRIDGE)) of networks O(networks) does not list.
+      - With O(state=present), remove the routes of ours (protocol 151) that O(routes) does not list, and the exemption
+        rules (owner C(netplumb:fleet/BRIDGE)) of networks O(networks) does not list.
     type: bool
     default: false
   cluster_cidr:
     description:
       - The fleet's cluster CIDR, for example V(10.244.0.0/16). With O(networks), traffic between a local network
-        and the cluster CIDR over O(underlay) is exempt from masquerade (the other host's container sees the
-        sender's own address), passes the drop of outside traffic to the containers, and is forwarded.
-      - Rules C(-t nat -A NETPLUMB-POSTROUTING -s SUBNET -d CLUSTER -o UNDERLAY -j RETURN),
-        C(-t raw -A NETPLUMB-PREROUTING -s CLUSTER -d SUBNET -i UNDERLAY -j RETURN) (both first in their chain)
-        and C(-t filter -A NETPLUMB-FORWARD -s CLUSTER -d SUBNET -i UNDERLAY -o BRIDGE -j ACCEPT), each with the
-        comment C(netplumb:fleet/BRIDGE). Isolation between the networks of one host is unchanged.
+        and the cluster CIDR over O(underlay) is exempt from masquerade (the other host's container sees the sender's
+        own address), passes the drop of outside traffic to the containers, and is forwarded.
+      - Rules C(-t nat -A NETPLUMB-POSTROUTING -s SUBNET -d CLUSTER -o UNDERLAY -j RETURN), C(-t raw -A NETPLUMB-PREROUTING
+        -s CLUSTER -d SUBNET -i UNDERLAY -j RETURN) (both first in their chain) and C(-t filter -A NETPLUMB-FORWARD
+        -s CLUSTER -d SUBNET -i UNDERLAY -o BRIDGE -j ACCEPT), each with the comment C(netplumb:fleet/BRIDGE). Isolation
+        between the networks of one host is unchanged.
     type: str
   underlay:
-    description: The interface towards the other hosts. Default the interface whose networks hold every
-      C(via) (with no routes, the one towards the default gateway).
+    description: The interface towards the other hosts. Default the interface whose networks hold every C(via) (with
+      no routes, the one towards the default gateway).
     type: str
   networks:
     description: The local container networks (mappings with C(bridge) and C(subnet), inside O(cluster_cidr)).
     type: list
     elements: dict
     default: []
-  firewall_backend:
-    description: As in M(netplumb.container.container_nat).
-    type: str
-    choices: [auto, iptables, nftables]
-    default: auto
   state:
     description: V(present) converges the routes; V(absent) removes the listed routes of ours.
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 """
 
 EXAMPLES = r"""
@@ -102,23 +98,14 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _hostgw
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils import _hostgw, _schema
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            routes=dict(type="list", elements="dict", default=[]),
-            prune=dict(type="bool", default=False),
-            cluster_cidr=dict(type="str"),
-            underlay=dict(type="str"),
-            networks=dict(type="list", elements="dict", default=[]),
-            firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
+        argument_spec=_schema.argspec("host_gw_routes"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

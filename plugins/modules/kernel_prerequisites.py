@@ -28,8 +28,8 @@ author:
   - netplumb.container contributors (@netplumb)
 options:
   required:
-    description: Features that must be available. Known names are V(vxlan), V(bridge), V(br_netfilter),
-      V(overlay), V(veth), V(ip_vs), V(esp4) and V(xfrm_user).
+    description: Features that must be available. Known names are V(vxlan), V(bridge), V(br_netfilter), V(overlay),
+      V(veth), V(ip_vs), V(esp4) and V(xfrm_user).
     type: list
     elements: str
     default: []
@@ -57,11 +57,11 @@ options:
   state:
     description:
       - V(present) loads, writes and persists.
-      - V(absent) removes the two files (when they carry our header) and nothing else; running values and
-        loaded modules stay (other software may rely on them).
+      - V(absent) removes the two files (when they carry our header) and nothing else; running values and loaded
+        modules stay (other software may rely on them).
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
@@ -105,22 +105,13 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _kprereq
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils import _kprereq, _schema
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            required=dict(type="list", elements="str", default=[]),
-            optional=dict(type="list", elements="str", default=[]),
-            sysctls=dict(type="dict", default={}),
-            modules_file=dict(type="path", default="/etc/modules-load.d/netplumb.conf"),
-            sysctl_file=dict(type="path", default="/etc/sysctl.d/90-netplumb.conf"),
-            owner_label=dict(type="str", default="kernel_prerequisites"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
+        argument_spec=_schema.argspec("kernel_prerequisites"),
         supports_check_mode=True,
     )
     spec = dict(module.params)

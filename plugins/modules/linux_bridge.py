@@ -39,8 +39,8 @@ options:
   addresses:
     description:
       - Addresses with prefix, for example V(172.18.0.1/16).
-      - When given, exactly these global addresses end up on the bridge (others are removed); an empty list
-        removes all. When omitted, addresses are not managed.
+      - When given, exactly these global addresses end up on the bridge (others are removed); an empty list removes
+        all. When omitted, addresses are not managed.
     type: list
     elements: str
   mtu:
@@ -54,13 +54,13 @@ options:
     description:
       - V(present) creates or converges the bridge and brings it up; V(absent) deletes it.
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
   adopt:
     description:
-      - Take over, on purpose, an existing bridge that does not carry the C(netplumb) alias - it is marked
-        (C(ip link set NAME alias netplumb), listed in RV(commands)) and then converged like one of ours, or
-        deleted with O(state=absent). A one-off - later runs need no O(adopt).
+      - Take over, on purpose, an existing bridge that does not carry the C(netplumb) alias - it is marked (C(ip
+        link set NAME alias netplumb), listed in RV(commands)) and then converged like one of ours, or deleted with
+        O(state=absent). A one-off - later runs need no O(adopt).
       - Refused all the same while the bridge has ports that are not ours.
       - The former option C(force) (delete despite foreign ports) is gone - a bridge with a foreign port is never
         deleted; detach the port first.
@@ -69,24 +69,23 @@ options:
   nf_call_iptables:
     description:
       - The bridge's own br_netfilter switch (C(ip link set NAME type bridge nf_call_iptables 1)) - bridged IPv4
-        traffic of this bridge passes iptables even where the global C(net.bridge.bridge-nf-call-iptables) is
-        0, so the FORWARD rules of M(netplumb.container.container_nat) see traffic between its containers.
-        It changes only this bridge; the global sysctl is never written.
-      - V(false) clears the attribute (br_netfilter then still applies while the global sysctl is 1). With
-        isolated ports (O(netplumb.container.container_nat#module:icc=false)), br_netfilter makes the kernel
-        bridge DNATed packets between the ports, which isolation drops - containers then cannot reach
-        published ports of their own bridge through the host; the role C(container_network) passes C(icc).
+        traffic of this bridge passes iptables even where the global C(net.bridge.bridge-nf-call-iptables) is 0,
+        so the FORWARD rules of M(netplumb.container.container_nat) see traffic between its containers. It changes
+        only this bridge; the global sysctl is never written.
+      - V(false) clears the attribute (br_netfilter then still applies while the global sysctl is 1). With isolated
+        ports (O(netplumb.container.container_nat#module:icc=false)), br_netfilter makes the kernel bridge DNATed
+        packets between the ports, which isolation drops - containers then cannot reach published ports of their
+        own bridge through the host; the role C(container_network) passes C(icc).
     type: bool
     default: true
   ipv6:
     description:
-      - V(false) turns IPv6 off on the bridge (C(sysctl -w net.ipv6.conf.NAME.disable_ipv6=1), in the network
-        namespace the module runs in) - the host neither answers nor routes IPv6 there, so containers cannot
-        reach other networks over IPv6 even while C(net.ipv6.conf.all.forwarding=1). IPv6 between containers
-        of the same bridge is governed by port isolation
-        (O(netplumb.container.veth_pair#module:isolated)).
-      - V(true) sets it to 0. IPv6 between networks is then not filtered by netplumb (its rules are IPv4).
-        O(addresses) may hold IPv6 addresses only with V(true).
+      - V(false) turns IPv6 off on the bridge (C(sysctl -w net.ipv6.conf.NAME.disable_ipv6=1), in the network namespace
+        the module runs in) - the host neither answers nor routes IPv6 there, so containers cannot reach other networks
+        over IPv6 even while C(net.ipv6.conf.all.forwarding=1). IPv6 between containers of the same bridge is governed
+        by port isolation (O(netplumb.container.veth_pair#module:isolated)).
+      - V(true) sets it to 0. IPv6 between networks is then not filtered by netplumb (its rules are IPv4). O(addresses)
+        may hold IPv6 addresses only with V(true).
     type: bool
     default: false
 extends_documentation_fragment:
@@ -144,24 +143,14 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _links
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils import _links, _schema
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            name=dict(type="str", required=True),
-            addresses=dict(type="list", elements="str"),
-            mtu=dict(type="int"),
-            stp=dict(type="bool", default=False),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            adopt=dict(type="bool", default=False),
-            nf_call_iptables=dict(type="bool", default=True),
-            ipv6=dict(type="bool", default=False),
-        ),
+        argument_spec=_schema.argspec("linux_bridge"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

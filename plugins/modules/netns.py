@@ -39,11 +39,11 @@ options:
   state:
     description:
       - V(present) creates missing namespaces; V(absent) deletes them.
-      - A namespace that still holds processes is removed from C(/run/netns) with a warning; the kernel
-        keeps it until those processes exit.
+      - A namespace that still holds processes is removed from C(/run/netns) with a warning; the kernel keeps it
+        until those processes exit.
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
   loopback:
     description:
       - Bring C(lo) up inside each namespace. V(false) leaves C(lo) as it is.
@@ -51,8 +51,8 @@ options:
     default: true
   adopt:
     description:
-      - Take over, on purpose, existing namespaces that do not carry the mark - each is marked (listed in
-        RV(commands)) and then converged like one of ours, or deleted with O(state=absent).
+      - Take over, on purpose, existing namespaces that do not carry the mark - each is marked (listed in RV(commands))
+        and then converged like one of ours, or deleted with O(state=absent).
       - A one-off - later runs need no O(adopt). This is also the upgrade path for namespaces made by a release
         without ownership marks.
     type: bool
@@ -114,21 +114,14 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _netns
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils import _netns, _schema
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            name=dict(type="list", elements="str", required=True),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            loopback=dict(type="bool", default=True),
-            nameservers=dict(type="list", elements="str"),
-            adopt=dict(type="bool", default=False),
-        ),
+        argument_spec=_schema.argspec("netns"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

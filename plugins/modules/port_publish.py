@@ -46,15 +46,15 @@ options:
   protocol:
     description: Protocol of the mapping.
     type: str
-    choices: [tcp, udp, sctp]
     default: tcp
+    choices: [tcp, udp, sctp]
   host_ip:
     description:
       - Publish on this host address only. When omitted, every local address except loopback.
-      - A loopback address (V(127.0.0.1)) publishes for the host itself only; it is never reachable from other
-        hosts, even those that route 127.0.0.0/8 to this one. C(route_localnet) is turned on for the
-        container's bridge only (never C(all)) while such a mapping exists, and the bridge may not address the
-        host's loopback (raw-table drop).
+      - A loopback address (V(127.0.0.1)) publishes for the host itself only; it is never reachable from other hosts,
+        even those that route 127.0.0.0/8 to this one. C(route_localnet) is turned on for the container's bridge
+        only (never C(all)) while such a mapping exists, and the bridge may not address the host's loopback (raw-table
+        drop).
     type: str
   bridge:
     description:
@@ -62,9 +62,9 @@ options:
       - In check mode, when no bridge holds O(container_ip)'s subnet yet (an earlier task creates it), the rules
         are predicted with the placeholder name C(<bridge>) and a warning says so; a real run fails then.
       - With O(ports), the default of each item's C(bridge); with O(prune), also a network to prune.
-      - With O(state=absent) and no mapping named (neither O(host_port) nor a non-empty O(ports)), the network
-        whose published ports all go - every rule whose owner comment is C(netplumb:BRIDGE:...), found on the
-        host, whoever published it.
+      - With O(state=absent) and no mapping named (neither O(host_port) nor a non-empty O(ports)), the network whose
+        published ports all go - every rule whose owner comment is C(netplumb:BRIDGE:...), found on the host, whoever
+        published it.
     type: str
   ports:
     description: Batch form, instead of O(host_port)/O(container_ip); all applied in one call.
@@ -85,8 +85,8 @@ options:
       protocol:
         description: As O(protocol).
         type: str
-        choices: [tcp, udp, sctp]
         default: tcp
+        choices: [tcp, udp, sctp]
       host_ip:
         description: As O(host_ip).
         type: str
@@ -95,31 +95,24 @@ options:
         type: str
   prune:
     description:
-      - Makes the call the whole truth for the networks it names - the bridges of its mappings, and O(bridge).
-        Mappings of those networks that the call does not name are removed, in the same single restore per
-        table, with the same conntrack flush for UDP, as with O(state=absent). Other networks' mappings are
-        never touched.
+      - Makes the call the whole truth for the networks it names - the bridges of its mappings, and O(bridge). Mappings
+        of those networks that the call does not name are removed, in the same single restore per table, with the
+        same conntrack flush for UDP, as with O(state=absent). Other networks' mappings are never touched.
       - With an empty O(ports) list, O(bridge) is required (it names the network whose mappings all go).
       - Only with O(state=present).
     type: bool
     default: false
-  firewall_backend:
-    description:
-      - V(auto) and V(iptables) use the host's iptables (nf_tables- or legacy-backed, detected; refused when
-        rules exist in both). V(nftables) is reserved for a driver not implemented yet (an error for now).
-    type: str
-    choices: [auto, iptables, nftables]
-    default: auto
   state:
     description:
       - V(present) publishes the mappings; V(absent) removes them.
       - V(absent) with only O(bridge) removes every port published into that bridge's network (see O(bridge)).
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 notes:
   - Requires root. Acts on the network namespace the module runs in. IPv4 only for now.
   - Published traffic is not exempt from the host firewall. The jump into C(NETPLUMB-FORWARD) is appended to
@@ -180,34 +173,14 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _schema
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
-    item = dict(
-        host_port=dict(type="raw", required=True),
-        container_ip=dict(type="str", required=True),
-        container_port=dict(type="raw"),
-        protocol=dict(type="str", choices=["tcp", "udp", "sctp"], default="tcp"),
-        host_ip=dict(type="str"),
-        bridge=dict(type="str"),
-    )
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            host_port=dict(type="raw"),
-            container_ip=dict(type="str"),
-            container_port=dict(type="raw"),
-            protocol=dict(type="str", choices=["tcp", "udp", "sctp"], default="tcp"),
-            host_ip=dict(type="str"),
-            bridge=dict(type="str"),
-            ports=dict(type="list", elements="dict", options=item),
-            firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-            prune=dict(type="bool", default=False),
-        ),
+        argument_spec=_schema.argspec("port_publish"),
         mutually_exclusive=[("ports", "host_port"), ("ports", "container_ip")],
         required_one_of=[("ports", "host_port", "bridge")],
         required_together=[("host_port", "container_ip")],

@@ -41,7 +41,7 @@ options:
         description: The module's short name.
         type: str
         required: true
-        choices: [linux_bridge, netns, veth_pair, container_nat, port_publish]
+        choices: [container_nat, linux_bridge, netns, port_publish, veth_pair]
       args:
         description: The module's arguments, as the task passes them (omitted options take the module's defaults).
         type: dict
@@ -89,10 +89,9 @@ errors:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
+from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _schema
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
 
 MAX_SHOWN = 10
@@ -100,14 +99,7 @@ MAX_SHOWN = 10
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            calls=dict(type="list", elements="dict", required=True, options=dict(
-                module=dict(type="str", required=True, choices=sorted(_dryrun.DEFAULTS)),
-                args=dict(type="dict", required=True),
-                label=dict(type="str"),
-            )),
-        ),
+        argument_spec=_schema.argspec("preflight"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

@@ -79,9 +79,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _kfeatures, _kprereq
+from ansible_collections.netplumb.container.plugins.module_utils import _kfeatures, _kprereq, _schema
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Plan
 
 
@@ -104,12 +104,7 @@ def build(nl, spec):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            address=dict(type="str"),
-            data_path_port=dict(type="int", default=4789),
-            features=dict(type="list", elements="str", default=[]),
-        ),
+        argument_spec=_schema.argspec("swarm_facts"),
         supports_check_mode=True,
     )
     spec = dict(module.params)

@@ -35,8 +35,8 @@ requirements:
 options:
   peers:
     description:
-      - The Swarm peers, IPv4 addresses (V(192.0.2.11)) or networks in CIDR form with host bits zero
-        (V(10.20.0.0/24)). Duplicates and networks inside another listed network are dropped.
+      - The Swarm peers, IPv4 addresses (V(192.0.2.11)) or networks in CIDR form with host bits zero (V(10.20.0.0/24)).
+        Duplicates and networks inside another listed network are dropped.
       - The node itself may be listed (the role lists every member of the Swarm groups).
       - An empty list drops the Swarm ports from everyone (a warning says so).
     type: list
@@ -56,22 +56,16 @@ options:
       - V(false) writes no ESP rule at all.
     type: bool
     default: true
-  firewall_backend:
-    description:
-      - V(auto) and V(iptables) use the host's iptables, whichever backend it is built on.
-      - V(nftables) is reserved for a native nftables driver that is not implemented yet (an error for now).
-    type: str
-    choices: [auto, iptables, nftables]
-    default: auto
   state:
-    description: V(present) converges the Swarm rules; V(absent) removes exactly the rules whose owner comment
-      starts with C(netplumb:swarm/) (and our chain and its jump once nothing of ours remains in it).
+    description: V(present) converges the Swarm rules; V(absent) removes exactly the rules whose owner comment starts
+      with C(netplumb:swarm/) (and our chain and its jump once nothing of ours remains in it).
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 notes:
   - Requires root (CAP_NET_ADMIN) on the managed host. Acts on the network namespace the module runs in.
   - The role M(netplumb.container.swarm_prerequisites) computes O(peers) from the inventory groups.
@@ -118,22 +112,14 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _swarm
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils import _schema, _swarm
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            peers=dict(type="list", elements="str", default=[]),
-            manager=dict(type="bool", default=False),
-            data_path_port=dict(type="int", default=_swarm.DEFAULT_DATA_PATH_PORT),
-            esp=dict(type="bool", default=True),
-            firewall_backend=dict(type="str", choices=["auto", "iptables", "nftables"], default="auto"),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
-        ),
+        argument_spec=_schema.argspec("swarm_firewall"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

@@ -46,22 +46,22 @@ options:
     type: str
   peer_netns:
     description:
-      - Namespace to move the peer into. It must exist (see M(netplumb.container.netns)); it is never created
-        implicitly. In check mode a missing namespace is assumed to come from an earlier task, with a warning.
+      - Namespace to move the peer into. It must exist (see M(netplumb.container.netns)); it is never created implicitly.
+        In check mode a missing namespace is assumed to come from an earlier task, with a warning.
       - When omitted, the peer stays in the host namespace.
     type: str
   bridge:
     description:
       - Bridge to attach the host end to. It must exist (in check mode, a warning). When omitted, the master is
         not managed.
-      - With O(pairs), the bridge of every item that names none (like O(state) and O(hairpin)); with O(prune)
-        as well, a bridge to prune even when no item names it - the only one when O(pairs) is empty (every pair
-        of ours on it goes).
+      - With O(pairs), the bridge of every item that names none (like O(state) and O(hairpin)); with O(prune) as
+        well, a bridge to prune even when no item names it - the only one when O(pairs) is empty (every pair of
+        ours on it goes).
     type: str
   hairpin:
     description:
-      - Hairpin mode on the host end's bridge port, so a container can reach its own published port (the
-        translated packet is bridged back out of the port it came in on). Applied only with O(bridge).
+      - Hairpin mode on the host end's bridge port, so a container can reach its own published port (the translated
+        packet is bridged back out of the port it came in on). Applied only with O(bridge).
     type: bool
     default: true
   addresses:
@@ -84,45 +84,45 @@ options:
   state:
     description: V(present) creates or converges and sets both ends up; V(absent) deletes the pair.
     type: str
-    choices: [present, absent]
     default: present
+    choices: [present, absent]
   adopt:
     description:
-      - Take over, on purpose, a veth that does not carry the C(netplumb) alias (its host end O(name), or with
-        O(state=absent) a veth named O(peer) in the host namespace) and a O(peer_netns) that is not ours - the
-        mark is set (C(ip link set NAME alias netplumb), C(ip -n NS link set lo alias netplumb), listed in
-        RV(commands)) and the pair is then converged like one of ours - or deleted, with O(state=absent).
-      - A one-off - once adopted, the objects carry the mark and later runs need no O(adopt). Never adopts a
-        bridge (use M(netplumb.container.linux_bridge) with O(netplumb.container.linux_bridge#module:adopt)).
+      - Take over, on purpose, a veth that does not carry the C(netplumb) alias (its host end O(name), or with O(state=absent)
+        a veth named O(peer) in the host namespace) and a O(peer_netns) that is not ours - the mark is set (C(ip
+        link set NAME alias netplumb), C(ip -n NS link set lo alias netplumb), listed in RV(commands)) and the pair
+        is then converged like one of ours - or deleted, with O(state=absent).
+      - A one-off - once adopted, the objects carry the mark and later runs need no O(adopt). Never adopts a bridge
+        (use M(netplumb.container.linux_bridge) with O(netplumb.container.linux_bridge#module:adopt)).
       - With O(pairs), the default of items that set none.
     type: bool
     default: false
   pairs:
     description:
-      - Batch form, mutually exclusive with O(name). Each item takes the keys O(name), O(peer),
-        O(peer_netns), O(bridge), O(hairpin), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu), O(adopt)
-        and O(state) (defaulting to the top-level O(state)), and O(isolated).
+      - Batch form, mutually exclusive with O(name). Each item takes the keys O(name), O(peer), O(peer_netns), O(bridge),
+        O(hairpin), O(addresses), O(peer_addresses), O(peer_gateway), O(mtu), O(adopt) and O(state) (defaulting
+        to the top-level O(state)), and O(isolated).
     type: list
     elements: dict
   prune:
     description:
-      - Batch form only. Makes the batch the whole truth for the bridges it names - every veth whose host end
-        carries exactly the alias C(netplumb) and is a port of a bridge named by O(bridge) in a present item of
-        O(pairs) (or by the top-level O(bridge)), but whose name is not in O(pairs), is deleted
-        (C(ip link del NAME); the peer goes with it). The deletions come first in the plan.
-      - Links without the alias, and links attached to other bridges, are never pruned. The namespaces of
-        pruned peers are not deleted; they are listed in RV(pruned) (see M(netplumb.container.netns)).
+      - Batch form only. Makes the batch the whole truth for the bridges it names - every veth whose host end carries
+        exactly the alias C(netplumb) and is a port of a bridge named by O(bridge) in a present item of O(pairs)
+        (or by the top-level O(bridge)), but whose name is not in O(pairs), is deleted (C(ip link del NAME); the
+        peer goes with it). The deletions come first in the plan.
+      - Links without the alias, and links attached to other bridges, are never pruned. The namespaces of pruned
+        peers are not deleted; they are listed in RV(pruned) (see M(netplumb.container.netns)).
     type: bool
     default: false
   isolated:
     description:
-      - Bridge port isolation on the host end's port (C(ip link set NAME type bridge_slave isolated on)) - the
-        bridge forwards no frame between two isolated ports, whatever the protocol (IPv4, IPv6 link-local,
-        self-assigned addresses, raw frames) and whatever br_netfilter says. Frames to the bridge itself (the
-        gateway) still pass, so egress and published ports work.
-      - Applied only with O(bridge). When omitted (null), isolation is not managed. With O(pairs), the default
-        of every item that sets none (like O(hairpin)). The role C(container_network) passes C(not icc), so
-        the ports of an O(netplumb.container.container_nat#module:icc=false) network are born isolated.
+      - Bridge port isolation on the host end's port (C(ip link set NAME type bridge_slave isolated on)) - the bridge
+        forwards no frame between two isolated ports, whatever the protocol (IPv4, IPv6 link-local, self-assigned
+        addresses, raw frames) and whatever br_netfilter says. Frames to the bridge itself (the gateway) still pass,
+        so egress and published ports work.
+      - Applied only with O(bridge). When omitted (null), isolation is not managed. With O(pairs), the default of
+        every item that sets none (like O(hairpin)). The role C(container_network) passes C(not icc), so the ports
+        of an O(netplumb.container.container_nat#module:icc=false) network are born isolated.
     type: bool
 extends_documentation_fragment:
   - netplumb.container.attributes
@@ -214,37 +214,19 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _links
+from ansible_collections.netplumb.container.plugins.module_utils import _links, _schema
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC, run
+from ansible_collections.netplumb.container.plugins.module_utils._module import run
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
-PAIR_OPTIONS = dict(
-    name=dict(type="str"),
-    peer=dict(type="str"),
-    peer_netns=dict(type="str"),
-    bridge=dict(type="str"),
-    hairpin=dict(type="bool", default=True),
-    addresses=dict(type="list", elements="str"),
-    peer_addresses=dict(type="list", elements="str"),
-    peer_gateway=dict(type="str"),
-    mtu=dict(type="int"),
-    isolated=dict(type="bool"),
-    adopt=dict(type="bool", default=False),
-)
+# The options of one pair (the single form; each item of pairs takes them too): the schema's (_options.VETH_PAIR).
+PAIR_OPTIONS = tuple(k for k in _schema.argspec("veth_pair") if k not in ("lock_timeout", "state", "pairs", "prune"))
 
 
 def main():
-    spec = dict(PAIR_OPTIONS)
-    spec.update(LOCK_ARGSPEC)
-    spec.update(
-        state=dict(type="str", choices=["present", "absent"], default="present"),
-        pairs=dict(type="list", elements="dict"),
-        prune=dict(type="bool", default=False),
-    )
     module = AnsibleModule(
-        argument_spec=spec,
+        argument_spec=_schema.argspec("veth_pair"),
         mutually_exclusive=[["name", "pairs"]],
         required_one_of=[["name", "pairs"]],
         required_by=dict(name="peer"),

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Writes the documentation that comes from the one definition of the options (plugins/module_utils/_options.py):

@@ -39,8 +39,8 @@ step "tarball contents"
 tar -tzf "$tarball" | sed 's|^\./||' | sort > "$WORK/contents.txt"
 echo "$(wc -l < "$WORK/contents.txt") entries, $(du -k "$tarball" | cut -f1) KiB"
 # what must never be shipped: build outputs, venvs, caches, VCS data, benchmarks, and the checkout's own tooling
-# (make and its suites, molecule, CI, lint and ansible configuration, the execution-environment recipe)
-if grep -E '^(\.venv[^/]*|\.build|\.ci|\.git|\.gitignore|\.ansible-lint|\.pytest_cache|tests|bench|Makefile|mk|molecule|ansible\.cfg|execution-environment\.yml|changelogs/\.plugin-cache\.yaml)(/|$)|(^|/)__pycache__(/|$)|\.pyc$|\.tar\.gz$' \
+# (make and its suites, tools/, molecule, CI, lint and ansible configuration, the execution-environment recipe)
+if grep -E '^(\.venv[^/]*|\.build|\.ci|\.git|\.gitignore|\.ansible-lint|\.pytest_cache|tests|bench|tools|Makefile|mk|molecule|ansible\.cfg|execution-environment\.yml|changelogs/\.plugin-cache\.yaml)(/|$)|(^|/)__pycache__(/|$)|\.pyc$|\.tar\.gz$' \
     "$WORK/contents.txt"; then
   fail "the tarball holds build outputs, caches or the checkout's tooling (see above); fix build_ignore in galaxy.yml"
 fi

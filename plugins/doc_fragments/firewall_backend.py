@@ -15,7 +15,7 @@ class ModuleDocFragment(object):
 options:
   firewall_backend:
     description:
-      - The firewall driver of the rules the module writes or reads.
+      - The firewall driver of the rules written or read.
       - V(auto) and V(iptables) use the host's iptables, whichever backend it is built on (detected with C(iptables
         -V); the module refuses when rules exist in both C(iptables-nft-save) and C(iptables-legacy-save)).
       - V(nftables) is reserved for a native nftables driver that is not implemented yet (an error for now).

@@ -26,11 +26,6 @@ options:
     type: list
     elements: dict
     required: true
-  firewall_backend:
-    description: The firewall driver the calls name.
-    type: str
-    default: auto
-    choices: [auto, iptables, nftables]
   batches:
     description:
       - V(false) leaves out what only the module needs (C(networks), C(calls) and each network's batches),
@@ -40,10 +35,12 @@ options:
   checked:
     description:
       - V(true) when an argument spec of the same schema has validated the networks already (the role's
-        C(meta/argument_specs.yml) has, when the role runs): their kinds, choices and keys are then not checked
+        C(meta/argument_specs.yml) has, when the role runs). Their kinds, choices and keys are then not checked
         again, only read the way that validation reads them.
     type: bool
     default: false
+extends_documentation_fragment:
+  - netplumb.container.firewall_backend
 """
 
 EXAMPLES = r"""

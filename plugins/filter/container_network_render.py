@@ -32,12 +32,8 @@ options:
     type: list
     elements: dict
     required: true
-  firewall_backend:
-    description: The firewall driver the calls name (only the iptables driver exists; V(nftables) is refused as
-      the module refuses it).
-    type: str
-    default: auto
-    choices: [auto, iptables, nftables]
+extends_documentation_fragment:
+  - netplumb.container.firewall_backend
 """
 
 EXAMPLES = r"""

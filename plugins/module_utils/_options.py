@@ -34,7 +34,7 @@ LOCK_TIMEOUT = dict(
 
 FIREWALL_BACKEND = dict(
     description=[
-        "The firewall driver of the rules the module writes or reads.",
+        "The firewall driver of the rules written or read.",
         ("V(auto) and V(iptables) use the host's iptables, whichever backend it is built on (detected with "
             "C(iptables -V); the module refuses when rules exist in both C(iptables-nft-save) and "
             "C(iptables-legacy-save))."),
@@ -997,7 +997,7 @@ SWARM_PREREQUISITES_ROLE = dict(
                 description="As the modules' C(firewall_backend).",
                 type='str',
                 default='auto',
-                choices=['auto', 'iptables', 'nftables'],
+                choices=FIREWALL_BACKEND['choices'],
             ),
             swarm_prerequisites_lock_timeout=dict(
                 description="Seconds to wait for the host lock (see the modules' C(lock_timeout)).",

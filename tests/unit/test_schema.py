@@ -148,3 +148,10 @@ def test_dryrun_defaults_are_the_schemas():
     assert _dryrun.DEFAULTS["linux_bridge"] == dict(addresses=None, mtu=None, stp=False, state="present", adopt=False,
                                                     nf_call_iptables=True, ipv6=False)
     assert _dryrun.DEFAULTS["container_nat"]["firewall_backend"] == "auto"
+
+
+def test_the_firewall_backends_are_the_drivers():
+    """The seam to the firewall layer: a backend added to its drivers is added to FIREWALL_BACKEND's choices
+    (then make schema), which every module, role and filter option of that name takes."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _firewall
+    assert _options.FIREWALL_BACKEND["choices"] == list(_firewall.BACKENDS)

@@ -63,9 +63,8 @@ FIREWALL_BACKEND = opt(
 FRAGMENTS = dict(host_lock=dict(lock_timeout=LOCK_TIMEOUT), firewall_backend=dict(firewall_backend=FIREWALL_BACKEND))
 
 
-# The networks of the role's container_networks and of the modules container_network and
-# container_network_persist (their option networks); _netspec's keys and defaults. Descriptions say
-# {root} where the option's own name goes (container_networks, networks).
+# The networks of the role's container_networks and of the module container_network's networks; _netspec's
+# keys and defaults. Descriptions say {root} where the option's own name goes (container_networks, networks).
 NETWORK = dict(
     name=opt("str", "Name of the network (letters, digits, C(.), C(_), C(-)).", required=True),
     bridge=opt("str", "Bridge name (at most 15 characters). Default C(br-NAME)."),

@@ -56,7 +56,7 @@ def argspec(module):
 
 def defaults(module):
     """The values a call of ``module`` gets for each option it may leave out (None where there is no default),
-    without the shared ones (lock_timeout, firewall_backend's default is kept: a call may leave it out)."""
+    those of its doc fragments included (firewall_backend), but not lock_timeout: the lock is the run's."""
     return dict((name, _copy(opt.get("default"))) for name, opt in module_options(module).items()
                 if not opt.get("required") and name not in _options.FRAGMENTS["host_lock"])
 

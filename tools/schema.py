@@ -108,7 +108,7 @@ class ModuleDocFragment(object):
     # %s
     DOCUMENTATION = r"""
 %s"""
-''' % (GENERATED, FRAGMENT_COMMENTS[name], dump(dict(options=schema.doc_of(options.FRAGMENTS[name]))))
+''' % (GENERATED, FRAGMENT_COMMENTS.get(name, "Options several modules share."), dump(dict(options=schema.doc_of(options.FRAGMENTS[name]))))
 
 
 def role_specs(role, options, schema):

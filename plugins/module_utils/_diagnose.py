@@ -228,8 +228,17 @@ def _blocked(net, fw, packets, label, mapping=None):
         out.append(finding(net["name"], "firewall", "error", "%s, chain %s (hook %s): %s drops %s%s"
                            % (b.chain.table.where(), b.chain.name, b.chain.hook, b.how(),
                               _hostfw.WHAT[b.pkt.what] % info, label),
-                           _hostfw.fixes(b, fw, bridge, mapping)))
+                           _fixes(b, fw, bridge, mapping)))
     return out
+
+
+def _fixes(block, fw, bridge, mapping):
+    """_hostfw's fixes; for a DROP in a nat chain, deleting it: an ACCEPT put ahead of it in a nat chain would
+    end that table's walk there, before the jump to our DNAT."""
+    table = block.chain.table
+    if block.chain.type == "nat" and block.rule is not None and table.iptables:
+        return ["%s -D %s %s" % (_hostfw._ipt_cmd(table, fw), block.chain.name, block.rule.text)]
+    return _hostfw.fixes(block, fw, bridge, mapping)
 
 
 def _firewall(net, parsed, fw):

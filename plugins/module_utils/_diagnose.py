@@ -170,8 +170,9 @@ def _links(net, meta, br, state):
             out.append(finding(net["name"], "links", "error", "interface %s inside %s is down"
                                % (m["interface"], c["name"]),
                                ["ip -n %s link set %s up" % (c["name"], m["interface"])]))
-    return out or [finding(net["name"], "links", "ok", "the veths of its %d containers are up, both ends"
-                           % len(net["containers"]))]
+    n = len(net["containers"])
+    return out or [finding(net["name"], "links", "ok", "the veth pair%s of its %d container%s: up, both ends"
+                           % ("" if n == 1 else "s", n, "" if n == 1 else "s"))]
 
 
 def _routes(net, meta):

@@ -183,9 +183,9 @@ def _routes(net, meta):
         if have == gw:
             continue
         what = "has no default route" if have is None else "has its default route via %s" % have
-        out.append(finding(net["name"], "route", "error", "container %s %s, not via the gateway %s: it reaches "
-                           "its own subnet only (no egress, and no replies to published ports from other networks)"
-                           % (c["name"], what, gw),
+        out.append(finding(net["name"], "route", "error", "container %s %s; it must go via the gateway %s, "
+                           "else the container reaches its own subnet only (no egress, no replies to published "
+                           "ports from other networks)" % (c["name"], what, gw),
                            ["ip -n %s route replace default via %s" % (c["name"], gw), ROLE_FIX]))
     return out or [finding(net["name"], "route", "ok", "every container's default route goes via %s" % gw)]
 
@@ -204,12 +204,14 @@ def _jumps(net, ruleset):
         positions = ruleset.jump_positions.get((table, hook), [])
         if not positions:
             out.append(finding(net["name"], "jumps", "error", "%s table %s chain %s has no jump to %s%s: our "
-                               "rules of %s there are never reached" % (tool, table, hook, PREFIX, hook, bridge),
+                               "rules of %s there are never reached" % (ruleset.backend or tool, table, hook, PREFIX,
+                                                                         hook, bridge),
                                [_jump_cmd(tool, table, hook), ROLE_FIX]))
         elif HOOKS.get((table, hook)) == "first" and positions[0] != 1:
             out.append(finding(net["name"], "jumps", "warn", "%s table %s chain %s jumps to %s%s at position %d, "
                                "behind rules of others that see the traffic first"
-                               % (tool, table, hook, PREFIX, hook, positions[0]), [ROLE_FIX + " (moves it first)"]))
+                               % (ruleset.backend or tool, table, hook, PREFIX, hook, positions[0]),
+                               [ROLE_FIX + " (moves it first)"]))
     return out or [finding(net["name"], "jumps", "ok", "%s jump to our chains"
                            % ", ".join("%s %s" % h for h in hooks))]
 
@@ -278,10 +280,12 @@ def _icc(net, meta, br, state, fw):
                                    ["ip link set %s type bridge_slave isolated off" % v, ROLE_FIX]))
         if brnf and fw is not None and len(veths) > 1:
             for b in fw.blocks([("forward", _icc_packet(bridge, subnet))]):
-                fix = ["%s -I %s -i %s -o %s -j ACCEPT" % (_hostfw._ipt_cmd(b.chain.table, fw), b.chain.name, bridge,
-                                                          bridge) if b.chain.table.iptables else
-                       'nft insert rule %s %s %s iifname "%s" oifname "%s" accept'
-                       % (b.chain.table.family, b.chain.table.name, b.chain.name, bridge, bridge)]
+                table = b.chain.table
+                # Docker puts its own rules back in front of FORWARD's: an accept of ours goes in DOCKER-USER
+                cname = "DOCKER-USER" if table.kind() == "docker" and "DOCKER-USER" in table.chains else b.chain.name
+                fix = ["%s -I %s -i %s -o %s -j ACCEPT" % (_hostfw._ipt_cmd(table, fw), cname, bridge, bridge)
+                       if table.iptables else 'nft insert rule %s %s %s iifname "%s" oifname "%s" accept'
+                       % (table.family, table.name, b.chain.name, bridge, bridge)]
                 if state.get("brnf") != "1":
                     fix.append("ip link set %s type bridge nf_call_iptables 0" % bridge)
                 out.append(finding(name, "isolation", "error", "icc is true, but br_netfilter hands the frames "

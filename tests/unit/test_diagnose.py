@@ -193,3 +193,26 @@ def test_listeners():
     assert "bound to loopback only" in loop["finding"] and "8080:80/tcp" in loop["finding"]
     assert "nothing is bound on udp port 53 in container c0" in udp["finding"]
     assert udp["fix"] == ["ip netns exec c0 <service> listening on 0.0.0.0:53/udp (or 172.18.0.10)"]
+
+
+def test_a_hand_made_network_on_a_docker_host():
+    """The tutorial's network on a host where Docker runs: FORWARD's policy is DROP and br_netfilter is on, so
+    the bridge's own traffic and its egress are dropped; the fixes go in DOCKER-USER, which Docker keeps first."""
+    info = copy.deepcopy(INFO)
+    info["container_networks"][0].update(bridge="br0", isolate=False)
+    info["container_networks"][0]["containers"][0].pop("publish")
+    info["networks_meta"][0]["bridge"] = "br0"
+    state = copy.deepcopy(STATE)
+    state["bridges"]["br0"] = state["bridges"].pop(BR)
+    text = "\n".join(["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]",
+                      ":DOCKER - [0:0]", ":DOCKER-USER - [0:0]", "-A FORWARD -j DOCKER-USER",
+                      "-A FORWARD -o docker0 -j DOCKER", "-A DOCKER-USER -j RETURN", "COMMIT", ""])
+    res = analyse(info=info, state=state, text=text)
+    assert [f["check"] for f in res["findings"] if f["status"] == "ok" and f["check"] == "jumps"] == ["jumps"]
+    checks = bad(res)
+    assert ("web", "firewall", "error") in checks and ("web", "isolation", "error") in checks
+    egress = [f for f in res["problems"] if "egress" in f["finding"]][0]
+    assert "policy drop" in egress["finding"]
+    assert egress["fix"] == ["iptables -I DOCKER-USER -i br0 -j ACCEPT"]
+    icc = [f for f in res["problems"] if f["check"] == "isolation"][0]
+    assert icc["fix"] == ["iptables -I DOCKER-USER -i br0 -o br0 -j ACCEPT"]

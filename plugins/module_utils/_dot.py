@@ -47,6 +47,10 @@ def _publish(text):
     return "%s:%s/%s" % (host_ip, parts[-2], proto if slash else "tcp"), parts[-1]
 
 
+def _onoff(on):
+    return '<FONT COLOR="%s">%s</FONT>' % ("darkgreen" if on else "firebrick", "on" if on else "off")
+
+
 def _flag(name, on):
     return '<FONT COLOR="%s">%s %s</FONT>' % ("darkgreen" if on else "firebrick", name, "on" if on else "off")
 
@@ -89,8 +93,8 @@ def render(info, title=None):
     ]
     fwd = host.get("ip_forward")
     up_label = ('<<B>uplink %s</B><BR/>ip_forward %s<BR/>firewall %s>'
-                % (_h(", ".join(uplinks) or "none"), _flag("", bool(fwd)).replace("> ", ">") if fwd is not None
-                   else "?", _h(host.get("firewall") or "unread")))
+                % (_h(", ".join(uplinks) or "none"), _onoff(bool(fwd)) if fwd is not None else "?",
+                   _h(host.get("firewall") or "unread")))
     out.append("  uplink [label=%s, shape=box3d, style=filled, fillcolor=\"#eeeeee\"];" % up_label)
     for i, (net, meta) in enumerate(zip(nets, metas)):
         out.extend(_network(i, net, meta or {}))

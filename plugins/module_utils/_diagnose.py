@@ -152,9 +152,9 @@ def _gateway(net, br):
         out.append(finding(name, "gateway", "error", "bridge %s is down: nothing crosses it" % bridge,
                            ["ip link set %s up" % bridge, ROLE_FIX]))
     if cidr not in br["addresses"]:
+        have = ", ".join(br["addresses"]) or "no address"
         out.append(finding(name, "gateway", "error", "bridge %s does not hold the gateway %s (it has: %s): the "
-                           "containers' default route leads nowhere" % (bridge, cidr, ", ".join(br["addresses"])
-                                                                       or "no address"),
+                           "containers' default route leads nowhere" % (bridge, cidr, have),
                            ["ip addr add %s dev %s" % (cidr, bridge), ROLE_FIX]))
     return out or [finding(name, "gateway", "ok", "bridge %s is up with the gateway %s" % (bridge, cidr))]
 
@@ -203,9 +203,9 @@ def _jumps(net, ruleset):
     for table, hook in hooks:
         positions = ruleset.jump_positions.get((table, hook), [])
         if not positions:
+            where = ruleset.backend or tool
             out.append(finding(net["name"], "jumps", "error", "%s table %s chain %s has no jump to %s%s: our "
-                               "rules of %s there are never reached" % (ruleset.backend or tool, table, hook, PREFIX,
-                                                                         hook, bridge),
+                               "rules of %s there are never reached" % (where, table, hook, PREFIX, hook, bridge),
                                [_jump_cmd(tool, table, hook), ROLE_FIX]))
         elif HOOKS.get((table, hook)) == "first" and positions[0] != 1:
             out.append(finding(net["name"], "jumps", "warn", "%s table %s chain %s jumps to %s%s at position %d, "
@@ -252,9 +252,9 @@ def _firewall(net, parsed, fw):
     for c in (parsed or {}).get("containers", []):
         for p in c["publish"]:
             mapping = (p["protocol"], p["host_port"], c["address"], p["container_port"])
-            out += _blocked(net, fw, _hostfw.publish_packets(bridge, p["protocol"], p["host_port"], c["address"],
-                                                              p["container_port"], p.get("host_ip")),
-                            " (container %s)" % c["name"], mapping)
+            pkts = _hostfw.publish_packets(bridge, p["protocol"], p["host_port"], c["address"], p["container_port"],
+                                           p.get("host_ip"))
+            out += _blocked(net, fw, pkts, " (container %s)" % c["name"], mapping)
     return out or [finding(net["name"], "firewall", "ok", "no firewall drops its egress, replies or published "
                            "ports")]
 
@@ -342,8 +342,8 @@ def _listeners(net, parsed, state):
                         "the DNATed traffic arrives at %s" % (p["spec"], c["name"], p["protocol"], cport, c["address"]))
             else:
                 text = ("published port %s: nothing %s on %s port %d in container %s: the port does not answer "
-                        "(the network is in place; start the service)" % (p["spec"], verb, p["protocol"], cport,
-                                                                           c["name"]))
+                        "(the network is in place; start the service)"
+                        % (p["spec"], verb, p["protocol"], cport, c["name"]))
             out.append(finding(net["name"], "listener", "warn", text,
                                ["ip netns exec %s <service> listening on 0.0.0.0:%d/%s (or %s)"
                                 % (c["name"], cport, p["protocol"], c["address"])]))

@@ -150,8 +150,8 @@ def test_routes_gateway_and_links():
     assert got["veth vn-c1 of container c1 is down"] == "ip link set vn-c1 up"
     assert got["interface eth0 inside c0 is down"] == "ip -n c0 link set eth0 up"
     routes = [f for f in res["problems"] if f["check"] == "route"]
-    assert [f["fix"][0] for f in routes] == ["ip -n c0 route replace default via 172.18.0.1",
-                                            "ip -n c1 route replace default via 172.18.0.1"]
+    assert [f["fix"][0] for f in routes] == [
+        "ip -n c0 route replace default via 172.18.0.1", "ip -n c1 route replace default via 172.18.0.1"]
     assert "via 172.18.0.99" in routes[0]["finding"] and "has no default route" in routes[1]["finding"]
 
 

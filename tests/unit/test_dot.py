@@ -31,8 +31,8 @@ def info(n, icc=True):
     meta = [dict(name=x["name"], bridge=x["bridge"], owned=True, rules=[], containers=[
         dict(name=c["name"], owned=True, veth=c.get("veth", "vn-" + c["name"]), interface=c.get("interface", "eth0"),
              default_route=x["gateway"]) for c in x["containers"]]) for x in nets]
-    return dict(container_networks=nets, networks_meta=meta, unmanaged=[dict(kind="bridge", name="docker0",
-                                                                              reason="Docker's")],
+    unmanaged = [dict(kind="bridge", name="docker0", reason="Docker's")]
+    return dict(container_networks=nets, networks_meta=meta, unmanaged=unmanaged,
                 host=dict(uplinks=["eth0"], ip_forward=True, firewall="iptables-nft"))
 
 

@@ -332,7 +332,7 @@ def _listeners(net, parsed, state):
         socks = state["containers"].get(c["name"], {}).get("sockets", {})
         for p in c["publish"]:
             count += 1
-            cport = int(str(p["container_port"]).split("-")[0])
+            cport = int(str(p["container_port"]).split("-", maxsplit=1)[0])
             got = _listening(socks.get(p["protocol"], []), c["address"], cport)
             if got == "yes":
                 continue

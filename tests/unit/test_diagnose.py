@@ -62,8 +62,8 @@ def save_text(before=None, drop_jumps=(), policy=None, icc=True):
     return "\n".join(out) + "\n"
 
 
-def analyse(info=INFO, state=STATE, text=None):
-    text = text or save_text()
+def analyse(info=None, state=None, text=None):
+    info, state, text = info or INFO, state or STATE, text or save_text()
     ruleset = _iptables.parse_save(text)
     ruleset.backend = "iptables-nft"
     fw = _hostfw.HostFirewalls(_hostfw.parse_save(text, "iptables-nft"), "iptables-nft")

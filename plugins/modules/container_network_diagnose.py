@@ -83,7 +83,7 @@ findings:
     - network: web
       check: jumps
       status: error
-      finding: "iptables table nat chain PREROUTING has no jump to NETPLUMB-PREROUTING: our rules of br0 there
+      finding: "iptables-nft table nat chain PREROUTING has no jump to NETPLUMB-PREROUTING: our rules of br0 there
         are never reached"
       fix: ["iptables -t nat -A PREROUTING -j NETPLUMB-PREROUTING",
             "or run the role netplumb.container.container_network again"]

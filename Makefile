@@ -13,7 +13,7 @@ N ?= 3
 HOST ?= h1
 
 APT_PACKAGES := iproute2 iptables nftables conntrack openssh-server openssh-client python3 python3-venv \
-	python3-pyroute2 socat curl rsync util-linux procps git iputils-ping stress-ng
+	python3-pyroute2 socat curl rsync util-linux procps git iputils-ping stress-ng graphviz
 
 # Ansible never writes to /root/.ansible or /tmp outside the checkout.
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -29,10 +29,11 @@ PYTEST_ISOLATED := $(ISOLATE) $(ROOT)/tests/isolated.sh
 .PHONY: help deps venv collection test test-kernel unit unit-deb integration hostile integration-deb record-netlink lab-test sanity lab-up lab-down lab-shell demo clean
 
 help:
-	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table"
+	@echo "make demo              bring the lab fleet up, run playbooks/site.yml and verify.yml, print a table;"
+	@echo "                       then inspect.yml (pictures in .build/inspect) and diagnose.yml (.build/diagnose.log)"
 	@echo "make test              install what is needed and run every suite: $(TEST_SUITES)"
 	@echo "make lab-up N=3        the lab of namespaced hosts (make lab-shell HOST=h1, make lab-down)"
-	@echo "make example           README's quick example on a fresh lab host: --check --diff, real, re-run"
+	@echo "make example           README's quick example on a fresh lab host: --check --diff, real, re-run, inspect, diagnose"
 	@echo "make shell             a shell with the venv's ansible tools on PATH, the collection found anywhere"
 	@echo "make bench             the role vs the tutorials' script, K=10/100/1000 containers, 5000 ports, 3 lab hosts:"
 	@echo "                       ratios and targets in .build/bench.md (quick: make bench BENCH_K=\"10 100\" BENCH_PORTS=0)"

@@ -32,7 +32,13 @@ demo: deps fleet-deps
 	rc=0; $(FLEET_ENV) ansible-playbook $(DEMO_INV) -e netplumb_verify_report=$(VERIFY_REPORT) \
 		playbooks/verify.yml || rc=$$?; \
 	$(PY) tests/fleet/table.py $(VERIFY_REPORT); \
+	$(FLEET_ENV) ansible-playbook $(DEMO_INV) -e inspect_dir=$(BUILD)/inspect playbooks/inspect.yml \
+		> $(BUILD)/inspect.log 2>&1 || { cat $(BUILD)/inspect.log; rc=1; }; \
+	$(FLEET_ENV) ansible-playbook $(DEMO_INV) playbooks/diagnose.yml > $(BUILD)/diagnose.log 2>&1 \
+		|| { cat $(BUILD)/diagnose.log; rc=1; }; \
 	echo "demo took $$(( $$(date +%s) - start )) s"; \
+	echo "pictures:  $$(ls $(BUILD)/inspect/*.svg $(BUILD)/inspect/*.png | tr '\n' ' ')"; \
+	echo "diagnose:  $(BUILD)/diagnose.log (ansible-playbook ... playbooks/diagnose.yml: each network checked)"; \
 	echo "explore:   make lab-shell HOST=h1   (then: ip netns list; ip netns exec netns0 curl -s http://198.51.100.1/)"; \
 	echo "re-run:    make demo                (second run: changed=0)"; \
 	echo "tear down: make lab-down            (removes the whole lab, nothing left behind)"; \

@@ -8,7 +8,8 @@
 #   make example               the example network's commands rendered on the controller (filter
 #                              container_network_render, no host), then README's quick example
 #                              (playbooks/example.yml) on a fresh one-host lab: --check --diff, real run,
-#                              re-run changed=0 (KEEP_LAB=1 keeps the lab)
+#                              re-run changed=0, then the playbooks inspect and diagnose on that host
+#                              (KEEP_LAB=1 keeps the lab)
 #   make ee                    ansible-builder create of execution-environment.yml, its context checked
 
 EE_VENV := $(BUILD)/venv-ee

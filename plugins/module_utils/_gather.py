@@ -753,9 +753,11 @@ class Gather:
             self.note("publish", "%s %s" % (cont.name, text), why + made)
 
 
-def read(nl, driver=None, firewall_error=None, adopt=False):
+def read(nl, driver=None, firewall_error=None, adopt=False, keep=None):
     """Gather this host (reads only, in one nl.frozen() block). ``driver``: the firewall driver, or None when
-    none could be made (``firewall_error`` says why: noted, and the networks are read without rules)."""
+    none could be made (``firewall_error`` says why: noted, and the networks are read without rules).
+    ``keep``: a dict that receives what was read (``host``, ``namespaces``, ``ruleset``, ``firewalls``), for a
+    caller that asks more of the same read (_diagnose)."""
     with nl.frozen():
         host = nl.read(None)
         facts = _preflight.read_host(nl, host)
@@ -778,6 +780,8 @@ def read(nl, driver=None, firewall_error=None, adopt=False):
             g.note("firewall", "iptables", "the rules could not be read (%s): networks are gathered without "
                    "masquerade, isolation and published ports" % firewall_error)
         out = g.run(adopt)
+        if keep is not None:
+            keep.update(host=host, namespaces=namespaces, ruleset=ruleset, firewalls=firewalls)
     out["host"] = dict(uplinks=sorted(g.uplinks), ip_forward=sysctl_read("net.ipv4.ip_forward") == "1",
                        firewall=getattr(driver, "backend", None) if ruleset is not None else None)
     return out

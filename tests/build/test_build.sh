@@ -81,7 +81,7 @@ EOF
 done
 
 step "the collection's playbooks by name from the installed copy (README: Use it on your own hosts)"
-for p in example site; do
+for p in example site inspect diagnose; do
   out=$(cd "$WORK" && "$ANSIBLE_PLAYBOOK" -i localhost, "netplumb.container.$p" --syntax-check 2>&1) \
     || { echo "$out" >&2; fail "ansible-playbook netplumb.container.$p --syntax-check"; }
   grep -qx "playbook: $INSTALLED/playbooks/$p.yml" <<<"$out" || { echo "$out" >&2; fail "netplumb.container.$p not from the installed copy"; }

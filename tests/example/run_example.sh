@@ -4,7 +4,9 @@
 #      then the commands that build the example's networks (tests/example/networks.yml, the role's schema) on an
 #      empty host, rendered on the controller by the filter container_network_render, no host touched;
 #   2. --check --diff on the fresh host: no failure, the commands shown (diff.prepared), nothing written;
-#   3. the real run; 4. a re-run with changed=0.
+#   3. the real run; 4. a re-run with changed=0;
+#   5. playbooks inspect (the SVG and PNG exist, the SVG names the network's parts) and diagnose (no error; the
+#      published port without a listener is named).
 # The lab lives in $EXAMPLE_LAB (default .build/lab-example) and is taken down on exit unless KEEP_LAB=1.
 # Needs: LAB (netlab.py command), BUILD; the venv's ansible-playbook on PATH, ANSIBLE_COLLECTIONS_PATH set.
 set -euo pipefail
@@ -69,4 +71,21 @@ ansible-playbook -i "$INV" "$ROOT/playbooks/example.yml" > "$LOGS/rerun.log" 2>&
 grep -qE '^h1 +: ok=[0-9]+ +changed=0 +unreachable=0 +failed=0' "$LOGS/rerun.log" \
   || { cat "$LOGS/rerun.log"; fail "the re-run changed something"; }
 h1 ip netns exec netns0 ping -c 1 -w 10 -i 0.2 172.18.0.20 >/dev/null || fail "netns0 cannot reach netns1"
-echo "example: --check --diff predicted (commands shown, nothing written), real run, re-run changed=0 (logs: $LOGS)"
+
+# 5. the host's picture (playbook inspect: SVG and PNG drawn by graphviz on the controller) and its diagnosis
+ansible-playbook -i "$INV" "$ROOT/playbooks/inspect.yml" -e "inspect_dir=$LOGS/inspect" > "$LOGS/inspect.log" 2>&1 \
+  || { cat "$LOGS/inspect.log"; fail "playbook inspect failed"; }
+[[ "$(head -c 8 "$LOGS/inspect/h1.png" | od -An -tx1 | tr -d ' \n')" == 89504e470d0a1a0a ]] \
+  || fail "inspect wrote no PNG ($LOGS/inspect/h1.png)"
+for label in "h1: 1 network, 2 containers, 1 published port" "bridge br0" "gateway 172.18.0.1/16" "masquerade on" \
+             "netns0" "172.18.0.10" "netns1" "172.18.0.20" "veth veth0" "*:5000/tcp" "MASQUERADE" "uplink eth0"; do
+  grep -qF -- "$label" "$LOGS/inspect/h1.svg" || fail "the picture lacks: $label ($LOGS/inspect/h1.svg)"
+done
+ansible-playbook -i "$INV" "$ROOT/playbooks/diagnose.yml" > "$LOGS/diagnose.log" 2>&1 \
+  || { cat "$LOGS/diagnose.log"; fail "diagnose found an error on the example network"; }
+for line in "OK    host ip_forward" "OK    br0 jumps" "OK    br0 firewall" \
+            "WARN  br0 listener: published port 5000:5000/tcp: nothing listens on tcp port 5000 in container netns0"; do
+  grep -qF -- "$line" "$LOGS/diagnose.log" || { cat "$LOGS/diagnose.log"; fail "diagnose does not say: $line"; }
+done
+echo "example: --check --diff predicted (commands shown, nothing written), real run, re-run changed=0, pictures \
+($LOGS/inspect/h1.svg, .png), diagnose (logs: $LOGS)"

@@ -1,5 +1,5 @@
 """README keeps its promises to a newcomer: its test table lists every suite `make test` runs, its content table
-every module, filter and role, and its quick example is playbooks/example.yml (which `make example` runs
+every module, filter, role and playbook, and its quick example is playbooks/example.yml (which `make example` runs
 against the lab)."""
 import glob
 import os
@@ -40,29 +40,31 @@ def test_readme_quick_example_is_the_example_playbook():
 
 
 def shipped_content():
-    """(kind, FQCN) of every module, filter and role of the checkout."""
+    """(kind, FQCN) of every module, filter, role and playbook of the checkout."""
     def names(pattern):
         return sorted(os.path.splitext(os.path.basename(p))[0] for p in glob.glob(os.path.join(ROOT, pattern)))
     modules = [n for n in names("plugins/modules/*.py") if n != "__init__"]
     filters = [n for n in names("plugins/filter/*.py") if n != "__init__"]
     roles = [n for n in names("roles/*") if os.path.isdir(os.path.join(ROOT, "roles", n))]
+    playbooks = names("playbooks/*.yml")
     return ([("module", "netplumb.container." + n) for n in modules]
             + [("filter", "netplumb.container." + n) for n in filters]
-            + [("role", "netplumb.container." + n) for n in sorted(roles)])
+            + [("role", "netplumb.container." + n) for n in sorted(roles)]
+            + [("playbook", "netplumb.container." + n) for n in playbooks])
 
 
-def test_readme_content_table_lists_every_module_filter_and_role():
+def test_readme_content_table_lists_every_module_filter_role_and_playbook():
     content = shipped_content()
     kinds = {entry[0] for entry in content}
-    assert kinds == {"module", "filter", "role"}, content
+    assert kinds == {"module", "filter", "role", "playbook"}, content
     assert ("module", "netplumb.container.container_network") in content
     readme = read("README.md")
     table = readme[readme.index("| Name | What it does | Docs |"):]
     table = table[:table.index("\n\n")]
     listed = set()
     for row in table.splitlines()[2:]:
-        m = re.match(r"^\| (?:(filter|role) )?`([\w.]+)` \|", row)
-        assert m, "README content row not of the form | [filter|role] `FQCN` | ...: %s" % row
+        m = re.match(r"^\| (?:(filter|role|playbook) )?`([\w.]+)` \|", row)
+        assert m, "README content row not of the form | [filter|role|playbook] `FQCN` | ...: %s" % row
         listed.add((m.group(1) or "module", m.group(2)))
     assert [c for c in content if c not in listed] == []
     # and nothing listed that does not exist

@@ -45,3 +45,16 @@ def test_undeclared_container_and_port_were_pruned(host):
     rules = host.run("iptables-save").stdout
     assert "netplumb:br0:tcp/5000" in rules
     assert "tcp/6000" not in rules and "udp/6001" not in rules
+
+
+def test_undeclared_network_was_pruned_and_the_foreign_neighbour_kept(host):
+    """prepare.yml made network old (ours) and a foreign neighbour by hand; the converge, with
+    container_network_prune, removed old (after predicting it in check mode) and nothing of the neighbour."""
+    links = host.run("ip -br link").stdout
+    namespaces = [line.split()[0] for line in host.run("ip netns list").stdout.splitlines()]
+    assert "br-old" not in links and "vn-old0" not in links and "old0" not in namespaces
+    assert "br-foreign" in links and "vforeign0@" in links and "foreign0" in namespaces
+    assert "10.99.0.1/24" in host.run("ip -br addr show dev br-foreign").stdout
+    rules = host.run("iptables-save").stdout
+    assert "netplumb:br-old" not in rules and "7000" not in rules
+    assert "-A POSTROUTING -s 10.99.0.0/24 ! -o br-foreign -j MASQUERADE" in rules

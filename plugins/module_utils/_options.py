@@ -256,6 +256,10 @@ CONTAINER_NETWORK_INFO = dict(
     ),
 )
 
+# container_network_diagnose: only the shared options (lock_timeout, firewall_backend: the driver whose rules of
+# ours are read).
+CONTAINER_NETWORK_DIAGNOSE = dict()
+
 CONTAINER_NETWORK_PERSIST = dict(
     networks=opt(
         "list",
@@ -699,6 +703,7 @@ MODULES = dict(
     container_nat=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=CONTAINER_NAT),
     container_network=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=CONTAINER_NETWORK),
     container_network_info=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=CONTAINER_NETWORK_INFO),
+    container_network_diagnose=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=CONTAINER_NETWORK_DIAGNOSE),
     container_network_persist=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=CONTAINER_NETWORK_PERSIST),
     host_gw_routes=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=HOST_GW_ROUTES),
     kernel_prerequisites=dict(fragments=('attributes', 'host_lock'), options=KERNEL_PREREQUISITES),

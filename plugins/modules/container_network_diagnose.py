@@ -33,15 +33,11 @@ author:
 requirements:
   - pyroute2 >= 0.7.2 on the managed host
   - iptables on the managed host, to read the rules
-options:
-  firewall_backend:
-    description: Firewall driver whose rules of ours are read (as in M(netplumb.container.container_network)).
-    type: str
-    default: auto
-    choices: [auto, iptables, nftables]
+options: {}
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
+  - netplumb.container.firewall_backend
 attributes:
   check_mode:
     support: full
@@ -126,16 +122,13 @@ from ansible_collections.netplumb.container.plugins.module_utils import _diagnos
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._module import LOCK_ARGSPEC
+from ansible_collections.netplumb.container.plugins.module_utils import _schema
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            **LOCK_ARGSPEC,
-            firewall_backend=dict(type="str", default="auto", choices=["auto", "iptables", "nftables"]),
-        ),
+        argument_spec=_schema.argspec("container_network_diagnose"),
         supports_check_mode=True,
     )
     if not HAS_PYROUTE2:

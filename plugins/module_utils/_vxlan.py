@@ -6,8 +6,11 @@
 
 One vxlan device per host (learning off, no multicast group, no remote), marked with the alias ``netplumb``.
 Each host's VTEP is derived from its fleet subnet, so every host can compute every other host's VTEP on its
-own: the VTEP address is the subnet's first address (10.244.3.0 for 10.244.3.0/24, as flannel puts subnet.0/32
-on flannel.1) and the VTEP MAC is the locally administered ``0a:6e:`` + the four bytes of that address.
+own: the VTEP address is the subnet's first address (10.244.3.0 for 10.244.3.0/24, flannel's subnet.0) and the
+VTEP MAC is the locally administered ``0a:6e:`` + the four bytes of that address. Unlike flannel, the VTEP
+address is not put on the device: it is only the next hop the routes and neighbour entries name (onlink), and
+an address of the fleet subnet on a second link would make the host-safety preflight refuse the host's own
+network on that subnet; the host's own traffic to other hosts' containers takes its bridge address as source.
 For every other host: a route to its fleet subnet via its VTEP address on our device (onlink, protocol 151), a
 permanent neighbour entry VTEP address -> VTEP MAC and a permanent FDB entry VTEP MAC -> the host's underlay
 address. The device is ours, so every permanent neighbour and FDB entry on it is ours too: the run converges
@@ -362,7 +365,7 @@ def plan(nl, spec, driver=None):
                                   "%d, minus %d for VXLAN over IPv4 leaves %d" % (name, underlay, ulink.mtu,
                                                                                  OVERHEAD_V4, mtu))
     mac = vtep_mac(s.subnet)
-    vtep = ipaddress.ip_interface(u"%s/32" % vtep_address(s.subnet))
+    vtep = vtep_address(s.subnet)
     routes = read_routes(sock)
     wanted = dict((sub, (vtep_address(sub), vtep_mac(sub), addr)) for sub, addr in s.peers)
     for i, (sub, addr) in enumerate(s.peers):
@@ -401,11 +404,8 @@ def plan(nl, spec, driver=None):
             p.add(op_mtu(nl, None, s.device, mtu))
     if cur is None or recreate or not cur.up:
         p.add(op_up(nl, None, s.device))
-    for iface in addrs:
-        if iface != vtep:
-            p.add(op_addr(nl, "del", s.device, iface))
-    if vtep not in addrs:
-        p.add(op_addr(nl, "add", s.device, vtep))
+    for iface in addrs:     # the device holds no address (see above): one found there is ours to remove
+        p.add(op_addr(nl, "del", s.device, iface))
     # entries of hosts that left first (a new host may reuse a VTEP address or MAC), then the wanted ones
     want_neigh = dict((ip, m) for ip, m, a in wanted.values())
     want_fdb = dict((m, a) for ip, m, a in wanted.values())
@@ -431,10 +431,10 @@ def plan(nl, spec, driver=None):
         if not ok:
             p.add(op_route(nl, "replace", s.device, sub, ip))
     p.after = dict(device=dict(name=s.device, vni=s.vni, port=s.port, local=str(s.local), underlay=underlay,
-                               mac=mac, mtu=mtu, learning=False, address=str(vtep)),
+                               mac=mac, mtu=mtu, learning=False),
                    peers=_peers_view(want_neigh, dict((m, [a]) for m, a in want_fdb.items()),
                                      dict((n, w[0]) for n, w in wanted.items())))
-    p.extra.update(mtu=mtu, underlay=underlay, underlay_mtu=ulink.mtu, vtep=dict(address=str(vtep.ip), mac=mac))
+    p.extra.update(mtu=mtu, underlay=underlay, underlay_mtu=ulink.mtu, vtep=dict(address=str(vtep), mac=mac))
     if s.firewall or s.cluster is not None:
         _plan_firewall(p, s, spec, driver, s.networks)
     return p

@@ -18,7 +18,8 @@ description:
     address - a route to its subnet via its VTEP address on the device (C(onlink), protocol 151), a permanent
     neighbour entry for that VTEP address and a permanent FDB entry sending its VTEP MAC to its underlay address.
   - Every VTEP is derived from the host's fleet subnet, so no store is needed. The VTEP address is the
-    subnet's first address (V(10.244.3.0) for V(10.244.3.0/24)), on the device as a /32; the VTEP MAC is the
+    subnet's first address (V(10.244.3.0) for V(10.244.3.0/24)), the next hop of the routes and neighbour
+    entries (it is not put on the device, which holds no address); the VTEP MAC, set on the device, is the
     locally administered C(0a:6e:) followed by the four bytes of that address (C(0a:6e:0a:f4:03:00)).
   - The device is ours, so every permanent neighbour and FDB entry on it is ours: they converge to exactly
     O(peers) (a host that left the inventory loses its route, neighbour and FDB entry). With O(cluster_cidr),

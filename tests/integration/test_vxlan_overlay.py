@@ -129,8 +129,11 @@ def test_overlay_story(world, run):
     refused(run, SPEC, "device", "not netplumb's")
     sh("ip", "link", "del", "np-vxlan")
 
-    # --- before: A cannot reach B's containers
+    # --- before: A cannot reach B's containers; A ran host-gw (a route to C's subnet via its underlay address and
+    # the exemptions on up0), which the overlay takes over: the route replaced, the exemptions moved to np-vxlan
     assert http_get("cA", "10.244.2.10", 8000, timeout=0.5) is None
+    assert run("host_gw_routes", dict(routes=[dict(subnet=C["subnet"], via=C["address"])], cluster_cidr=CLUSTER,
+                                      underlay="up0", networks=SPEC["networks"]))["changed"]
 
     # --- check == real, then a re-run with zero writes (links, addresses, routes; neighbours and FDB too)
     res = converge(run, "vxlan_overlay", SPEC)
@@ -167,6 +170,7 @@ def test_overlay_story(world, run):
     assert "-A NETPLUMB-INPUT -p udp -m udp --dport 8472 -m comment --comment \"netplumb:vxlan/drop\" -j DROP" in rules
     assert [ln for ln in rules.splitlines() if ln.startswith("-A NETPLUMB-POSTROUTING")][0].startswith(
         "-A NETPLUMB-POSTROUTING -s 10.244.1.0/24 -d 10.244.0.0/16 -o np-vxlan")
+    assert not [ln for ln in rules.splitlines() if "netplumb:fleet/" in ln and "up0" in ln]
 
     # --- the containers see each other's own addresses, both ways, through the overlay
     assert http_get("cA", "10.244.2.10", 8000) == "10.244.1.10"

@@ -362,8 +362,8 @@ def plan(nl, spec, driver=None):
     for field, name, declared in s.mtus:
         if declared > mtu:
             raise ValidationError(field, declared, "network %s does not fit in the overlay: the underlay %s has MTU "
-                                  "%d, minus %d for VXLAN over IPv4 leaves %d" % (name, underlay, ulink.mtu,
-                                                                                 OVERHEAD_V4, mtu))
+                                  "%d, minus %d for VXLAN over IPv4 leaves %d"
+                                  % (name, underlay, ulink.mtu, OVERHEAD_V4, mtu))
     mac = vtep_mac(s.subnet)
     vtep = vtep_address(s.subnet)
     routes = read_routes(sock)
@@ -452,13 +452,13 @@ def _plan_firewall(p, s, spec, driver, networks):
     present = s.state == "present"
     if present and s.firewall:
         wanted += input_rules(s)
-    if present and s.cluster is not None:
+    fleet = present and s.cluster is not None
+    if fleet:
         wanted += _hostgw.exempt_rules(s.cluster, s.device, networks)
-        owned = lambda o: is_vxlan_owner(o) or _hostgw.is_fleet_owner(o)   # noqa: E731
-    else:
-        owned = is_vxlan_owner
-    if not s.firewall:
-        owned = _hostgw.is_fleet_owner if present and s.cluster is not None else (lambda o: False)
+
+    def owned(owner):
+        """The port rules (unless firewall=false) and, with a cluster CIDR, the fleet exemptions."""
+        return (s.firewall and is_vxlan_owner(owner)) or (fleet and _hostgw.is_fleet_owner(owner))
     before, after = driver.plan(p, current, owned, wanted)
     p.before["rules"] = before
     p.after["rules"] = after

@@ -21,7 +21,7 @@ description:
     subnet's first address (V(10.244.3.0) for V(10.244.3.0/24)), the next hop of the routes and neighbour
     entries (it is not put on the device, which holds no address); the VTEP MAC, set on the device, is the
     locally administered C(0a:6e:) followed by the four bytes of that address (C(0a:6e:0a:f4:03:00)).
-  - The device is ours, so every permanent neighbour and FDB entry on it is ours: they converge to exactly
+  - The device is ours, so every permanent neighbour and FDB entry on it is ours - they converge to exactly
     O(peers) (a host that left the inventory loses its route, neighbour and FDB entry). With O(cluster_cidr),
     routes of ours (protocol 151) to subnets of the cluster CIDR that are not peers are removed too, wherever they
     point (host-gw routes when switching to vxlan).

@@ -155,8 +155,8 @@ def test_overlay_story(world, run):
         mon.close()
     link = j("ip", "-d", "-j", "link", "show", "np-vxlan")[0]
     info = link["linkinfo"]["info_data"]
-    assert (info["id"], info["port"], info["learning"], info["local"], info["link"]) == (151, 8472, False,
-                                                                                        "192.0.2.11", "up0")
+    got = (info["id"], info["port"], info["learning"], info["local"], info["link"])
+    assert got == (151, 8472, False, "192.0.2.11", "up0")
     assert (link["address"], link["mtu"], link["ifalias"]) == (MAC_A, 1450, "netplumb")
     assert not [a for x in j("ip", "-j", "-4", "addr", "show", "dev", "np-vxlan") for a in x["addr_info"]]
     neigh, fdb, routes = entries()

@@ -757,8 +757,8 @@ def cmd_up(args):
     if not ok:
         teardown(st, quiet=True, keep_logs=True)
         die("lab came up unhealthy: %s" % why)
-    print("lab up: %d hosts in %.2fs (top pid %d, topology %s)" % (n, time.monotonic() - t0, top.pid,
-                                                                  args.topology))
+    print("lab up: %d hosts in %.2fs (top pid %d, topology %s)"
+          % (n, time.monotonic() - t0, top.pid, args.topology))
     for name in sorted(data["hosts"], key=lambda x: int(x[1:])):
         print("  %-4s %s  (pid %d)" % (name, data["hosts"][name]["addr"], data["hosts"][name]["init_pid"]))
     print("  internet %s (http echo on :80)" % INET_ADDR)

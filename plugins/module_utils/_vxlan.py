@@ -340,11 +340,15 @@ def plan(nl, spec, driver=None):
     p = Plan()
     cur = vxlans.get(s.device)
     lk = host.link(s.device)
-    if lk is not None and not is_ours(lk) and not pending(nl, None, lk):
-        raise NotOursError("device", s.device, lk.kind or "link", adopt_hint=False)
+    foreign = lk is not None and not is_ours(lk) and not pending(nl, None, lk)
     if s.state == "absent":
-        p.before = dict(device=_describe(cur) if cur else None)
-        if lk is not None:
+        # the role runs this on every fleet host in the other modes: a link of that name that is not ours is
+        # simply not our overlay - left alone, said once
+        p.before = dict(device=_describe(cur) if cur and not foreign else None)
+        if foreign:
+            p.warn("device=%s: a %s of that name exists and is not netplumb's (no netplumb mark): left alone"
+                   % (s.device, lk.kind or "link"))
+        elif lk is not None:
             p.add(op_link_del(nl, None, s.device))   # its address, routes, neighbours and FDB entries go with it
         p.after = dict(device=None)
         if s.firewall:
@@ -353,6 +357,8 @@ def plan(nl, spec, driver=None):
     if lk is not None and lk.kind != "vxlan":
         raise StateError("device=%s: a link of kind %s holds the name, not a vxlan device; refusing to change it"
                          % (s.device, lk.kind))
+    if foreign:
+        raise NotOursError("device", s.device, lk.kind or "link", adopt_hint=False)
     _check_foreign(vxlans, s)
     underlay, ulink = underlay_of(host, s.local, s.underlay)
     if ulink.mtu is None or ulink.mtu - OVERHEAD_V4 < 68:

@@ -205,3 +205,8 @@ def test_overlay_story(world, run):
     assert "netplumb:vxlan/" not in rules and "netplumb:brA" in rules
     assert "10.99.0.0/16 via 192.0.2.50" in sh("ip", "route").stdout
     assert "192.0.2.77" in sh("ip", "neigh", "show", "dev", "up0").stdout
+    # absent with a foreign link of our device's name (the role runs absent in the other modes): left alone
+    sh("ip", "link", "add", "np-vxlan", "type", "vxlan", "id", "151", "dstport", "8472", "local", "192.0.2.11")
+    res = run("vxlan_overlay", dict(state="absent"))
+    assert not res.get("failed") and res["changed"] is False and "not netplumb's" in res["warnings"][0], res
+    assert sh("ip", "link", "show", "np-vxlan", check=False).returncode == 0

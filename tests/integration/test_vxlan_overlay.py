@@ -113,6 +113,7 @@ def refused(run, spec, field, needle):
     assert after == before, changes(before, after)
 
 
+@pytest.mark.deb
 def test_overlay_story(world, run):
     # --- refused before any change: a declared MTU that does not fit, foreign vxlan devices on our VNI or port,
     # our name on a link that is not ours

@@ -130,6 +130,13 @@ def test_overlay_story(world, run):
     refused(run, SPEC, "device", "not netplumb's")
     sh("ip", "link", "del", "np-vxlan")
 
+    # a foreign vxlan device on another VNI and port, with entries of its own: never touched (checked at the end)
+    sh("ip", "link", "add", "fy", "type", "vxlan", "id", "78", "dstport", "9998", "local", "192.0.2.11", "nolearning")
+    sh("bridge", "fdb", "append", "02:00:00:00:00:78", "dev", "fy", "dst", "192.0.2.78")
+    sh("ip", "neigh", "add", "10.78.0.1", "lladdr", "02:00:00:00:00:78", "dev", "fy", "nud", "permanent")
+    foreign = (sh("ip", "-d", "-j", "link", "show", "fy").stdout, sh("bridge", "fdb", "show", "dev", "fy").stdout,
+               sh("ip", "neigh", "show", "dev", "fy").stdout)
+
     # --- before: A cannot reach B's containers; A ran host-gw (a route to C's subnet via its underlay address and
     # the exemptions on up0), which the overlay takes over: the route replaced, the exemptions moved to np-vxlan
     assert http_get("cA", "10.244.2.10", 8000, timeout=0.5) is None
@@ -206,6 +213,8 @@ def test_overlay_story(world, run):
     assert "netplumb:vxlan/" not in rules and "netplumb:brA" in rules
     assert "10.99.0.0/16 via 192.0.2.50" in sh("ip", "route").stdout
     assert "192.0.2.77" in sh("ip", "neigh", "show", "dev", "up0").stdout
+    assert (sh("ip", "-d", "-j", "link", "show", "fy").stdout, sh("bridge", "fdb", "show", "dev", "fy").stdout,
+            sh("ip", "neigh", "show", "dev", "fy").stdout) == foreign
     # absent with a foreign link of our device's name (the role runs absent in the other modes): left alone
     sh("ip", "link", "add", "np-vxlan", "type", "vxlan", "id", "151", "dstport", "8472", "local", "192.0.2.11")
     res = run("vxlan_overlay", dict(state="absent"))

@@ -10,6 +10,8 @@ PY := $(VENV)/bin/python
 PY_DEB := $(VENV_DEB)/bin/python
 COLL_LINK := $(BUILD)/collections/ansible_collections/netplumb/container
 N ?= 3
+# lab topology: l2 (every host on one bridge) or routed (each host on its own segment behind a router)
+TOPOLOGY ?= l2
 HOST ?= h1
 
 APT_PACKAGES := iproute2 iptables nftables conntrack openssh-server openssh-client python3 python3-venv \
@@ -33,6 +35,7 @@ help:
 	@echo "                       then inspect.yml (pictures in .build/inspect) and diagnose.yml (.build/diagnose.log)"
 	@echo "make test              install what is needed and run every suite: $(TEST_SUITES)"
 	@echo "make lab-up N=3        the lab of namespaced hosts (make lab-shell HOST=h1, make lab-down)"
+	@echo "make lab-up TOPOLOGY=routed   the same, each host on its own L3 segment behind a router"
 	@echo "make example           README's quick example on a fresh lab host: --check --diff, real, re-run, inspect, diagnose"
 	@echo "make shell             a shell with the venv's ansible tools on PATH, the collection found anywhere"
 	@echo "make bench             the role vs the tutorials' script, K=10/100/1000 containers, 5000 ports, 3 lab hosts:"
@@ -122,7 +125,7 @@ test-kernel:
 LAB := $(SYS_PY) $(ROOT)/tests/lab/netlab.py
 
 lab-up: deps
-	$(LAB) up --hosts $(N)
+	$(LAB) up --hosts $(N) --topology $(TOPOLOGY)
 
 lab-down:
 	$(LAB) down

@@ -9,6 +9,11 @@ FLEET_ENV := PATH=$(VENV)/bin:$$PATH XDG_CACHE_HOME=$(BUILD)/cache XDG_CONFIG_HO
 LAB_INV := $(BUILD)/lab/inventory.ini
 DEMO_INV := -i $(LAB_INV) -i $(ROOT)/playbooks/inventory
 VERIFY_REPORT := $(BUILD)/verify-report.json
+# make demo CROSS_HOST=vxlan: the overlay on the routed lab (each host on its own segment behind a router), where
+# host-gw cannot work; without it, the inventory's mode (host_gw) on the L2 lab.
+CROSS_HOST ?=
+DEMO_TOPOLOGY = $(if $(filter vxlan,$(CROSS_HOST)),routed,l2)
+DEMO_VARS = $(if $(CROSS_HOST),-e container_cross_host=$(CROSS_HOST))
 
 # The venv stamp lives inside the venv, so a rebuilt venv gets the fleet packages again.
 $(FLEET_STAMP): tests/requirements-fleet.txt tests/requirements.txt | $(VENV)/.stamp
@@ -27,9 +32,9 @@ fleet-unit: fleet-deps
 
 demo: deps fleet-deps
 	@start=$$(date +%s); \
-	$(LAB) up --hosts $(N); \
-	$(FLEET_ENV) ansible-playbook $(DEMO_INV) playbooks/site.yml; \
-	rc=0; $(FLEET_ENV) ansible-playbook $(DEMO_INV) -e netplumb_verify_report=$(VERIFY_REPORT) \
+	$(LAB) up --hosts $(N) --topology $(DEMO_TOPOLOGY) || exit $$?; \
+	$(FLEET_ENV) ansible-playbook $(DEMO_INV) $(DEMO_VARS) playbooks/site.yml; \
+	rc=0; $(FLEET_ENV) ansible-playbook $(DEMO_INV) $(DEMO_VARS) -e netplumb_verify_report=$(VERIFY_REPORT) \
 		playbooks/verify.yml || rc=$$?; \
 	$(PY) tests/fleet/table.py $(VERIFY_REPORT); \
 	$(FLEET_ENV) ansible-playbook $(DEMO_INV) -e inspect_dir=$(BUILD)/inspect playbooks/inspect.yml \

@@ -283,6 +283,38 @@ CONTAINER_NETWORK_PERSIST = dict(
     ),
 )
 
+VXLAN_OVERLAY = dict(
+    device=opt("str", "Name of the vxlan device.", default="np-vxlan"),
+    vni=opt("int", "The VXLAN network identifier (1-16777215). No other vxlan device of the host may use it.",
+            default=151),
+    port=opt("int", "The UDP port VXLAN packets are sent to and received on. V(4789) (Docker Swarm's) is refused.",
+             default=8472),
+    subnet=opt("str", ("This host's fleet subnet (its VTEP address and MAC are derived from it). Required with "
+                       "O(state=present).")),
+    local=opt("str", ("This host's underlay address (the source of its VXLAN packets, the address the peers send "
+                      "to). Required with O(state=present).")),
+    underlay=opt("str", ("The interface holding O(local); it is only read (its index and MTU), never changed. "
+                         "Default the interface that holds O(local).")),
+    peers=opt(
+        "list",
+        [("The other hosts of the fleet, each a mapping with C(subnet) (its fleet subnet), C(address) (its underlay "
+          "address) and optionally C(name) (for messages).")],
+        elements="dict", default=[],
+    ),
+    cluster_cidr=opt("str", ("The fleet's cluster CIDR. Peer subnets must be inside it; routes of ours inside it "
+                             "that are not peers are removed; with O(networks), the fleet exemptions are written.")),
+    networks=opt(
+        "list",
+        ("This host's container networks on its fleet subnet, mappings with C(bridge), C(subnet) and optionally "
+         "C(mtu) (checked against the underlay) and C(name)."),
+        elements="dict", default=[],
+    ),
+    firewall=opt("bool", ("Accept UDP O(port) from the peers' underlay addresses only (and drop it from everyone "
+                          "else). V(false) leaves the port alone (and removes no such rules)."), default=True),
+    state=present_absent("V(present) converges the overlay; V(absent) deletes our device (with its address, routes, "
+                         "neighbour and FDB entries) and our rules for the port."),
+)
+
 HOST_GW_ROUTES = dict(
     routes=opt(
         "list",
@@ -714,6 +746,7 @@ MODULES = dict(
     swarm_facts=dict(fragments=('attributes', 'host_lock'), options=SWARM_FACTS),
     swarm_firewall=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=SWARM_FIREWALL),
     veth_pair=dict(fragments=('attributes', 'host_lock'), options=VETH_PAIR),
+    vxlan_overlay=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=VXLAN_OVERLAY),
 )
 
 # The role container_network's firewall driver: the modules' option (firewall_backend), passed on.
@@ -735,7 +768,9 @@ CONTAINER_NETWORK_ROLE = dict(
             ("Every network of the host is converged by one call of the module "
              "M(netplumb.container.container_network) (preflight first), so 100 containers and ten "
              "networks cost the same one invocation per host as one container; "
-             "O(container_cross_host=host_gw) adds one more (M(netplumb.container.host_gw_routes))."),
+             "O(container_cross_host=host_gw) adds one more (M(netplumb.container.host_gw_routes)), "
+             "O(container_cross_host=vxlan) one (M(netplumb.container.vxlan_overlay)) and, with fleet subnets, any "
+             "mode one more to remove the other mode's objects."),
             ("A network with O(container_networks[].state=absent) is removed in reverse order - ports, "
              "NAT, veth pairs, namespaces, bridge - by ownership, whether or not its containers are "
              "listed - every rule whose owner comment names its bridge, our veths on it and our "
@@ -839,13 +874,36 @@ CONTAINER_NETWORK_ROLE = dict(
                      "address (O(container_underlay_address), else C(ansible_host)), with protocol 151; traffic "
                      "between fleet subnets is not masqueraded. Routes and exemptions of hosts that left the fleet "
                      "(O(container_fleet_group)) are removed; hosts outside the play keep theirs."),
+                    ("V(vxlan) builds an overlay instead, for hosts on different L3 segments (docs/cross-host.md) - "
+                     "one vxlan device per host (M(netplumb.container.vxlan_overlay), run before the networks), for "
+                     "every other host of the fleet a route to its fleet subnet through it, a permanent neighbour "
+                     "and FDB entry; UDP O(container_vxlan_port) accepted from the fleet's underlay addresses only; "
+                     "no masquerade between fleet subnets. Networks on the fleet subnet get the overlay's MTU (the "
+                     "underlay's minus 50) unless they declare one, which must fit."),
                     "V(none) removes them (with O(container_cluster_cidr) set).",
                 ],
-                default="none", choices=["none", "host_gw"],
+                default="none", choices=["none", "host_gw", "vxlan"],
             ),
             container_underlay_address=opt(
                 "str",
-                "This host's address for host-gw routes on the other hosts. Default C(ansible_host).",
+                ("This host's address for host-gw routes, and its VTEP's underlay address with V(vxlan), on the "
+                 "other hosts. Default C(ansible_host)."),
+            ),
+            container_vxlan_vni=opt(
+                "int",
+                ("The overlay's VXLAN network identifier (the same on every host of the fleet); another vxlan device "
+                 "of a host on it is refused."),
+                default=151,
+            ),
+            container_vxlan_port=opt(
+                "int", "The overlay's UDP port (the same on every host); V(4789), Docker Swarm's, is refused.",
+                default=8472,
+            ),
+            container_vxlan_device=opt("str", "Name of the vxlan device on each host.", default="np-vxlan"),
+            container_vxlan_underlay=opt(
+                "str",
+                ("The interface holding O(container_underlay_address) (only read - its MTU); default found from "
+                 "that address."),
             ),
         ),
     ),

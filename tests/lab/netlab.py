@@ -4,6 +4,11 @@ Everything lives inside one top-level isolated world: a long-lived process start
 ``unshare --net --mount --propagation private`` (the "top").  Inside it:
 
 * ``lab0``: a bridge, 192.0.2.1/24, routing between the underlay and the "internet";
+  with ``--topology routed`` (``up --topology routed``) there is no shared segment: each host sits on a
+  point-to-point link of its own to the top, which is then the router between the hosts' L3 segments
+  (host ``eth0`` 192.0.2.(10+i)/32 peer 192.0.2.1; top ``v<host>`` 192.0.2.1/32 peer 192.0.2.(10+i)), so
+  hosts never share a link (host-gw cannot work there, an overlay must). The router counts what it forwards
+  between hosts in nft table ``inet netlab``: named counters ``vxlan`` (UDP to VXLAN_PORT) and ``other``;
 * ``internet``: its own netns, 198.51.100.1/24 behind a veth (top side 198.51.100.254/24),
   running an HTTP echo server on port 80 that answers with the client's source address;
 * ``h1..hN``: each its own net+mount+uts+pid namespaces, a copy-on-write root (overlay of /
@@ -40,6 +45,18 @@ INET_ADDR = "198.51.100.1"
 INET_GW = "198.51.100.254"
 INET_PREFIX = 24
 MAX_HOSTS = 200
+TOPOLOGIES = ("l2", "routed")
+VXLAN_PORT = 8472   # what the routed lab's router counts apart (netplumb's vxlan_overlay default)
+ROUTER_NFT = """table inet netlab {
+    counter vxlan { }
+    counter other { }
+    chain forward {
+        type filter hook forward priority 0; policy accept;
+        ip saddr 192.0.2.0/24 ip daddr 192.0.2.0/24 udp dport %d counter name "vxlan" accept
+        ip saddr 192.0.2.0/24 ip daddr 192.0.2.0/24 counter name "other"
+    }
+}
+""" % VXLAN_PORT
 SSHD = "/usr/sbin/sshd"
 
 CLONE_NEWNS = 0x00020000
@@ -290,10 +307,13 @@ def cmd_top(args):
             mount(src, path, None, MS_BIND)
     with open("/proc/sys/net/ipv4/ip_forward", "w") as f:  # the top's own netns only
         f.write("1\n")
+    routed = args.topology == "routed"
     ip_batch(["link set lo up",
-              "link add lab0 type bridge",
-              "addr add %s/%d dev lab0" % (UNDERLAY_GW, UNDERLAY_PREFIX),
-              "link set lab0 up"])
+              "link add lab0 type bridge"]
+             + ([] if routed else ["addr add %s/%d dev lab0" % (UNDERLAY_GW, UNDERLAY_PREFIX)])
+             + ["link set lab0 up"])
+    if routed:
+        run(["nft", "-f", "-"], input=ROUTER_NFT.encode())
 
     def spawn(cmd, logname):
         logf = open(os.path.join(st.dir, logname), "ab")
@@ -325,7 +345,8 @@ def cmd_top(args):
             os.makedirs("/run/netlab/" + name)
             cmd = ["unshare", "--net", "--mount", "--uts", "--pid", "--fork", "--kill-child",
                    "--mount-proc", "--", PY, SELF, "_host", "--name", name,
-                   "--index", str(i), "--hosts", str(n), "--state-dir", st.dir]
+                   "--index", str(i), "--hosts", str(n), "--state-dir", st.dir,
+                   "--topology", args.topology]
             p, r = spawn(cmd, name + ".log")
             hosts[name] = (i, p, r)
 
@@ -338,8 +359,12 @@ def cmd_top(args):
         batch = []
         for name, (i, p, r) in hosts.items():
             read_line(r, name)  # its namespaces exist now
-            batch += ["link add v%s type veth peer name eth0 netns %d" % (name, p.pid),
-                      "link set v%s master lab0 up" % name]
+            batch += ["link add v%s type veth peer name eth0 netns %d" % (name, p.pid)]
+            if routed:      # a segment of its own, routed by the top
+                batch += ["addr add %s/32 peer %s dev v%s" % (UNDERLAY_GW, host_addr(i), name),
+                          "link set v%s up" % name]
+            else:
+                batch += ["link set v%s master lab0 up" % name]
         ip_batch(batch)
         mark("links")
 
@@ -571,8 +596,12 @@ def cmd_host(args):
     write("/root/.ssh/authorized_keys", client_pub, 0o600)
 
     _wait_eth0()
+    if args.topology == "routed":
+        own = "addr add %s/32 peer %s dev eth0" % (addr, UNDERLAY_GW)
+    else:
+        own = "addr add %s/%d dev eth0" % (addr, UNDERLAY_PREFIX)
     ip_batch(["link set lo up",
-              "addr add %s/%d dev eth0" % (addr, UNDERLAY_PREFIX),
+              own,
               "link set eth0 up",
               "route add default via %s" % UNDERLAY_GW])
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -653,6 +682,9 @@ def cmd_up(args):
     if st.load():
         ok, why = st.healthy()
         have = len(st.data.get("hosts", {}))
+        topo = st.data.get("topology", "l2")
+        if ok and topo != args.topology:
+            die("lab is up with topology %s, not %s: run `netlab.py down` first" % (topo, args.topology), 1)
         if ok and (have == n or args.hosts is None):
             print("lab already up and healthy: %d hosts (%s); inventory %s"
                   % (have, ", ".join(sorted(st.data["hosts"])), st.inventory))
@@ -670,7 +702,7 @@ def cmd_up(args):
     env = dict(os.environ, NETLAB_CALLER_NETNS=ns_id("self", "net"),
                NETLAB_CALLER_MNTNS=ns_id("self", "mnt"))
     top = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "--",
-                            PY, SELF, "_top", "--state-dir", st.dir, "--hosts", str(n),
+                            PY, SELF, "_top", "--state-dir", st.dir, "--hosts", str(n), "--topology", args.topology,
                             "--ready-fd", str(w)],
                            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, pass_fds=(w,),
                            start_new_session=True, close_fds=True, env=env)
@@ -704,7 +736,7 @@ def cmd_up(args):
         teardown(st, quiet=True, keep_logs=True)
         die("bring-up failed: %s\n--- %s/top.log ---\n%s" % (line or "timeout", st.dir, tail))
     info = json.loads(line[3:])
-    data = {"version": 1, "repo": REPO, "hosts": {},
+    data = {"version": 1, "repo": REPO, "hosts": {}, "topology": args.topology,
             "top": {"pid": top.pid, "start": starttime(top.pid), "netns": ns_id(top.pid, "net"),
                     "mntns": ns_id(top.pid, "mnt")},
             "internet": {"pid": info["internet"]["pid"], "addr": INET_ADDR,
@@ -725,7 +757,8 @@ def cmd_up(args):
     if not ok:
         teardown(st, quiet=True, keep_logs=True)
         die("lab came up unhealthy: %s" % why)
-    print("lab up: %d hosts in %.2fs (top pid %d)" % (n, time.monotonic() - t0, top.pid))
+    print("lab up: %d hosts in %.2fs (top pid %d, topology %s)"
+          % (n, time.monotonic() - t0, top.pid, args.topology))
     for name in sorted(data["hosts"], key=lambda x: int(x[1:])):
         print("  %-4s %s  (pid %d)" % (name, data["hosts"][name]["addr"], data["hosts"][name]["init_pid"]))
     print("  internet %s (http echo on :80)" % INET_ADDR)
@@ -834,7 +867,7 @@ def cmd_status(args):
         print("lab is NOT healthy: %s (run `netlab.py down`)" % why)
         return 1
     d = st.data
-    print("lab is up: top pid %d (%s)" % (d["top"]["pid"], d["top"]["netns"]))
+    print("lab is up: top pid %d (%s), topology %s" % (d["top"]["pid"], d["top"]["netns"], d.get("topology", "l2")))
     for name in sorted(d["hosts"], key=lambda x: int(x[1:])):
         h = d["hosts"][name]
         print("  %-8s %-14s pid %d" % (name, h["addr"], h["init_pid"]))
@@ -971,6 +1004,9 @@ def main(argv=None):
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("up", parents=[common], help="bring the lab up (idempotent)")
     s.add_argument("--hosts", type=int, default=None, help="number of hosts (default 3)")
+    s.add_argument("--topology", choices=TOPOLOGIES, default=os.environ.get("NETLAB_TOPOLOGY") or "l2",
+                   help="l2: every host on one bridge (default); routed: each host on its own segment behind "
+                   "the top as router")
     s.set_defaults(fn=cmd_up)
     sub.add_parser("down", parents=[common], help="take the lab down (idempotent)").set_defaults(fn=cmd_down)
     sub.add_parser("status", parents=[common], help="exit 0 if the lab is up").set_defaults(fn=cmd_status)
@@ -988,6 +1024,7 @@ def main(argv=None):
     s.set_defaults(fn=cmd_proxy)
     # internal entry points, run inside the lab's namespaces
     s = sub.add_parser("_top", parents=[common])
+    s.add_argument("--topology", choices=TOPOLOGIES, default="l2")
     s.add_argument("--hosts", type=int, required=True)
     s.add_argument("--ready-fd", type=int, required=True)
     s.set_defaults(fn=cmd_top)
@@ -997,6 +1034,7 @@ def main(argv=None):
     s = sub.add_parser("_host", parents=[common])
     s.add_argument("--name", required=True)
     s.add_argument("--index", type=int, required=True)
+    s.add_argument("--topology", choices=TOPOLOGIES, default="l2")
     s.add_argument("--hosts", type=int, required=True)
     s.add_argument("--ready-fd", type=int, required=True)
     s.set_defaults(fn=cmd_host)

@@ -141,3 +141,53 @@ def test_zz_prune_removes_only_a_host_that_left_the_group(lab, tmp_path):
     rc, stats, tasks = play("--limit", "h1")
     assert rc == 0 and tasks[ROUTES_TASK]["h1"]["changed"] is True, stats
     assert all_routes() == lab
+
+
+# --- container_cross_host: vxlan (docs/cross-host.md): the same promises for the overlay's routes, neighbours and
+# FDB entries; on this L2 lab too (an overlay does not need the routed one), then back to host_gw
+VXLAN_TASK = "VXLAN overlay between the fleet's container subnets"
+
+
+def overlay(host):
+    """(routes, permanent neighbours, FDB entries) of the host's vxlan device, as ip and bridge print them."""
+    def lines(*argv):
+        return sorted(ln.strip() for ln in netlab("exec", host, "--", *argv).stdout.splitlines() if ln.strip())
+    return (lines("ip", "-4", "route", "show", "proto", "151"),
+            lines("ip", "neigh", "show", "dev", "np-vxlan", "nud", "permanent"),
+            lines("bridge", "fdb", "show", "dev", "np-vxlan"))
+
+
+def expected_overlay(fleet=("h1", "h2", "h3")):
+    alloc = allocate(CIDR, 24, [dict(name=h) for h in fleet])
+    out = {}
+    for h in fleet:
+        others = [o for o in fleet if o != h]
+        vtep = dict((o, alloc[o]["subnet"].split("/")[0]) for o in others)
+        mac = dict((o, "0a:6e:" + ":".join("%02x" % int(x) for x in vtep[o].split("."))) for o in others)
+        out[h] = (sorted("%s via %s dev np-vxlan onlink" % (alloc[o]["subnet"], vtep[o]) for o in others),
+                  sorted("%s lladdr %s PERMANENT" % (vtep[o], mac[o]) for o in others),
+                  sorted("%s dst %s self permanent" % (mac[o], ADDR[o]) for o in others))
+    return out
+
+
+def test_zzz_vxlan_limit_never_touches_hosts_outside_and_a_leaving_host_is_cleaned(lab, tmp_path):
+    rc, stats, tasks = play("-e", "container_cross_host=vxlan")
+    assert rc == 0, stats
+    full = dict((h, overlay(h)) for h in ADDR)
+    assert full == expected_overlay(), full     # host-gw routes replaced by the overlay's, on every host
+    # h2 leaves the fleet group; a run limited to h1 drops h1's route, neighbour and FDB entry of h2, keeps h3's,
+    # and h2 and h3 (outside the play) keep everything
+    inv = tmp_path / "fleet13.ini"
+    inv.write_text("[fleet13]\nh1\nh3\n")
+    rc, stats, tasks = play("-i", str(inv), "-e", "container_fleet_group=fleet13", "-e",
+                            "container_cross_host=vxlan", "--limit", "h1")
+    assert rc == 0 and list(stats) == ["h1"] and tasks[VXLAN_TASK]["h1"]["changed"] is True, stats
+    now = dict((h, overlay(h)) for h in ADDR)
+    assert now == dict(full, h1=expected_overlay(("h1", "h3"))["h1"]), now
+    # back to host_gw: the overlay goes on every host (its device, entries and port rules), the routes come back
+    rc, stats, tasks = play()
+    assert rc == 0, stats
+    assert all_routes() == lab
+    for h in ADDR:
+        assert netlab("exec", h, "--", "ip", "link", "show", "np-vxlan", check=False).returncode != 0
+        assert "netplumb:vxlan/" not in netlab("exec", h, "--", "iptables-save").stdout

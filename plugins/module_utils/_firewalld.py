@@ -128,9 +128,12 @@ def prepare(zone, field="firewalld_zone"):
     state = read(permanent=bool(zone or ledger))     # the permanent zones matter only to bind or unbind
     state.ledger = ledger
     if zone and state.running and zone not in state.runtime:
-        raise StateError("%s=%s: firewalld has no such zone (its zones: %s)" % (field, zone,
-                                                                              ", ".join(sorted(state.runtime))))
+        raise StateError(_no_zone(field, zone, state))
     return state
+
+
+def _no_zone(field, zone, state):
+    return "%s=%s: firewalld has no such zone (its zones: %s)" % (field, zone, ", ".join(sorted(state.runtime)))
 
 
 def read_ledger(path=LEDGER):
@@ -214,8 +217,7 @@ def plan(state, zone, present, gone, ledger=None, field="firewalld_zone"):
         p.after = p.before
         return p
     if zone and zone not in state.runtime:
-        raise StateError("%s=%s: firewalld has no such zone (its zones: %s)" % (field, zone,
-                                                                              ", ".join(sorted(state.runtime))))
+        raise StateError(_no_zone(field, zone, state))
     binds, unbinds = [], []
     for bridge in sorted(set(present)):
         mine = ledger.get(bridge)
@@ -234,9 +236,9 @@ def plan(state, zone, present, gone, ledger=None, field="firewalld_zone"):
             elif mine is not None and mine.get(kind) and mine["zone"] == cur:
                 binds.append(op_bind("change", zone, bridge, perm))
             else:
+                where = " (permanent)" if perm else ""
                 p.warn("%s=%s: bridge %s is bound to firewalld zone %s%s by someone else; netplumb never changes a "
-                       "binding it did not make, so it stays there" % (field, zone, bridge, cur,
-                                                                      " (permanent)" if perm else ""))
+                       "binding it did not make, so it stays there" % (field, zone, bridge, cur, where))
                 continue
             entry[kind] = True
         entry["zone"] = zone
@@ -322,10 +324,11 @@ def listen(argv, out=None, err=None, monitor=None):
     cmd = monitor or ["dbus-monitor", "--system"] + list(MATCHES)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
 
-    def stop(signum, frame):
+    stopping = []
+
+    def stop(signum, frame):       # the monitor ends, so does the loop below: a clean exit
+        stopping.append(signum)
         proc.terminate()
-        proc.wait()
-        sys.exit(0)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     ready, owner = False, None
@@ -348,5 +351,7 @@ def listen(argv, out=None, err=None, monitor=None):
                     _reconverge(path, out, err)
                 owner = None
     rc = proc.wait()
+    if stopping:
+        return 0
     err.write(PREFIX + "dbus-monitor exited %s: %s\n" % (rc, proc.stderr.read().strip()))
     return 1

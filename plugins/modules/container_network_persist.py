@@ -65,9 +65,9 @@ options:
     default: present
   boot:
     description:
-      - Install the boot unit C(netplumb-networks.service) (and the sysctl file). V(false) with
+      - "Install the boot unit C(netplumb-networks.service) (and the sysctl file). V(false) with
         O(firewalld_reload=true) saves the networks for the reload listener only (the role's
-        C(container_network_persist: false) with the listener on).
+        C(container_network_persist: false) with the listener on)."
     type: bool
     default: true
   firewalld_reload:
@@ -83,7 +83,9 @@ options:
     type: bool
     default: false
   firewalld_zone:
-    description: The firewalld zone the boot and the listener bind the bridges to (O(netplumb.container.container_network#module:firewalld_zone)).
+    description:
+      - "The firewalld zone the boot and the listener bind the bridges to, as the option C(firewalld_zone) of
+        M(netplumb.container.container_network) does."
     type: str
 extends_documentation_fragment:
   - netplumb.container.attributes

@@ -20,9 +20,8 @@ from test_host_firewalls import Firewalld
 
 from ansible_collections.netplumb.container.plugins.module_utils import _firewalld, _persist
 
-pytestmark = [pytest.mark.category("firewalld"),
-              pytest.mark.skipif(not shutil.which("firewalld"), reason="firewalld is not installed "
-                                                                      "(make firewalld-deps)")]
+NOT_INSTALLED = "firewalld is not installed (make firewalld-deps)"
+pytestmark = [pytest.mark.category("firewalld"), pytest.mark.skipif(not shutil.which("firewalld"), reason=NOT_INSTALLED)]
 
 BACKENDS = ["iptables"]
 CONF = "/etc/firewalld/firewalld.conf"
@@ -137,6 +136,8 @@ def test_zone_option_opens_egress_and_removal_restores_firewalld(world, run, con
         assert zones_of("br-x") == ("trusted", "trusted")
         assert http_get("c0", "198.51.100.1", 8000) == "192.0.2.10"          # egress, masqueraded
         assert http_get("out", "192.0.2.10", 8080) == "192.0.2.1"            # published, client kept
+        if default != "public":
+            return      # removal is the same whatever the default zone: tested once (the suite's time is short)
         # a binding we did not make is never touched: a second bridge bound by hand stays where it is
         sh("ip", "link", "add", "br-hand", "type", "bridge")
         Firewalld.cmd("--zone=internal", "--add-interface=br-hand")

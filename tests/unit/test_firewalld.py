@@ -13,7 +13,7 @@ LISTING = """public (active)
   target: default
   icmp-block-inversion: no
   interfaces: eth0
-  sources: 
+  sources:
   services: dhcpv6-client ssh
   forward: yes
 
@@ -21,11 +21,11 @@ trusted
   target: ACCEPT
   icmp-block-inversion: no
   interfaces: br-a br-hand
-  sources: 
+  sources:
 
 drop
   target: DROP
-  interfaces: 
+  interfaces:
 """
 
 NETS = [dict(name="web", bridge="br0", subnet="172.18.0.0/16", containers=[dict(name="c0", address="172.18.0.10")])]
@@ -82,8 +82,8 @@ def test_a_binding_to_another_zone_we_did_not_make_is_left_with_a_warning():
         "firewall-cmd --permanent --zone=trusted --add-interface=br-x"]
     assert "bridge br-x is bound to firewalld zone public by someone else" in p.warnings[0]
     # ours (recorded): moved
-    p = _firewalld.plan(st, "trusted", ["br-x"], [], ledger={"br-x": dict(zone="public", runtime=True,
-                                                                           permanent=False)})
+    mine = {"br-x": dict(zone="public", runtime=True, permanent=False)}
+    p = _firewalld.plan(st, "trusted", ["br-x"], [], ledger=mine)
     assert "firewall-cmd --zone=trusted --change-interface=br-x" in p.commands
 
 
@@ -196,6 +196,6 @@ def test_persist_installs_the_listener_alone_and_removes_it(root):
 def test_a_running_systemd_restarts_the_listener_on_a_change(root):
     p = _persist.plan(NETS, True, "auto", "v", "/usr/bin/python3", systemd_running=True, boot=False,
                       reload_listener=True)
+    unit = _persist.RELOAD_UNIT
     assert p.commands[-2:] == ["systemctl daemon-reload", "systemctl try-restart %s; systemctl is-active --quiet "
-                               "firewalld.service && systemctl start %s" % (_persist.RELOAD_UNIT,
-                                                                             _persist.RELOAD_UNIT)]
+                               "firewalld.service && systemctl start %s" % (unit, unit)]

@@ -322,7 +322,11 @@ def listen(argv, out=None, err=None, monitor=None):
     from ansible_collections.netplumb.container.plugins.module_utils import _persist
     path = args[0] if args else _persist.NETWORKS_FILE
     cmd = monitor or ["dbus-monitor", "--system"] + list(MATCHES)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    except OSError as exc:
+        err.write(PREFIX + "cannot run %s: %s (Debian: dbus-bin, Fedora: dbus-tools)\n" % (cmd[0], exc))
+        return 1
 
     stopping = []
 

@@ -153,6 +153,9 @@ def test_the_listener_converges_once_subscribed_then_on_reloads_and_restarts(tmp
     text = err.getvalue()
     assert text.index("listening") < text.index("firewalld reloaded") < text.index("firewalld started")
     assert _firewalld.listen(["a", "b"], io.StringIO(), io.StringIO()) == 2
+    err = io.StringIO()
+    assert _firewalld.listen([], io.StringIO(), err, monitor=[str(tmp_path / "no-such-monitor")]) == 1
+    assert "cannot run" in err.getvalue() and "dbus-bin" in err.getvalue()
 
 
 @pytest.fixture

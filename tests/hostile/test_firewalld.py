@@ -245,3 +245,31 @@ def test_rules_are_back_after_a_reload_without_a_playbook(world, run, conf, flus
         daemon.close()
         subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
         shutil.rmtree("/etc/netplumb", ignore_errors=True)
+
+
+def test_role_binds_and_installs_the_listener_where_firewalld_runs(world):
+    """The role: container_network_firewalld_zone binds, container_network_firewalld_reload's auto installs the
+    listener (and not the boot unit: persist is off) because the converge found firewalld running; a re-run
+    changes nothing; the network absent and the listener off remove our bindings and files."""
+    from hosts import role
+    os.makedirs("/etc/systemd/system", exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "netplumb-test-etc", "/etc/systemd/system"], check=True)
+    daemon = Firewalld()
+    try:
+        perm = permanent()
+        zone = ["-e", "container_network_firewalld_zone=trusted"]
+        for changed in (True, False):
+            rc, stats, tasks = role(NETS, *zone)
+            assert rc == 0 and bool(stats["changed"]) is changed, (stats, tasks)
+        assert zones_of("br-x") == ("trusted", "trusted")
+        assert os.path.exists(_persist.RELOAD_UNIT_FILE) and not os.path.exists(_persist.UNIT_FILE)
+        assert _persist.load_networks(_persist.NETWORKS_FILE)["firewalld_zone"] == "trusted"
+        off = zone + ["-e", "container_network_firewalld_reload=false"]
+        rc, stats, tasks = role([dict(NETS[0], state="absent")], *off)
+        assert rc == 0 and stats["changed"], (stats, tasks)
+        assert zones_of("br-x") == ("no zone", "no zone") and permanent() == perm
+        assert not os.path.exists("/etc/netplumb") and not os.path.exists(_persist.RELOAD_UNIT_FILE)
+    finally:
+        daemon.close()
+        subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
+        shutil.rmtree("/etc/netplumb", ignore_errors=True)

@@ -2,7 +2,8 @@
 # installed with its start blocked and its unit masked - it never runs in the machine's own namespace (nor at the
 # machine's next boot, nor by D-Bus activation). The hostile test starts the daemon only inside its sandbox, on
 # the private /run of tests/isolated.sh. Where an existing /usr/sbin/policy-rc.d would let it start, it is not
-# installed and that one test skips.
+# installed and that one test skips. tests/hostile/test_firewalld.py (issue 19) uses the same package, and the
+# dbus-monitor of dbus-bin (a dependency of firewalld's dbus) that the reload listener listens with.
 .PHONY: firewalld-deps
 firewalld-deps: $(BUILD)/.apt-firewalld-stamp
 

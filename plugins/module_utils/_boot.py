@@ -19,7 +19,7 @@ __metaclass__ = type
 
 import sys
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _netspec, _persist
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _firewalld, _netspec, _persist
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
 from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT, HostLock
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, Netlink
@@ -56,10 +56,14 @@ def main(argv, out=None, err=None):
     if not HAS_PYROUTE2:
         _say(err, PREFIX + "this Python (%s) cannot import pyroute2" % sys.executable)
         return 1
+    zone = data.get("firewalld_zone")
     try:
+        zone = _firewalld.validate_zone("firewalld_zone", zone)
         with HostLock(DEFAULT_TIMEOUT):
+            firewalld = _firewalld.prepare(zone)
             with Netlink() as nl:
                 res = _converge.converge_pruning(nl, parsed, backend, False, check, diff=False, variable=variable)
+            _firewalld.converge(res, parsed, zone, False, check, firewalld)
     except _converge.RefusedError as exc:
         for line in exc.errors:
             _say(err, PREFIX + line)

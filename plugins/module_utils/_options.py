@@ -238,6 +238,19 @@ CONTAINER_NETWORK = dict(
         ],
         default=False,
     ),
+    firewalld_zone=opt(
+        "str",
+        [
+            ("On a host where firewalld runs: the firewalld zone the bridges of the present networks are bound to, "
+             "at runtime and permanently (C(firewall-cmd [--permanent] --zone=ZONE --add-interface=BRIDGE)), so that "
+             "firewalld forwards the containers' egress. V(trusted) is the usual value; the zone must exist."),
+            ("A binding netplumb made (recorded in C(/etc/netplumb/firewalld.json) before it is made) goes with its "
+             "network (V(state=absent), O(prune)) or when this option is unset; a binding it did not make is never "
+             "changed."),
+            ("Unset (the default), on a host where firewalld runs, a bridge in no zone is warned about, naming the "
+             "default zone it falls into and the commands. See docs/firewalld.md."),
+        ],
+    ),
 )
 
 CONTAINER_NETWORK_INFO = dict(
@@ -280,6 +293,32 @@ CONTAINER_NETWORK_PERSIST = dict(
             "V(present) saves the networks and installs the unit; V(absent) removes them.",
             "V(present) with no network in state present removes them too.",
         ],
+    ),
+    boot=opt(
+        "bool",
+        [("Install the boot unit C(netplumb-networks.service) (and the sysctl file). V(false) with "
+          "O(firewalld_reload=true) saves the networks for the reload listener only (the role's "
+          "C(container_network_persist: false) with the listener on).")],
+        default=True,
+    ),
+    firewalld_reload=opt(
+        "bool",
+        [
+            ("Install the listener of firewalld's reloads, C(/etc/systemd/system/netplumb-firewalld-reload.service) "
+             "(C(Type=simple), C(PartOf=firewalld.service), enabled by its link in C(firewalld.service.wants)), whose "
+             "C(ExecStart) runs C(netplumb-firewalld-reload.py) from C(/etc/netplumb/lib): it follows firewalld's "
+             "C(Reloaded) signal on D-Bus (through C(dbus-monitor)) and converges the saved networks after every "
+             "reload and restart of firewalld, so that the rules a reload flushes are back within a second, without "
+             "Ansible. See docs/firewalld.md."),
+            ("With a running systemd, a change of the listener's files is followed by C(systemctl try-restart) of the "
+             "listener, and its start when firewalld is active."),
+        ],
+        default=False,
+    ),
+    firewalld_zone=opt(
+        "str",
+        [("The firewalld zone the boot and the listener bind the bridges to, as the option C(firewalld_zone) of "
+          "M(netplumb.container.container_network) does.")],
     ),
 )
 
@@ -791,6 +830,32 @@ CONTAINER_NETWORK_ROLE = dict(
                 suboptions=NETWORK,
             ),
             container_network_firewall_backend=ROLE_FIREWALL_BACKEND,
+            container_network_firewalld_zone=opt(
+                "str",
+                [
+                    ("On a host where firewalld runs, the firewalld zone the bridges of the present networks are "
+                     "bound to, at runtime and permanently, so that firewalld forwards the containers' egress "
+                     "(C(trusted) is the usual value; the zone must exist). Empty (the default) binds nothing, and a "
+                     "run warns about a bridge in no zone, naming the default zone it falls into and the commands."),
+                    ("A binding netplumb made (recorded in C(/etc/netplumb/firewalld.json)) goes with its network "
+                     "(C(state=absent), pruning) or when this variable is emptied; a binding it did not make is "
+                     "never changed. See docs/firewalld.md."),
+                ],
+                default="",
+            ),
+            container_network_firewalld_reload=opt(
+                "raw",
+                [
+                    ("Install C(netplumb-firewalld-reload.service), which listens for firewalld's reloads and "
+                     "restarts on D-Bus and converges the saved networks (C(/etc/netplumb/networks.json), as "
+                     "C(container_network_persist) saves them) after each, without Ansible - a reload with the "
+                     "stock C(FlushAllOnReload=yes) flushes every rule of ours."),
+                    ("C(auto) (the default) installs it where firewalld runs (the converge's result "
+                     "C(firewalld_running)); C(true) everywhere (it starts with firewalld); C(false) nowhere (its "
+                     "files are removed). See docs/firewalld.md."),
+                ],
+                default="auto",
+            ),
             container_network_prune=opt(
                 "bool",
                 [

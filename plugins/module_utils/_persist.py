@@ -43,6 +43,10 @@ LAUNCHER = LIB_DIR + "/netplumb-networks.py"
 UNIT_FILE = "/etc/systemd/system/" + UNIT
 WANTS_LINK = "/etc/systemd/system/multi-user.target.wants/" + UNIT
 SYSCTL_FILE = "/etc/sysctl.d/90-netplumb-container-network.conf"
+RELOAD_UNIT = "netplumb-firewalld-reload.service"
+RELOAD_LAUNCHER = LIB_DIR + "/netplumb-firewalld-reload.py"
+RELOAD_UNIT_FILE = "/etc/systemd/system/" + RELOAD_UNIT
+RELOAD_WANTS_LINK = "/etc/systemd/system/firewalld.service.wants/" + RELOAD_UNIT
 SYSTEMD_RUNNING = "/run/systemd/system"     # what sd_booted() tests: systemd is this host's init
 FORMAT = 1
 
@@ -59,6 +63,38 @@ from ansible_collections.netplumb.container.plugins.module_utils import _boot
 if __name__ == "__main__":
     sys.exit(_boot.main(sys.argv[1:]))
 ''' % NETWORKS_FILE
+
+RELOAD_LAUNCHER_TEXT = PY_HEADER + '''"""Listens for firewalld's reloads and restarts on D-Bus (dbus-monitor) and converges the networks saved in
+the JSON file named by its argument (default %s) after each, with the engine of netplumb.container installed
+next to this file: every rule a reload flushed is back without Ansible. Prints each command it applies."""
+import sys
+
+from ansible_collections.netplumb.container.plugins.module_utils import _firewalld
+
+if __name__ == "__main__":
+    sys.exit(_firewalld.listen(sys.argv[1:]))
+''' % NETWORKS_FILE
+
+RELOAD_UNIT_TEXT = HEADER + """
+# Puts the container networks declared by Ansible back after every firewalld reload or restart (a reload with
+# FlushAllOnReload=yes flushes every rule of the host's ip tables): listens for firewalld's Reloaded signal on
+# D-Bus and converges %(networks)s with the same engine as the boot unit netplumb-networks.service.
+[Unit]
+Description=netplumb.container container networks after firewalld reloads (from %(networks)s)
+# Started and stopped with firewalld (its .wants link), like netavark's netavark-firewalld-reload.service.
+PartOf=firewalld.service
+After=dbus.service firewalld.service
+ConditionPathExists=%(networks)s
+
+[Service]
+Type=simple
+ExecStart=%(python)s -E -s -B %(launcher)s %(networks)s
+Restart=on-failure
+RestartSec=2
+
+[Install]
+WantedBy=firewalld.service
+"""
 
 UNIT_TEXT = HEADER + """
 # The container networks declared by Ansible (container_network_persist: true), converged at every boot from
@@ -88,6 +124,10 @@ def unit_text(python):
     return UNIT_TEXT % dict(networks=NETWORKS_FILE, python=python, launcher=LAUNCHER)
 
 
+def reload_unit_text(python):
+    return RELOAD_UNIT_TEXT % dict(networks=NETWORKS_FILE, python=python, launcher=RELOAD_LAUNCHER)
+
+
 def exec_start(text):
     """The ExecStart command line of a unit file's text, as an argv (no quoting is used in ours)."""
     for line in text.splitlines():
@@ -96,9 +136,11 @@ def exec_start(text):
     return None
 
 
-def networks_text(networks, firewall_backend, variable):
+def networks_text(networks, firewall_backend, variable, firewalld_zone=None):
     data = dict(managed_by=MARK, format=FORMAT, variable=variable, firewall_backend=firewall_backend,
                 networks=networks)
+    if firewalld_zone:
+        data["firewalld_zone"] = firewalld_zone
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
 
 
@@ -119,13 +161,15 @@ def load_networks(path):
     return data
 
 
-def engine_files():
-    """{relative path under LIB_DIR: text}: the launcher, the package __init__ files and the source of every
-    module of this package the running interpreter can see (under AnsiballZ: the ones shipped with the module,
-    i.e. everything the module's imports reach)."""
+def engine_files(reload_listener=False):
+    """{relative path under LIB_DIR: text}: the launcher (and the reload listener's), the package __init__ files
+    and the source of every module of this package the running interpreter can see (under AnsiballZ: the ones
+    shipped with the module, i.e. everything the module's imports reach)."""
     pkg = importlib.import_module(PKG)
     base = PKG.replace(".", "/")
     files = {os.path.basename(LAUNCHER): LAUNCHER_TEXT}
+    if reload_listener:
+        files[os.path.basename(RELOAD_LAUNCHER)] = RELOAD_LAUNCHER_TEXT
     parts = base.split("/")
     for i in range(1, len(parts) + 1):
         files["/".join(parts[:i]) + "/__init__.py"] = PY_HEADER
@@ -192,7 +236,7 @@ def _link_target(path):
         return None
 
 
-def op_link(path, target):
+def op_link(path, target, unit=UNIT):
     def fn():
         d = os.path.dirname(path)
         if not os.path.isdir(d):
@@ -200,7 +244,7 @@ def op_link(path, target):
         if os.path.islink(path):
             os.unlink(path)
         os.symlink(target, path)
-    return Action("symlink", path, "ln -sf %s %s  # systemctl enable %s" % (target, path, UNIT), fn)
+    return Action("symlink", path, "ln -sf %s %s  # systemctl enable %s" % (target, path, unit), fn)
 
 
 def op_engine(writes, removes):
@@ -219,8 +263,23 @@ def op_engine(writes, removes):
                   % "; ".join(parts), fn)
 
 
-def op_unlink(path):
-    return Action("file_remove", path, "rm %s  # systemctl disable %s" % (path, UNIT), lambda: os.unlink(path))
+def op_unlink(path, unit=UNIT):
+    return Action("file_remove", path, "rm %s  # systemctl disable %s" % (path, unit), lambda: os.unlink(path))
+
+
+def op_restart_listener():
+    def fn():
+        proc = subprocess.run(["systemctl", "try-restart", RELOAD_UNIT], capture_output=True, text=True,
+                              check=False)
+        if proc.returncode == 0:
+            proc = subprocess.run(["systemctl", "is-active", "--quiet", "firewalld.service"], check=False)
+            if proc.returncode == 0:
+                proc = subprocess.run(["systemctl", "start", RELOAD_UNIT], capture_output=True, text=True,
+                                      check=False)
+        if proc.returncode != 0:
+            raise OSError("systemctl exited %d: %s" % (proc.returncode, proc.stderr.strip()))
+    return Action("systemd", RELOAD_UNIT, "systemctl try-restart %s; systemctl is-active --quiet firewalld.service "
+                  "&& systemctl start %s" % (RELOAD_UNIT, RELOAD_UNIT), fn)
 
 
 def op_daemon_reload():
@@ -267,29 +326,35 @@ def _remove_dirs(dirs):
         os.rmdir(d)
 
 
-def plan(networks, present, firewall_backend, variable, python, systemd_running=None):
-    """present: at least one network with state present is declared and persist is on; else everything of
-    ours is removed. python: the interpreter the unit runs (absolute)."""
+def plan(networks, present, firewall_backend, variable, python, systemd_running=None, boot=True,
+         reload_listener=False, firewalld_zone=None):
+    """present: at least one network with state present is declared and boot or reload_listener is on; else
+    everything of ours is removed. boot: the boot unit (and the sysctl file); reload_listener: the listener of
+    firewalld's reloads (docs/firewalld.md). python: the interpreter the units run (absolute)."""
     if present and (not isinstance(python, str) or not os.path.isabs(python)):
         raise ValidationError("python", python, "must be an absolute path (the unit's ExecStart)")
     if systemd_running is None:
         systemd_running = os.path.isdir(SYSTEMD_RUNNING)
+    boot = bool(present and boot)
+    listener = bool(present and reload_listener)
     p = Plan()
     cur_net = _ours_networks(NETWORKS_FILE)
     cur_unit = _ours_text("unit_file", UNIT_FILE)
+    cur_reload = _ours_text("reload_unit_file", RELOAD_UNIT_FILE)
     cur_sysctl = _ours_text("sysctl_file", SYSCTL_FILE)
     cur_link = _link_target(WANTS_LINK)
+    cur_reload_link = _link_target(RELOAD_WANTS_LINK)
     cur_lib = _lib_current()
-    lib_files = engine_files() if present else {}
-    if present:
-        want_net = networks_text(networks, firewall_backend, variable)
-        want_unit = unit_text(python)
-        want_sysctl = "%s\nnet.ipv4.ip_forward = 1\n" % HEADER
-        want_link = UNIT_FILE
-    else:
-        want_net = want_unit = want_sysctl = want_link = None
-    unit_changed = False
+    lib_files = engine_files(listener) if present else {}
+    want_net = networks_text(networks, firewall_backend, variable, firewalld_zone) if present else None
+    want_unit = unit_text(python) if boot else None
+    want_sysctl = "%s\nnet.ipv4.ip_forward = 1\n" % HEADER if boot else None
+    want_link = UNIT_FILE if boot else None
+    want_reload = reload_unit_text(python) if listener else None
+    want_reload_link = RELOAD_UNIT_FILE if listener else None
+    unit_changed = reload_changed = False
     for path, cur, want, mode in ((NETWORKS_FILE, cur_net, want_net, 0o600), (UNIT_FILE, cur_unit, want_unit, 0o644),
+                                  (RELOAD_UNIT_FILE, cur_reload, want_reload, 0o644),
                                   (SYSCTL_FILE, cur_sysctl, want_sysctl, 0o644)):
         if want is None and cur is not None:
             p.add(op_remove(path))
@@ -298,13 +363,16 @@ def plan(networks, present, firewall_backend, variable, python, systemd_running=
         else:
             continue
         _hosttools.need_place(p, path, "to %s %s" % ("write" if want is not None else "remove", path))
-        unit_changed = unit_changed or path == UNIT_FILE
-    if want_link is None and cur_link is not None:
-        p.add(op_unlink(WANTS_LINK))
-        unit_changed = True
-    elif want_link is not None and cur_link != want_link:
-        p.add(op_link(WANTS_LINK, want_link))
-        unit_changed = True
+        unit_changed = unit_changed or path in (UNIT_FILE, RELOAD_UNIT_FILE)
+        reload_changed = reload_changed or path in (RELOAD_UNIT_FILE, NETWORKS_FILE)
+    for link, cur, want, unit in ((WANTS_LINK, cur_link, want_link, UNIT),
+                                  (RELOAD_WANTS_LINK, cur_reload_link, want_reload_link, RELOAD_UNIT)):
+        if want is None and cur is not None:
+            p.add(op_unlink(link, unit))
+            unit_changed = True
+        elif want is not None and cur != want:
+            p.add(op_link(link, want, unit))
+            unit_changed = True
     writes, removes = [], []
     for rel in sorted(set(cur_lib) | set(lib_files)):
         path = os.path.join(LIB_DIR, rel)
@@ -326,17 +394,23 @@ def plan(networks, present, firewall_backend, variable, python, systemd_running=
             p.add(Action("dir_remove", CONFIG_DIR, "rmdir %s" % " ".join(empty), lambda: _remove_dirs(empty)))
     if unit_changed and systemd_running:
         p.add(op_daemon_reload())
-    if present and not systemd_running:
+    if listener and systemd_running and (reload_changed or writes or removes or unit_changed):
+        p.add(op_restart_listener())    # the listener runs the new engine and list now, not after a restart
+    if boot and not systemd_running:
         p.warn("systemd is not this host's init (%s does not exist): %s and its link in "
                "multi-user.target.wants are written, and only a boot with systemd runs them"
                % (SYSTEMD_RUNNING, UNIT_FILE))
     p.before = dict(networks_file=cur_net, unit_file=cur_unit, sysctl_file=cur_sysctl, enabled=cur_link is not None)
     p.after = dict(networks_file=want_net, unit_file=want_unit, sysctl_file=want_sysctl,
                    enabled=want_link is not None)
+    if cur_reload is not None or want_reload is not None or cur_reload_link is not None:
+        p.before.update(reload_unit_file=cur_reload, reload_enabled=cur_reload_link is not None)
+        p.after.update(reload_unit_file=want_reload, reload_enabled=want_reload_link is not None)
     if lib_changes:
         p.before["engine"] = sorted(r for r in lib_changes if r in cur_lib)
         p.after["engine"] = sorted(r for r in lib_changes if r in lib_files)
     p.extra["unit"] = UNIT
     p.extra["exec_start"] = exec_start(want_unit) if want_unit else None
+    p.extra["reload_exec_start"] = exec_start(want_reload) if want_reload else None
     p.extra["systemd_running"] = systemd_running
     return p

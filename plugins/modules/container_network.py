@@ -157,6 +157,16 @@ options:
       - V(false) (the default) removes nothing and warns once per run when there is anything to prune.
     type: bool
     default: false
+  firewalld_zone:
+    description:
+      - 'On a host where firewalld runs: the firewalld zone the bridges of the present networks are bound to, at
+        runtime and permanently (C(firewall-cmd [--permanent] --zone=ZONE --add-interface=BRIDGE)), so that firewalld
+        forwards the containers'' egress. V(trusted) is the usual value; the zone must exist.'
+      - A binding netplumb made (recorded in C(/etc/netplumb/firewalld.json) before it is made) goes with its network
+        (V(state=absent), O(prune)) or when this option is unset; a binding it did not make is never changed.
+      - Unset (the default), on a host where firewalld runs, a bridge in no zone is warned about, naming the default
+        zone it falls into and the commands. See docs/firewalld.md.
+    type: str
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
@@ -244,6 +254,11 @@ errors:
   returned: failure
   type: list
   elements: str
+firewalld_running:
+  description: Whether firewalld runs on the host (the role installs the reload listener there by default).
+  returned: success
+  type: bool
+  sample: false
 missing_pyroute2:
   description: True when the module's Python cannot import pyroute2 (the role then installs it and calls again).
   returned: failure
@@ -254,7 +269,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _netspec, _persist, _schema
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _firewalld, _netspec, _persist, _schema
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
@@ -271,14 +286,20 @@ def main():
         module.fail_json(msg="%s is invalid (%d errors): %s" % (module.params["variable"], len(parsed["errors"]),
                                                                 shorten(parsed["errors"])),
                          errors=parsed["errors"], changed=False, commands=[], calls=[])
+    try:
+        zone = _firewalld.validate_zone("firewalld_zone", module.params["firewalld_zone"])
+    except NetplumbError as exc:
+        module.fail_json(msg=str(exc), errors=[str(exc)], changed=False, commands=[], calls=[])
     if not HAS_PYROUTE2:     # the role installs it on this key, then calls again
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR, missing_pyroute2=True)
     try:
         with HostLock(validate_timeout(module.params["lock_timeout"])):
+            firewalld = _firewalld.prepare(zone)     # refusals before the first write
             with Netlink() as nl:
                 res = _converge.converge_pruning(nl, parsed, module.params["firewall_backend"],
                                                  module.params["prune"], module.check_mode, diff=module._diff,
                                                  variable=module.params["variable"])
+            _firewalld.converge(res, parsed, zone, module.params["prune"], module.check_mode, firewalld)
     except _converge.RefusedError as exc:
         module.fail_json(msg=str(exc), errors=exc.errors, changed=False, commands=[], calls=[])
     except KernelError as exc:

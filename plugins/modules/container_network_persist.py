@@ -59,6 +59,29 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  boot:
+    description:
+      - 'Install the boot unit C(netplumb-networks.service) (and the sysctl file). V(false) with O(firewalld_reload=true)
+        saves the networks for the reload listener only (the role''s C(container_network_persist: false) with the
+        listener on).'
+    type: bool
+    default: true
+  firewalld_reload:
+    description:
+      - 'Install the listener of firewalld''s reloads, C(/etc/systemd/system/netplumb-firewalld-reload.service)
+        (C(Type=simple), C(PartOf=firewalld.service), enabled by its link in C(firewalld.service.wants)), whose
+        C(ExecStart) runs C(netplumb-firewalld-reload.py) from C(/etc/netplumb/lib): it follows firewalld''s C(Reloaded)
+        signal on D-Bus (through C(dbus-monitor)) and converges the saved networks after every reload and restart
+        of firewalld, so that the rules a reload flushes are back within a second, without Ansible. See docs/firewalld.md.'
+      - With a running systemd, a change of the listener's files is followed by C(systemctl try-restart) of the
+        listener, and its start when firewalld is active.
+    type: bool
+    default: false
+  firewalld_zone:
+    description:
+      - The firewalld zone the boot and the listener bind the bridges to, as the option C(firewalld_zone) of M(netplumb.container.container_network)
+        does.
+    type: str
 extends_documentation_fragment:
   - netplumb.container.attributes
   - netplumb.container.host_lock
@@ -106,6 +129,11 @@ exec_start:
   type: list
   elements: str
   sample: ["/usr/bin/python3", "-E", "-s", "-B", "/etc/netplumb/lib/netplumb-networks.py", "/etc/netplumb/networks.json"]
+reload_exec_start:
+  description: The reload listener's C(ExecStart) command as a list (null when it is not installed).
+  returned: success
+  type: list
+  elements: str
 systemd_running:
   description: Whether systemd is the running init (C(/run/systemd/system) exists).
   returned: success
@@ -121,7 +149,7 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist, _schema
+from ansible_collections.netplumb.container.plugins.module_utils import _firewalld, _hosttools, _netspec, _persist, _schema
 # _boot is what the unit runs: imported so that it is shipped with this module (and copied by _persist)
 from ansible_collections.netplumb.container.plugins.module_utils import _boot  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
@@ -141,11 +169,14 @@ def main():
             module.fail_json(msg="%s is invalid (%d errors): %s" % (variable, len(parsed["errors"]),
                                                                     shorten(parsed["errors"])),
                              errors=parsed["errors"], changed=False, commands=[])
-        present = bool(parsed["present"])
+        present = bool(parsed["present"]) and (module.params["boot"] or module.params["firewalld_reload"])
     plan = None
     try:
+        zone = _firewalld.validate_zone("firewalld_zone", module.params["firewalld_zone"])
         with HostLock(validate_timeout(module.params["lock_timeout"])):
-            plan = _persist.plan(networks, present, module.params["firewall_backend"], variable, sys.executable)
+            plan = _persist.plan(networks, present, module.params["firewall_backend"], variable, sys.executable,
+                                 boot=module.params["boot"], reload_listener=module.params["firewalld_reload"],
+                                 firewalld_zone=zone)
             _hosttools.check(plan)
             plan.apply(module.check_mode)
     except KernelError as exc:

@@ -13,7 +13,7 @@ N ?= 3
 HOST ?= h1
 
 APT_PACKAGES := iproute2 iptables nftables conntrack openssh-server openssh-client python3 python3-venv \
-	python3-pyroute2 socat curl rsync util-linux procps git iputils-ping stress-ng
+	python3-pyroute2 python3-nftables socat curl rsync util-linux procps git iputils-ping stress-ng
 
 # Ansible never writes to /root/.ansible or /tmp outside the checkout.
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg

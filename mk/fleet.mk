@@ -25,10 +25,13 @@ fleet-unit: fleet-deps
 	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py tests/fleet/test_pyroute2.py tests/fleet/test_table.py \
 		tests/fleet/test_fleet_group.py
 
+# FIREWALL: the role's firewall_backend for the demo (auto, iptables or nftables; docs/firewall-backends.md).
+FIREWALL ?= auto
+
 demo: deps fleet-deps
 	@start=$$(date +%s); \
 	$(LAB) up --hosts $(N); \
-	$(FLEET_ENV) ansible-playbook $(DEMO_INV) playbooks/site.yml; \
+	$(FLEET_ENV) ansible-playbook $(DEMO_INV) -e container_network_firewall_backend=$(FIREWALL) playbooks/site.yml; \
 	rc=0; $(FLEET_ENV) ansible-playbook $(DEMO_INV) -e netplumb_verify_report=$(VERIFY_REPORT) \
 		playbooks/verify.yml || rc=$$?; \
 	$(PY) tests/fleet/table.py $(VERIFY_REPORT); \

@@ -29,11 +29,7 @@ def get_driver(backend, runner=None):
     """The driver for firewall_backend=auto|iptables|nftables (see docs/firewall-backends.md for auto)."""
     if backend not in BACKENDS:
         raise StateError("firewall_backend=%r: must be one of %s" % (backend, ", ".join(BACKENDS)))
-    if backend == "nftables":
-        return _nftables.NftablesDriver.detect(runner=runner, explicit=True)
-    if backend == "iptables":
-        return IptablesDriver.detect(runner=runner, explicit=True)
-    return _nftables.choose(runner)
+    return _nftables.select(backend, runner)
 
 
 class ChainedDriver:

@@ -21,9 +21,9 @@ The driver interface (``FirewallDriver``):
   exactly those of ``intents`` (others untouched), applied atomically; returns (before, after): the owned
   rules' text for the diff;
 * ``predicted(state, owned, intents)`` -> the state that plan leaves (check mode across steps);
-* the queries, answered from the state read: ``networks(state)`` {bridge: subnet claimed},
+* the queries, answered from the state read: ``networks(state)`` {bridge: [subnet claimed]},
   ``published(state)`` {owner: PortForward (container side unknown: None)}, ``loopback_bridges(state)``
-  (bridges a loopback publish of ours points into), ``owners(state)`` (every owner with rules),
+  ({owner: bridge} of loopback publishes), ``owners(state)`` (every owner with rules),
   ``changed_owners(state, owned, intents)`` (the owned owners whose rules the plan changes),
   ``foreign_icc(bridge)`` (another tool's accept of that bridge's bridge-to-bridge traffic, or None).
 """
@@ -43,6 +43,8 @@ SWARM_DROP = SWARM + "/drop"
 MANAGER_PORT = 2377
 GOSSIP_PORT = 7946
 FLEET = OWNER_PREFIX + "fleet/"
+NFT_FAMILY = "inet"         # the nftables driver's one table
+NFT_TABLE = "netplumb"
 
 
 def _ports(lo_hi, sep):
@@ -209,8 +211,8 @@ class FirewallDriver:
     def published(self, state):
         raise NotImplementedError
 
-    def loopback_bridges(self, state, owned=None, intents=()):
-        """Bridges a loopback publish of ours points into; with ``owned``/``intents``: after the plan."""
+    def loopback_bridges(self, state):
+        """{owner: bridge} of the loopback publishes of ours (a bridge they point into needs route_localnet)."""
         raise NotImplementedError
 
     def owners(self, state):

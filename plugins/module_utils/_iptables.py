@@ -586,7 +586,11 @@ class IptablesDriver(FirewallDriver):
     def foreign_icc(self, bridge):
         """Another tool's accept of the bridge's bridge-to-bridge traffic (``-i BR -o BR -j ACCEPT``), or None."""
         rc, out, dummy = self.runner([self.tool("save"), "-t", "filter"])
-        for line in (out or "").splitlines() if rc == 0 else ():
+        return self.foreign_icc_in(out if rc == 0 else "", bridge)
+
+    @staticmethod
+    def foreign_icc_in(text, bridge):
+        for line in (text or "").splitlines():
             toks = line.split()
             if toks[:1] != ["-A"] or OWNER_PREFIX in line or "ACCEPT" not in toks[-1:]:
                 continue

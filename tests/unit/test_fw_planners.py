@@ -111,3 +111,11 @@ def test_check_mode_chains_through_the_interface():
     real = ChainedDriver(RecordingDriver(), False)     # not check mode: every read is the driver's own
     _fwnet.plan_nat(host(), dict(NAT, bridge="br-x", subnet="10.7.0.0/24"), driver=real, check_mode=True)
     assert real.owners(real.read()) == set()
+
+
+def test_prune_finds_undeclared_networks_through_the_driver_queries():
+    from ansible_collections.netplumb.container.plugins.module_utils import _prune
+    d = RecordingDriver([NetworkIntent("br-gone", "172.30.0.0/24"),
+                         PortForward("br-gone", "tcp", None, (80, 80), "172.30.0.5", (80, 80))])
+    found = _prune.read(host(), [dict(bridge="br0"), dict(bridge="br1")], d.read(), d)
+    assert found == [dict(bridge="br-gone", subnet="172.30.0.0/24", ours=True)]

@@ -15,7 +15,7 @@ TOPOLOGY ?= l2
 HOST ?= h1
 
 APT_PACKAGES := iproute2 iptables nftables conntrack openssh-server openssh-client python3 python3-venv \
-	python3-pyroute2 socat curl rsync util-linux procps git iputils-ping stress-ng graphviz
+	python3-pyroute2 python3-nftables socat curl rsync util-linux procps git iputils-ping stress-ng graphviz
 
 # Ansible never writes to /root/.ansible or /tmp outside the checkout.
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg

@@ -30,10 +30,14 @@ fleet-unit: fleet-deps
 	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py tests/fleet/test_pyroute2.py tests/fleet/test_table.py \
 		tests/fleet/test_fleet_group.py
 
+# FIREWALL: the role's firewall_backend for the demo (auto, iptables or nftables; docs/firewall-backends.md).
+FIREWALL ?= auto
+
 demo: deps fleet-deps
 	@start=$$(date +%s); \
 	$(LAB) up --hosts $(N) --topology $(DEMO_TOPOLOGY) || exit $$?; \
-	$(FLEET_ENV) ansible-playbook $(DEMO_INV) $(DEMO_VARS) playbooks/site.yml; \
+	$(FLEET_ENV) ansible-playbook $(DEMO_INV) $(DEMO_VARS) -e container_network_firewall_backend=$(FIREWALL) \
+		playbooks/site.yml; \
 	rc=0; $(FLEET_ENV) ansible-playbook $(DEMO_INV) $(DEMO_VARS) -e netplumb_verify_report=$(VERIFY_REPORT) \
 		playbooks/verify.yml || rc=$$?; \
 	$(PY) tests/fleet/table.py $(VERIFY_REPORT); \

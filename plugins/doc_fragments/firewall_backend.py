@@ -15,10 +15,13 @@ class ModuleDocFragment(object):
 options:
   firewall_backend:
     description:
-      - The firewall driver of the rules written or read.
-      - V(auto) and V(iptables) use the host's iptables, whichever backend it is built on (detected with C(iptables
-        -V); the module refuses when rules exist in both C(iptables-nft-save) and C(iptables-legacy-save)).
-      - V(nftables) is reserved for a native nftables driver that is not implemented yet (an error for now).
+      - V(iptables) uses the host's iptables, whichever backend it is built on (detected with C(iptables -V); the
+        module refuses when rules exist in both C(iptables-nft-save) and C(iptables-legacy-save)).
+      - V(nftables) uses the native nftables driver (one table C(inet netplumb), one atomic C(nft) transaction per
+        run; python3-nftables where it imports, else the C(nft) binary).
+      - V(auto) keeps the backend our rules are in; else nftables when C(nft) works and no iptables rule of anyone
+        exists (or only nf_tables-backed ones that are not ours), iptables otherwise; our rules in both is an error.
+        An explicit backend moves the rules this call manages from the other one. See docs/firewall-backends.md.
     type: str
     default: auto
     choices: [auto, iptables, nftables]

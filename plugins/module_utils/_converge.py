@@ -171,7 +171,7 @@ def converge_pruning(nl, parsed, firewall_backend, prune, check_mode, diff=True,
         rules = drivers[firewall_backend].read()
     except NetplumbError:   # no firewall to read (no iptables): the preflight refuses each step that needs one
         drivers, rules = None, None
-    found = _prune.read(nl, parsed["networks"], rules)
+    found = _prune.read(nl, parsed["networks"], rules, drivers[firewall_backend] if drivers else None)
     calls = parsed["calls"]
     if prune and found:
         calls = _netspec.calls(parsed["networks"] + [_prune.absent_network(f) for f in found], firewall_backend)

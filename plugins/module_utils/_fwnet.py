@@ -4,8 +4,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """container_nat and port_publish: input validation, the rules each wants, and their planners.
 
-Backend-neutral: rules are Rule records handed to a firewall driver (_firewall.get_driver). Sysctls
-(/proc/sys of the current network namespace), conntrack flushes and the local-listener check live here too.
+Backend-neutral: the planners hand intents (_fwintent.NetworkIntent, PortForward) to a firewall driver
+(_firewall.get_driver) and ask it questions (which networks, which published ports, which bridges publish on
+loopback); they never see a rule. Sysctls (/proc/sys of the current network namespace) and the local-listener
+check live here too; conntrack flushes in _conntrack.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -19,8 +21,10 @@ import os
 from ansible_collections.netplumb.container.plugins.module_utils import _hostfw, _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
-    OWNER_PREFIX, Rule, get_driver, network_of)
+from ansible_collections.netplumb.container.plugins.module_utils import _conntrack, _firewall
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
+    OWNER_PREFIX, NetworkIntent, PortForward, network_of, parse_forward_owner)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._owner import is_ours
@@ -62,7 +66,7 @@ def ipv4(field, value, allow_none=False):
         return None
     ip = v.address(field, value)
     if ip.version != 4:
-        raise ValidationError(field, value, "only IPv4 is supported by the iptables driver for now")
+        raise ValidationError(field, value, "only IPv4 is supported by the firewall drivers (iptables, nftables) for now")
     if ip.is_multicast or ip.is_unspecified:
         raise ValidationError(field, value, "a multicast or unspecified address cannot be used here")
     return ip
@@ -74,7 +78,7 @@ def validate_nat(spec):
         return None     # container_network pruning a network whose subnet is unknown: its rules go by owner
     net = v.network("subnet", spec["subnet"])
     if net.version != 4:
-        raise ValidationError("subnet", spec["subnet"], "only IPv4 is supported by the iptables driver for now")
+        raise ValidationError("subnet", spec["subnet"], "only IPv4 is supported by the firewall drivers (iptables, nftables) for now")
     if net.overlaps(LOOPBACK) or net.prefixlen == 0:
         raise ValidationError("subnet", spec["subnet"], "cannot be a loopback or default network")
     if spec["state"] == "present":
@@ -108,6 +112,10 @@ class Mapping:
 
     def owner(self, bridge=None):
         return "%s%s:%s" % (OWNER_PREFIX, bridge or self.bridge, self.key())
+
+    def intent(self, bridge=None):
+        return PortForward(bridge or self.bridge, self.protocol, self.host_ip, self.host, self.container_ip,
+                           self.container)
 
 
 def by_bridge(spec):
@@ -219,77 +227,20 @@ class PortIndex:
         return None
 
 
-# --- rules ----------------------------------------------------------------------------------------------
-def _comment(owner):
-    return ["-m", "comment", "--comment", owner]
-
-
+# --- intents --------------------------------------------------------------------------------------------
 def nat_rules(bridge, subnet, masquerade=True, isolate=True, icc=True):
-    owner = OWNER_PREFIX + bridge
-    s = str(subnet)
-    c = _comment(owner)
-    rules = []
-    if masquerade:
-        rules.append(Rule("nat", "POSTROUTING", ["-s", s, "!", "-o", bridge] + c + ["-j", "MASQUERADE"], owner))
-    # hairpin: a container reaching a published port (its own or a neighbour's) through the host
-    rules.append(Rule("nat", "POSTROUTING", ["-s", s, "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT"] + c
-                      + ["-j", "MASQUERADE"], owner))
-    rules += [
-        Rule("filter", "FORWARD", ["-o", bridge, "-m", "conntrack", "--ctstate", "INVALID"] + c + ["-j", "DROP"],
-             owner),
-        Rule("filter", "FORWARD", ["-i", bridge, "-m", "conntrack", "--ctstate", "INVALID"] + c + ["-j", "DROP"],
-             owner),
-        Rule("filter", "FORWARD", ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"] + c
-             + ["-j", "ACCEPT"], owner),
-        Rule("filter", "FORWARD", ["-i", bridge, "!", "-o", bridge] + c + ["-j", "ACCEPT"], owner),
-        Rule("filter", "FORWARD", ["-i", bridge, "-o", bridge] + c + ["-j", "ACCEPT" if icc else "DROP"], owner),
-    ]
-    if not isolate:
-        rules.append(Rule("raw", "PREROUTING", ["-i", bridge] + c + ["-j", "RETURN"], owner))
-    # container addresses are reached through the bridge (or published ports), never directly
-    rules.append(Rule("raw", "PREROUTING", ["-d", s, "!", "-i", bridge] + c + ["-j", "DROP"], owner))
-    return rules
+    """The iptables rendering of a network's intent, for the readers that compare iptables rules (the gather)."""
+    return _firewall.render_iptables([NetworkIntent(bridge, subnet, masquerade, isolate, icc)])
+
+
+def publish_rules(m, bridge):
+    """The iptables rendering of a published port's intent (see nat_rules)."""
+    return _firewall.render_iptables([m.intent(bridge)])
 
 
 def _ports(lo_hi, sep):
     lo, hi = lo_hi
     return "%d" % lo if lo == hi else "%d%s%d" % (lo, sep, hi)
-
-
-def publish_rules(m, bridge):
-    owner = m.owner(bridge)
-    c = _comment(owner)
-    p = m.protocol
-    hport = ["-m", p, "--dport", _ports(m.host, ":")]
-    to = "%s:%s" % (m.container_ip, _ports(m.container, "-"))
-    if m.container != m.host and m.container[0] != m.container[1]:
-        to += "/%d" % m.host[0]     # shifted range: host port N goes to container port N - base + first
-    dnat = c + ["-j", "DNAT", "--to-destination", to]
-    rules = []
-    if m.host_ip is None:
-        match = ["!", "-d", "127.0.0.0/8", "-p", p, "-m", "addrtype", "--dst-type", "LOCAL"] + hport
-        rules.append(Rule("nat", "PREROUTING", match + dnat, owner))
-        rules.append(Rule("nat", "OUTPUT", match + dnat, owner))
-    elif m.loopback:
-        # never in PREROUTING: a neighbour routing 127.0.0.0/8 to us must not reach the container
-        rules.append(Rule("nat", "OUTPUT", ["-d", "%s/32" % m.host_ip, "-p", p] + hport + dnat, owner))
-        # the host's 127.x source would be a martian on the wire: masquerade to the bridge address
-        rules.append(Rule("nat", "POSTROUTING", ["-s", "127.0.0.0/8", "-d", "%s/32" % m.container_ip, "-o", bridge,
-                                                 "-p", p, "-m", p, "--dport", _ports(m.container, ":")]
-                          + c + ["-j", "MASQUERADE"], owner))
-        # route_localnet is on for the bridge: nothing from the bridge may address the host's loopback
-        rules.append(Rule("raw", "PREROUTING", ["-d", "127.0.0.0/8", "-i", bridge] + c + ["-j", "DROP"], owner))
-    else:
-        match = ["-d", "%s/32" % m.host_ip, "-p", p] + hport
-        rules.append(Rule("nat", "PREROUTING", match + dnat, owner))
-        rules.append(Rule("nat", "OUTPUT", match + dnat, owner))
-    rules.append(Rule("filter", "FORWARD", ["-d", "%s/32" % m.container_ip, "-o", bridge, "-p", p, "-m", p,
-                                            "--dport", _ports(m.container, ":"), "-m", "conntrack", "--ctstate",
-                                            "DNAT"] + c + ["-j", "ACCEPT"], owner))
-    # loopback-addressed packets for this port arriving from the wire are dropped before conntrack/NAT
-    rules.append(Rule("raw", "PREROUTING", ["-d", "127.0.0.0/8", "!", "-i", "lo", "-p", p] + hport + c
-                      + ["-j", "DROP"], owner))
-    return rules
 
 
 # --- sysctl, conntrack, listeners -----------------------------------------------------------------------
@@ -315,16 +266,6 @@ def op_sysctl(name, value):
         with open(sysctl_path(name), "w") as f:
             f.write("%s\n" % value)
     return Action("sysctl", name, "sysctl -w %s=%s" % (name, value), fn)
-
-
-def op_conntrack_flush(runner, protocol, port):
-    argv = ["conntrack", "-D", "-p", protocol, "--orig-port-dst", str(port)]
-
-    def fn():
-        rc, out, err = runner(argv)
-        if rc not in (0, 1):     # 1: nothing matched, which is fine
-            raise OSError("%s exited %d: %s" % (" ".join(argv), rc, (err or out).strip()))
-    return Action("conntrack_flush", "%s/%d" % (protocol, port), " ".join(argv), fn)
 
 
 def _hex_addr(text):
@@ -409,15 +350,14 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
         _check_foreign_icc(driver, bridge, host)
     owner = OWNER_PREFIX + bridge
     gone = set(spec.get("_removed") or ())     # networks an earlier call of the same run removes (preflight)
-    for r in current.rules():   # the subnet must not be claimed by another network of ours
-        if r.owner and network_of(r.owner) not in gone | set([bridge]) and r.table == "raw" and "DROP" in r.args \
-                and "-d" in r.args and present:
-            other = r.args[r.args.index("-d") + 1]
-            if other != "127.0.0.0/8" and ipaddress.ip_network(u"%s" % other).overlaps(net):
+    claimed = driver.networks(current) if present else {}
+    for other_bridge, subnets in sorted(claimed.items()):   # the subnet must not be claimed by another network
+        for other in subnets:
+            if other_bridge not in gone | set([bridge]) and other.overlaps(net):
                 raise StateError("subnet %s overlaps %s of network %s already managed by netplumb"
-                                 % (net, other, network_of(r.owner)))
-    wanted = nat_rules(bridge, net, spec.get("masquerade", True), spec.get("isolate", True),
-                       spec.get("icc", True)) if present else []
+                                 % (net, other, other_bridge))
+    wanted = [NetworkIntent(bridge, net, spec.get("masquerade", True), spec.get("isolate", True),
+                            spec.get("icc", True))] if present else []
     before, after = driver.plan(p, current, lambda o: o == owner, wanted)
     fwd_before = sysctl_read("net.ipv4.ip_forward", nl)
     p.before = dict(state="present" if before else "absent", backend=driver.backend, rules=before)
@@ -446,26 +386,18 @@ def _check_foreign_icc(driver, bridge, host):
     `-A FORWARD -i docker0 -o docker0 -j ACCEPT`, or one in its own chains): that tool puts its jump back in
     front of ours whenever it restarts, and our isolation is then a silent no-op. Refused."""
     lk = host.link(bridge)
-    if lk is None or is_ours(lk) or not hasattr(driver, "tool") or not hasattr(driver, "runner"):
+    if lk is None or is_ours(lk):
         return
-    rc, out, dummy = driver.runner([driver.tool("save"), "-t", "filter"])
-    for line in (out or "").splitlines() if rc == 0 else ():
-        toks = line.split()
-        if toks[:1] != ["-A"] or OWNER_PREFIX in line or "ACCEPT" not in toks[-1:]:
-            continue
-        if _arg(toks, "-i") == bridge and _arg(toks, "-o") == bridge:
-            raise StateError("icc=false: bridge %s is not netplumb's (no netplumb mark) and its owner accepts its "
+    line = driver.foreign_icc(bridge)
+    if line:
+        raise StateError("icc=false: bridge %s is not netplumb's (no netplumb mark) and its owner accepts its "
                              "container-to-container traffic itself (%s); that tool puts its rules back in front of "
                              "ours whenever it restarts, so our isolation would be a silent no-op. Isolate with that "
                              "tool (Docker: a network with com.docker.network.bridge.enable_icc=false), or use a "
                              "bridge of ours" % (bridge, line.strip()))
 
 
-def _arg(toks, opt):
-    return toks[toks.index(opt) + 1] if opt in toks[:-1] else None
-
-
-def _bridge_for(m, host, current, check_mode):
+def _bridge_for(m, host, current, check_mode, driver):
     """The bridge behind container_ip: given, or the host link whose subnet holds it, or our own rules."""
     if m.bridge:
         return m.bridge
@@ -473,36 +405,13 @@ def _bridge_for(m, host, current, check_mode):
         for iface in host.addresses(name):
             if iface.version == 4 and m.container_ip in iface.network and iface.network.prefixlen < 32:
                 return name
-    for r in current.rules():
-        if r.table == "raw" and r.args[:1] == ("-d",) and r.args[1] != "127.0.0.0/8" and "DROP" in r.args:
-            if m.container_ip in ipaddress.ip_network(u"%s" % r.args[1]):
-                return network_of(r.owner)
+    for bridge, subnets in sorted(driver.networks(current).items()):
+        if any(m.container_ip in net for net in subnets):
+            return bridge
     if check_mode:
         return None     # an earlier task of the play may create it: the caller predicts with a placeholder
     raise StateError("container_ip=%s: no bridge on this host holds a subnet with this address; create the "
                      "bridge first (netplumb.container.linux_bridge) or set bridge" % m.container_ip)
-
-
-def published(current):
-    """Owners of published ports (any network) -> protocol, host_ip, host range, for conflict checks."""
-    out = {}
-    for r in current.rules():
-        if r.owner and r.table == "nat" and "DNAT" in r.args and r.owner.count(":") >= 2:
-            out[r.owner] = r
-    return out
-
-
-def _parse_owner(owner):
-    """netplumb:br0:tcp/127.0.0.1:5000 -> Mapping-like (protocol, host_ip, host range)."""
-    rest = owner[len(OWNER_PREFIX):].split(":", 1)[1]
-    proto, tail = rest.split("/", 1)
-    if ":" in tail:
-        hip, ports = tail.rsplit(":", 1)
-        hip = ipaddress.ip_address(u"%s" % hip)
-    else:
-        hip, ports = None, tail
-    lo, dummy, hi = ports.partition("-")
-    return Mapping(proto, hip, (int(lo), int(hi or lo)), None, None, network_of(owner))
 
 
 def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
@@ -526,7 +435,8 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
                 _preflight.check_bridge(pre + "bridge" if batch and spec["ports"][i].get("bridge") else "bridge",
                                         m.bridge, facts)
     for m in mappings:
-        m.bridge = _bridge_for(m, host, current, check_mode) if present else (m.bridge or _owner_bridge(m, current))
+        m.bridge = _bridge_for(m, host, current, check_mode, driver) if present else \
+            (m.bridge or _owner_bridge(m, driver.owners(current)))
         if present and m.bridge is None:
             m.bridge = PLACEHOLDER_BRIDGE
             p.warn("container_ip=%s: no bridge on this host holds its subnet (yet): check mode predicts the rules "
@@ -541,19 +451,19 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
         if m.bridge not in bridges:
             bridges.append(m.bridge)
     owners = set(m.owner() for m in mappings if m.bridge)
-    existing = dict((o, r) for o, r in published(current).items()
+    existing = dict((o, r) for o, r in driver.published(current).items()
                     if network_of(o) not in (spec.get("_removed") or ()))
     stale = []
     if by_bridge(spec):
         bridges.append(spec["bridge"])
-        stale = sorted(set(r.owner for r in current.rules() if r.owner and r.owner.count(":") >= 2
-                           and network_of(r.owner) == spec["bridge"]))
+        stale = sorted(set(o for o in driver.owners(current) if o.count(":") >= 2
+                           and network_of(o) == spec["bridge"]))
         owners.update(stale)
     if spec.get("prune"):
         # the networks of the batch: their mappings the batch does not name go, as with state=absent
         if spec.get("bridge") and spec["bridge"] not in bridges:
             bridges.append(spec["bridge"])
-        mapped = set(r.owner for r in current.rules() if r.owner and r.owner.count(":") >= 2)
+        mapped = set(o for o in driver.owners(current) if o.count(":") >= 2)
         stale = sorted(o for o in mapped if network_of(o) in bridges and o not in owners)
         owners.update(stale)
     if present:
@@ -562,7 +472,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
         gone = set(stale)
         for owner in sorted(existing):
             if owner not in gone:      # stale ones are removed by this very plan
-                other = _parse_owner(owner)
+                other = parse_forward_owner(owner)
                 if index.conflict(other) is None:
                     index.add(other, owner)
         for m in mappings:
@@ -584,13 +494,14 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
     wanted = []
     if present:
         for m in mappings:
-            wanted += publish_rules(m, m.bridge)
+            wanted.append(m.intent())
     # route_localnet on a bridge while a loopback mapping of ours points into it, and only then
-    before_lb = _loopback_bridges(r for r in current.rules())
+    lb = driver.loopback_bridges(current)
+    before_lb = set(lb.values())
     sysctl_ops = []
-    before, after = driver.plan(p, current, lambda o: o in owners, wanted)
-    after_rules = [r for r in current.rules() if r.owner not in owners] + wanted
-    after_lb = _loopback_bridges(after_rules)
+    changed = driver.changed_owners(current, owners.__contains__, wanted)
+    before, after = driver.plan(p, current, owners.__contains__, wanted)
+    after_lb = set(b for o, b in lb.items() if o not in owners) | set(i.bridge for i in wanted if i.loopback)
     for b in bridges:
         name = "net.ipv4.conf.%s.route_localnet" % b
         cur = sysctl_read(name, nl)
@@ -602,17 +513,12 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
     p.actions = [a for a in sysctl_ops if a.command.endswith("=1")] + p.actions + \
         [a for a in sysctl_ops if a.command.endswith("=0")]
     # UDP mapping changed or removed: flush its stale conntrack entries
-    cur_by_owner = {}
-    for r in current.rules():
-        cur_by_owner.setdefault(r.owner, set()).add(r.key)
-    want_by_owner = {}
-    for r in wanted:
-        want_by_owner.setdefault(r.owner, set()).add(r.key)
-    for m in mappings + [_parse_owner(o) for o in stale]:
-        o = m.owner() if m.bridge else None
-        if m.protocol == "udp" and o in cur_by_owner and cur_by_owner[o] != want_by_owner.get(o, set()):
+    had = driver.owners(current)
+    for m in [(x.owner() if x.bridge else None, x) for x in mappings] + [(o, parse_forward_owner(o)) for o in stale]:
+        o, m = m
+        if m.protocol == "udp" and o in had and o in changed:
             for port in range(m.host[0], m.host[1] + 1):
-                p.add(op_conntrack_flush(driver.runner, "udp", port))
+                p.add(_conntrack.op_flush("udp", port))
     p.before = dict(backend=driver.backend, rules=before)
     p.after = dict(backend=driver.backend, rules=after)
     return p
@@ -640,17 +546,8 @@ def _hostfw_warn(p, fw, mappings, limit=10):
         p.warn("another firewall also drops %d more published port(s) of this call, as above" % more)
 
 
-def _owner_bridge(m, current):
-    for r in current.rules():
-        if r.owner and r.owner.count(":") >= 2 and r.owner.endswith(":" + m.key()) and \
-                r.owner == "%s%s:%s" % (OWNER_PREFIX, network_of(r.owner), m.key()):
-            return network_of(r.owner)
+def _owner_bridge(m, owners):
+    for o in sorted(owners):
+        if o.count(":") >= 2 and o.endswith(":" + m.key()) and o == "%s%s:%s" % (OWNER_PREFIX, network_of(o), m.key()):
+            return network_of(o)
     return None
-
-
-def _loopback_bridges(rules):
-    out = set()
-    for r in rules:
-        if r.table == "nat" and r.hook == "POSTROUTING" and r.args[:2] == ("-s", "127.0.0.0/8"):
-            out.add(network_of(r.owner))
-    return out

@@ -36,7 +36,8 @@ import fnmatch
 import ipaddress
 import json
 
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import PREFIX
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import NFT_FAMILY, NFT_TABLE
+from ansible_collections.netplumb.container.plugins.module_utils._iptables import PREFIX
 
 FAMILIES = ("ip", "inet")
 IPT_HOOKS = {"PREROUTING": "prerouting", "INPUT": "input", "FORWARD": "forward", "OUTPUT": "output",
@@ -416,6 +417,8 @@ def _list_nft(runner, skip=()):
         t = obj.get("table")
         if not t or t.get("family") not in FAMILIES or (t["family"] == "ip" and t.get("name") in skip):
             continue
+        if (t.get("family"), t.get("name")) == (NFT_FAMILY, NFT_TABLE):
+            continue    # our own table (the nftables driver's): not another firewall
         listed = _nft(runner, ["list", "table", t["family"], t["name"]])
         out.extend((listed or {}).get("nftables", []))
     return {"nftables": out}

@@ -17,13 +17,15 @@ import ipaddress
 import socket
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, Rule, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils import _firewall
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import FLEET, Exemption
 from ansible_collections.netplumb.container.plugins.module_utils._nl import dump
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB, NotOursError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 RT_TABLE_MAIN = 254
-FLEET_OWNER = OWNER_PREFIX + "fleet/"
+FLEET_OWNER = FLEET
 
 
 def is_fleet_owner(owner):
@@ -62,20 +64,15 @@ def validate_exempt(spec):
     return cluster, underlay, out
 
 
+def exemptions(cluster, underlay, networks):
+    """Per local network: the Exemption intent (no masquerade towards the other hosts' containers, their
+    traffic to our containers passes the early drop and is forwarded)."""
+    return [Exemption(bridge, sub, cluster, underlay) for bridge, sub in networks]
+
+
 def exempt_rules(cluster, underlay, networks):
-    """Per local network: no masquerade towards the other hosts' containers (they see the sender's own
-    address), their traffic to our containers passes the raw drop and is forwarded."""
-    rules = []
-    for bridge, sub in networks:
-        owner = FLEET_OWNER + bridge
-        c = ["-m", "comment", "--comment", owner]
-        rules.append(Rule("nat", "POSTROUTING", ["-s", str(sub), "-d", str(cluster), "-o", underlay] + c
-                          + ["-j", "RETURN"], owner))
-        rules.append(Rule("raw", "PREROUTING", ["-s", str(cluster), "-d", str(sub), "-i", underlay] + c
-                          + ["-j", "RETURN"], owner))
-        rules.append(Rule("filter", "FORWARD", ["-s", str(cluster), "-d", str(sub), "-i", underlay, "-o", bridge]
-                          + c + ["-j", "ACCEPT"], owner))
-    return rules
+    """The iptables rendering of the exemptions (for the readers of iptables rules)."""
+    return _firewall.render_iptables(exemptions(cluster, underlay, networks))
 
 
 def validate(spec):
@@ -212,7 +209,7 @@ def plan(nl, spec, driver=None):
             owned = is_fleet_owner
         else:
             owned = named.__contains__
-        want = exempt_rules(cluster, underlay, networks) if present and cluster is not None else []
+        want = exemptions(cluster, underlay, networks) if present and cluster is not None else []
         before, after_fw = driver.plan(p, current_fw, owned, want)
         p.before["rules"] = before
         p.after["rules"] = after_fw

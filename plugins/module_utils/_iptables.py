@@ -2,25 +2,397 @@
 # Private to netplumb.container: not a public API, may change without notice.
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The iptables driver: state read with ``iptables-save``, each table written with one atomic
-``iptables-restore --noflush --wait``; nf_tables- or legacy-backed, never both."""
+"""The iptables driver: the intents (_fwintent) rendered as rules in chains of ours (``NETPLUMB-<BUILTIN>``,
+each jumped to from its built-in chain), state read with ``iptables-save``, each table written with one atomic
+``iptables-restore --noflush --wait``; nf_tables- or legacy-backed, never both.
+
+A chain of ours holds only rules that carry a netplumb owner comment: a rule without one (written there by
+someone else) is removed by any run, the chain rebuilt in order; duplicates (of any owner) are reduced to
+one, and exactly one jump per hook remains ("first" hooks: at position 1). Rules of owners not managed by
+the call keep their place. Built-in chains' other rules, their policies and other tools' chains are never
+touched. Planners never see these rules: they hand intents, and ask the queries of _fwintent.FirewallDriver."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
+import ipaddress
 import re
 import shlex
-import subprocess
 
 from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import (
-    HOOKS, PREFIX, Rule, Ruleset, desired_chains, our_chain, owner_of, unique)
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
+    FirewallDriver, OWNER_PREFIX, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, Exemption, NetworkIntent, PortForward,
+    InputAllowance, SwarmAllowance, network_of, parse_forward_owner)
+from ansible_collections.netplumb.container.plugins.module_utils._runner import Runner
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action
 
+PREFIX = "NETPLUMB-"
+
+# Where each of our chains is hooked in. "first": inserted at position 1 (security drops must come before
+# anything else); "last": appended, so the host's own rules (and other tools') see the traffic first and a
+# host firewall's DROP/REJECT keeps its word for published ports too.
+HOOKS = {
+    ("raw", "PREROUTING"): "first",
+    ("nat", "PREROUTING"): "last",
+    ("nat", "OUTPUT"): "last",
+    ("nat", "POSTROUTING"): "last",
+    ("filter", "FORWARD"): "last",
+    ("filter", "INPUT"): "first",      # swarm_firewall: peers accepted, everyone else dropped (security)
+}
+
+
+def our_chain(builtin):
+    return PREFIX + builtin
+
+
+class Rule:
+    """One rule of ours: table, built-in hook it belongs under, match/target tokens (iptables-save order,
+    without ``-A CHAIN``), and the owner named in its comment."""
+
+    __slots__ = ("table", "hook", "args", "owner")
+
+    def __init__(self, table, hook, args, owner):
+        self.table = table
+        self.hook = hook
+        self.args = tuple(args)
+        self.owner = owner
+
+    @property
+    def chain(self):
+        return our_chain(self.hook)
+
+    @property
+    def key(self):
+        return (self.table, self.chain, self.args)
+
+    def __eq__(self, other):
+        return isinstance(other, Rule) and self.key == other.key
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        return "Rule(%s %s %s)" % (self.table, self.chain, " ".join(self.args))
+
+    def text(self):
+        """Human form used in the diff: ``-t nat -A NETPLUMB-POSTROUTING ...``."""
+        return "-t %s -A %s %s" % (self.table, self.chain, quote_args(self.args))
+
+
+def owner_of(args):
+    """The owner comment of a rule's tokens, or None when the rule carries none of ours."""
+    args = list(args)
+    for i, tok in enumerate(args[:-1]):
+        if tok == "--comment" and args[i + 1].startswith(OWNER_PREFIX):
+            return args[i + 1]
+    return None
+
+
+class Ruleset:
+    """What a driver read: per (table, our chain) the list of rule token tuples in order (foreign and
+    duplicated rules included: the reader counts, it never makes a set); per hook (table, builtin) the
+    1-based positions of its plain jumps ``-j NETPLUMB-<builtin>``; per (table, our chain) the rules of
+    other chains that refer to it otherwise ((chain, args) list); and which of our chains exist."""
+
+    def __init__(self, chains=None, jumps=None, backend="", refs=None):
+        self.chains = chains or {}   # (table, chain) -> [args tuple]
+        if isinstance(jumps, dict):
+            self.jump_positions = dict((k, list(v)) for k, v in jumps.items() if v)
+        else:                        # a set of hooks: one jump each, position unknown (taken as 1)
+            self.jump_positions = dict((k, [1]) for k in (jumps or ()))
+        self.refs = refs or {}       # (table, our chain) -> [(chain, args)]
+        self.backend = backend
+
+    @property
+    def jumps(self):
+        """(table, builtin) hooks that jump to our chain at least once."""
+        return set(self.jump_positions)
+
+    def foreign(self):
+        """[(table, chain, args)] of rules in our chains that carry no netplumb owner comment."""
+        return [(t, c, a) for (t, c), lst in sorted(self.chains.items()) for a in lst if owner_of(a) is None]
+
+    def rules(self):
+        """Every rule of our chains as read (a foreign one has owner None; a duplicate shows twice)."""
+        for (table, chain), rules in sorted(self.chains.items()):
+            hook = chain[len(PREFIX):]
+            for args in rules:
+                yield Rule(table, hook, args, owner_of(args))
+
+    def owned(self, match):
+        return [r for r in self.rules() if r.owner is not None and match(r.owner)]
+
+
+def rank(table, hook, args, open_networks):
+    """Sort class of a rule inside its shared chain; rules of one class keep their insertion order.
+
+    raw PREROUTING: loopback drops, then drops of isolated networks, then the RETURN of non-isolated
+    networks (traffic from their bridge skips what follows), then the drops of non-isolated networks.
+    filter FORWARD: invalid-state drops, then accepts of published (DNAT) traffic, then the rest.
+    """
+    a = list(args)
+    target = a[a.index("-j") + 1] if "-j" in a else ""
+    if target == "RETURN" and (owner_of(a) or "").startswith(OWNER_PREFIX + "fleet/"):
+        return -1   # host-gw exemptions between the fleet's container subnets (host_gw_routes) come first
+    if (table, hook) == ("raw", "PREROUTING"):
+        if "127.0.0.0/8" in a:
+            return 0
+        if target == "RETURN":
+            return 2
+        return 3 if network_of(owner_of(a)) in open_networks else 1
+    if (table, hook) == ("filter", "FORWARD"):
+        if "INVALID" in a:
+            return 0
+        if "DNAT" in a:
+            return 1
+        return 2
+    return 0
+
+
+def open_networks(rules):
+    """Networks (bridges) with isolate=false: they own a RETURN rule in raw PREROUTING."""
+    out = set()
+    for r in rules:
+        if (r.table, r.hook) == ("raw", "PREROUTING") and r.args[-2:] == ("-j", "RETURN"):
+            out.add(network_of(r.owner))
+    return out
+
+
+def desired_chains(ruleset, owned, wanted):
+    """Our chains after the change: others' rules kept in place, ``wanted`` merged in, sorted by rank.
+
+    owned(owner) -> True for the owners this call manages (their current rules are replaced by wanted).
+    Returns {(table, chain): [args]} for every chain of ours that exists now or is wanted.
+    """
+    wanted = list(wanted)
+    wanted_keys = set(r.key for r in wanted)
+    keep = {}
+    for key, rules in ruleset.chains.items():
+        # others' rules and our still-wanted rules stay where they are, once; the rest of ours goes, and so
+        # does every rule without a netplumb owner comment (nobody but netplumb writes to a chain of ours)
+        keep[key] = [args for args in unique(rules) if owner_of(args) is not None
+                     and (not owned(owner_of(args)) or (key[0], key[1], args) in wanted_keys)]
+    by_chain = {}
+    for r in wanted:
+        by_chain.setdefault((r.table, r.chain), []).append(r.args)
+    for key, want_args in by_chain.items():
+        keep[key] = _merge_missing(keep.get(key, []), want_args)
+    all_rules = [Rule(t, c[len(PREFIX):], a, owner_of(a)) for (t, c), lst in keep.items() for a in lst]
+    opened = open_networks(all_rules)
+    out = {}
+    for (table, chain), lst in keep.items():
+        hook = chain[len(PREFIX):]
+        out[(table, chain)] = sorted(lst, key=lambda a, t=table, h=hook: rank(t, h, a, opened))
+    return out
+
+
+def _merge_missing(lst, want_args):
+    """``lst`` with the wanted rules it lacks merged in, in linear time: a missing rule goes right before the
+    next wanted rule already in ``lst`` (a rule deleted behind our back comes back where it was), else at the
+    end; missing rules sharing a place keep their wanted order."""
+    present = set(lst)
+    anchor_of = {}
+    anchor = None
+    for args in reversed(want_args):
+        if args in present:
+            anchor = args
+        else:
+            anchor_of[args] = anchor    # overwritten going backwards: the first occurrence's place wins
+    if not anchor_of:
+        return lst
+    before, tail, seen = {}, [], set()
+    for args in want_args:
+        if args in anchor_of and args not in seen:
+            seen.add(args)
+            at = anchor_of[args]
+            (before.setdefault(at, []) if at is not None else tail).append(args)
+    out = []
+    for args in lst:
+        out.extend(before.get(args, ()))
+        out.append(args)
+    return out + tail
+
+
+def unique(rules):
+    """The rules in order, each once (its first place)."""
+    seen = set()
+    out = []
+    for args in rules:
+        if args not in seen:
+            seen.add(args)
+            out.append(args)
+    return out
+
+
+def predicted(ruleset, owned, wanted):
+    """The Ruleset a plan of driver.plan(ruleset, owned, wanted) leaves behind: our chains as desired_chains
+    makes them (a chain others refer to is emptied, not deleted), one jump per hooked chain with rules (a
+    "first" hook's at position 1), others' references as they were."""
+    target = desired_chains(ruleset, owned, wanted)
+    chains, jumps = {}, {}
+    for (table, chain), rules in target.items():
+        if rules or ruleset.refs.get((table, chain)):
+            chains[(table, chain)] = list(rules)
+        hook = (table, chain[len(PREFIX):])
+        if rules and hook in HOOKS:
+            jumps[hook] = [1] if HOOKS[hook] == "first" else (ruleset.jump_positions.get(hook) or [1])[-1:]
+    return Ruleset(chains, jumps, backend=ruleset.backend, refs=dict(ruleset.refs))
+
+
+
+
 TABLE_ORDER = ("raw", "nat", "filter")
+
+
+# --- rendering: intents -> rules ------------------------------------------------------------------------
+def _comment(owner):
+    return ["-m", "comment", "--comment", owner]
+
+
+def _ports(lo_hi, sep):
+    lo, hi = lo_hi
+    return "%d" % lo if lo == hi else "%d%s%d" % (lo, sep, hi)
+
+
+def network_rules(n):
+    """The rules of a NetworkIntent."""
+    owner = n.owner
+    bridge = n.bridge
+    s = str(n.subnet)
+    c = _comment(owner)
+    rules = []
+    if n.masquerade:
+        rules.append(Rule("nat", "POSTROUTING", ["-s", s, "!", "-o", bridge] + c + ["-j", "MASQUERADE"], owner))
+    # hairpin: a container reaching a published port (its own or a neighbour's) through the host
+    rules.append(Rule("nat", "POSTROUTING", ["-s", s, "-o", bridge, "-m", "conntrack", "--ctstate", "DNAT"] + c
+                      + ["-j", "MASQUERADE"], owner))
+    rules += [
+        Rule("filter", "FORWARD", ["-o", bridge, "-m", "conntrack", "--ctstate", "INVALID"] + c + ["-j", "DROP"],
+             owner),
+        Rule("filter", "FORWARD", ["-i", bridge, "-m", "conntrack", "--ctstate", "INVALID"] + c + ["-j", "DROP"],
+             owner),
+        Rule("filter", "FORWARD", ["-o", bridge, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"] + c
+             + ["-j", "ACCEPT"], owner),
+        Rule("filter", "FORWARD", ["-i", bridge, "!", "-o", bridge] + c + ["-j", "ACCEPT"], owner),
+        Rule("filter", "FORWARD", ["-i", bridge, "-o", bridge] + c + ["-j", "ACCEPT" if n.icc else "DROP"], owner),
+    ]
+    if not n.isolate:
+        rules.append(Rule("raw", "PREROUTING", ["-i", bridge] + c + ["-j", "RETURN"], owner))
+    # container addresses are reached through the bridge (or published ports), never directly
+    rules.append(Rule("raw", "PREROUTING", ["-d", s, "!", "-i", bridge] + c + ["-j", "DROP"], owner))
+    return rules
+
+
+def forward_rules(m):
+    """The rules of a PortForward."""
+    owner = m.owner
+    bridge = m.bridge
+    c = _comment(owner)
+    p = m.protocol
+    hport = ["-m", p, "--dport", _ports(m.host, ":")]
+    to = "%s:%s" % (m.container_ip, _ports(m.container, "-"))
+    if m.container != m.host and m.container[0] != m.container[1]:
+        to += "/%d" % m.host[0]     # shifted range: host port N goes to container port N - base + first
+    dnat = c + ["-j", "DNAT", "--to-destination", to]
+    rules = []
+    if m.host_ip is None:
+        match = ["!", "-d", "127.0.0.0/8", "-p", p, "-m", "addrtype", "--dst-type", "LOCAL"] + hport
+        rules.append(Rule("nat", "PREROUTING", match + dnat, owner))
+        rules.append(Rule("nat", "OUTPUT", match + dnat, owner))
+    elif m.loopback:
+        # never in PREROUTING: a neighbour routing 127.0.0.0/8 to us must not reach the container
+        rules.append(Rule("nat", "OUTPUT", ["-d", "%s/32" % m.host_ip, "-p", p] + hport + dnat, owner))
+        # the host's 127.x source would be a martian on the wire: masquerade to the bridge address
+        rules.append(Rule("nat", "POSTROUTING", ["-s", "127.0.0.0/8", "-d", "%s/32" % m.container_ip, "-o", bridge,
+                                                 "-p", p, "-m", p, "--dport", _ports(m.container, ":")]
+                          + c + ["-j", "MASQUERADE"], owner))
+        # route_localnet is on for the bridge: nothing from the bridge may address the host's loopback
+        rules.append(Rule("raw", "PREROUTING", ["-d", "127.0.0.0/8", "-i", bridge] + c + ["-j", "DROP"], owner))
+    else:
+        match = ["-d", "%s/32" % m.host_ip, "-p", p] + hport
+        rules.append(Rule("nat", "PREROUTING", match + dnat, owner))
+        rules.append(Rule("nat", "OUTPUT", match + dnat, owner))
+    rules.append(Rule("filter", "FORWARD", ["-d", "%s/32" % m.container_ip, "-o", bridge, "-p", p, "-m", p,
+                                            "--dport", _ports(m.container, ":"), "-m", "conntrack", "--ctstate",
+                                            "DNAT"] + c + ["-j", "ACCEPT"], owner))
+    # loopback-addressed packets for this port arriving from the wire are dropped before conntrack/NAT
+    rules.append(Rule("raw", "PREROUTING", ["-d", "127.0.0.0/8", "!", "-i", "lo", "-p", p] + hport + c
+                      + ["-j", "DROP"], owner))
+    return rules
+
+
+def _match(proto, ports):
+    """-p PROTO plus the port match as iptables-save prints it."""
+    ports = sorted(set(ports))
+    if len(ports) == 1:
+        return ["-p", proto, "-m", proto, "--dport", str(ports[0])]
+    return ["-p", proto, "-m", "multiport", "--dports", ",".join(str(p) for p in ports)]
+
+
+def swarm_rules(a):
+    """The rules of a SwarmAllowance, in chain order: local traffic returns first, then the accepts of each
+    peer, then the drops."""
+    open_ = a.open_ports()
+    drop = a.dropped_ports()
+    hook = "INPUT"
+    out = [Rule("filter", hook, ["-i", "lo"] + _comment(SWARM_LOCAL) + ["-j", "RETURN"], SWARM_LOCAL)]
+    for net in a.peers:
+        src = ["-s", str(net)]
+        for proto in ("tcp", "udp"):
+            out.append(Rule("filter", hook, src + _match(proto, open_[proto]) + _comment(SWARM_PEER)
+                            + ["-j", "ACCEPT"], SWARM_PEER))
+        if a.esp:
+            out.append(Rule("filter", hook, src + ["-p", "esp"] + _comment(SWARM_PEER) + ["-j", "ACCEPT"],
+                            SWARM_PEER))
+    for proto in ("tcp", "udp"):
+        out.append(Rule("filter", hook, _match(proto, drop[proto]) + _comment(SWARM_DROP) + ["-j", "DROP"],
+                        SWARM_DROP))
+    if a.esp:
+        out.append(Rule("filter", hook, ["-p", "esp"] + _comment(SWARM_DROP) + ["-j", "DROP"], SWARM_DROP))
+    return out
+
+
+def input_allowance_rules(a):
+    """The rules of an InputAllowance: the port accepted from each peer, then dropped from everyone else."""
+    match = _match(a.protocol, [a.port])
+    out = [Rule("filter", "INPUT", ["-s", "%s/32" % addr] + match + _comment(a.peer_owner) + ["-j", "ACCEPT"],
+                a.peer_owner) for addr in a.peers]
+    out.append(Rule("filter", "INPUT", match + _comment(a.drop_owner) + ["-j", "DROP"], a.drop_owner))
+    return out
+
+
+def exemption_rules(e):
+    """The rules of an Exemption: no masquerade towards the other hosts' containers (they see the sender's
+    own address), their traffic to our containers passes the raw drop and is forwarded."""
+    owner = e.owner
+    c = _comment(owner)
+    sub, cluster, underlay = str(e.subnet), str(e.cluster), e.underlay
+    return [
+        Rule("nat", "POSTROUTING", ["-s", sub, "-d", cluster, "-o", underlay] + c + ["-j", "RETURN"], owner),
+        Rule("raw", "PREROUTING", ["-s", cluster, "-d", sub, "-i", underlay] + c + ["-j", "RETURN"], owner),
+        Rule("filter", "FORWARD", ["-s", cluster, "-d", sub, "-i", underlay, "-o", e.bridge] + c
+             + ["-j", "ACCEPT"], owner),
+    ]
+
+
+_RENDER = {NetworkIntent: network_rules, PortForward: forward_rules, SwarmAllowance: swarm_rules,
+           Exemption: exemption_rules, InputAllowance: input_allowance_rules}
+
+
+def render(intents):
+    """Intents (and rules of ours, passed through) -> [Rule], in the intents' order."""
+    out = []
+    for i in intents:
+        if isinstance(i, Rule):
+            out.append(i)
+        else:
+            out.extend(_RENDER[type(i)](i))
+    return out
 
 
 def quote_args(args):
@@ -33,18 +405,6 @@ def restore_quote(tok):
     if tok == "" or any(c.isspace() for c in tok) or '"' in tok:
         return '"%s"' % tok.replace('"', '\\"')
     return tok
-
-
-class Runner:
-    """Runs a tool with LC_ALL=C; returns (rc, stdout, stderr). Unit tests pass a fake."""
-
-    def __call__(self, argv, data=None):
-        env = dict(os.environ, LC_ALL="C")
-        try:
-            proc = subprocess.run(argv, input=data, capture_output=True, text=True, env=env, check=False)
-        except OSError as exc:
-            return 127, "", str(exc)
-        return proc.returncode, proc.stdout, proc.stderr
 
 
 _TOKEN = re.compile(r'"([^"]*)"(?=\s|$)|(\S+)')
@@ -123,7 +483,7 @@ def has_rules(text):
     return any(line.startswith("-A ") for line in text.splitlines())
 
 
-class IptablesDriver:
+class IptablesDriver(FirewallDriver):
     name = "iptables"
 
     def __init__(self, variant, runner=None, warnings=None):
@@ -140,11 +500,11 @@ class IptablesDriver:
         field = "firewall_backend=%s" % ("iptables" if explicit else "auto")
         rc, out, err = runner(["iptables", "-V"])
         if rc == 127:
-            raise StateError("%s: %s (the nftables driver is not implemented yet)"
+            raise StateError("%s: %s (or use firewall_backend=nftables)"
                              % (field, _hosttools.missing_tool("iptables", "to tell the iptables backend")))
         if rc != 0:
             raise StateError("%s: `iptables -V` failed (%s); install the Debian package iptables "
-                             "(the nftables driver is not implemented yet)"
+                             "(or use firewall_backend=nftables)"
                              % (field, (err or out).strip() or "rc=%d" % rc))
         if "nf_tables" in out:
             default = "nft"
@@ -191,13 +551,71 @@ class IptablesDriver:
         return rs
 
     # --- plan -----------------------------------------------------------------------------------------
+    def predicted(self, ruleset, owned, intents):
+        return predicted(ruleset, owned, render(intents))
+
+    # --- queries (_fwintent.FirewallDriver) ------------------------------------------------------------
+    def networks(self, ruleset):
+        """{bridge: subnet} claimed by our networks: the early drop of traffic to a subnet not from its bridge."""
+        out = {}
+        for r in ruleset.rules():
+            if r.owner and r.table == "raw" and r.args[:1] == ("-d",) and r.args[1] != "127.0.0.0/8" \
+                    and "DROP" in r.args and r.owner.count(":") == 1 and "/" not in r.owner:
+                out.setdefault(network_of(r.owner), []).append(ipaddress.ip_network(u"%s" % r.args[1]))
+        return out
+
+    def published(self, ruleset):
+        """{owner: PortForward (host side; container side None)} of our published ports."""
+        out = {}
+        for r in ruleset.rules():
+            if r.owner and r.table == "nat" and "DNAT" in r.args and r.owner.count(":") >= 2:
+                out[r.owner] = parse_forward_owner(r.owner)
+        return out
+
+    def loopback_bridges(self, ruleset):
+        """{owner: bridge} of our loopback publishes (their masquerade of 127.0.0.0/8 into the bridge)."""
+        out = {}
+        for r in ruleset.rules():
+            if r.owner and r.table == "nat" and r.hook == "POSTROUTING" and r.args[:2] == ("-s", "127.0.0.0/8"):
+                out[r.owner] = network_of(r.owner)
+        return out
+
+    def owners(self, ruleset):
+        return set(r.owner for r in ruleset.rules() if r.owner)
+
+    def changed_owners(self, ruleset, owned, intents):
+        cur, want = {}, {}
+        for r in ruleset.rules():
+            if r.owner and owned(r.owner):
+                cur.setdefault(r.owner, set()).add(r.key)
+        for r in render(intents):
+            want.setdefault(r.owner, set()).add(r.key)
+        return set(o for o in set(cur) | set(want) if cur.get(o, set()) != want.get(o, set()))
+
+    def foreign_icc(self, bridge):
+        """Another tool's accept of the bridge's bridge-to-bridge traffic (``-i BR -o BR -j ACCEPT``), or None."""
+        rc, out, dummy = self.runner([self.tool("save"), "-t", "filter"])
+        return self.foreign_icc_in(out if rc == 0 else "", bridge)
+
+    @staticmethod
+    def foreign_icc_in(text, bridge):
+        for line in (text or "").splitlines():
+            toks = line.split()
+            if toks[:1] != ["-A"] or OWNER_PREFIX in line or "ACCEPT" not in toks[-1:]:
+                continue
+            if _arg(toks, "-i") == bridge and _arg(toks, "-o") == bridge:
+                return line.strip()
+        return None
+
     def plan(self, plan, ruleset, owned, wanted):
         """Append one batch of Actions per table changed. Returns (before, after): the owned rules' text.
+        ``wanted``: intents (rendered here) or rules of ours.
 
         Each table is one ``iptables-restore --noflush``; every table's payload passes ``--test`` before the
         first commit, and when a later table's commit fails the tables already committed are restored to
         exactly what was read (see _Batch). One invocation with several tables is no transaction: both
         iptables-nft-restore and iptables-legacy-restore (1.8.9) commit each table at its COMMIT line."""
+        wanted = render(wanted)
         target = desired_chains(ruleset, owned, wanted)
 
         def order(r):
@@ -289,6 +707,10 @@ class IptablesDriver:
         ops = [("-F %s" % chain, pre + "-F %s" % chain)] if exists else []
         return ops + [("-A %s %s" % (chain, _restore_args(args)), pre + "-A %s %s" % (chain, quote_args(args)))
                       for args in want]
+
+
+def _arg(toks, opt):
+    return toks[toks.index(opt) + 1] if opt in toks[:-1] else None
 
 
 def _jump_edit(table, hook, chain, positions, wanted):

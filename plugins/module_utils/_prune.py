@@ -68,29 +68,41 @@ def find(host, rules, declared):
     [{bridge, subnet, ours}] sorted by bridge; ``ours`` is False for a bridge named by rules only that exists
     and is not ours (its link is never touched). ``host``: _nl.NsState of the host; ``rules``: our rules."""
     rules = list(rules)
+    return find_owners(host, set(r.owner for r in rules if r.owner), lambda name: rule_subnet(rules, name),
+                       declared)
+
+
+def find_owners(host, owners, subnet_of, declared):
+    """find() from the owners of our rules and ``subnet_of(bridge)`` (the subnet our rules claim, or None)."""
     bridges = set()
     for lk in host.links.values():
         if lk.kind == "bridge" and (is_ours(lk) or pending(None, None, lk)):
             bridges.add(lk.name)
-    for r in rules:
-        if r.owner:
-            name = bridge_name(r.owner)
-            if name is not None:
-                bridges.add(name)
+    for owner in owners:
+        name = bridge_name(owner)
+        if name is not None:
+            bridges.add(name)
     out = []
     for name in sorted(bridges - set(declared)):
         lk = host.link(name)
         ours = lk is None or (lk.kind == "bridge" and (is_ours(lk) or pending(None, None, lk)))
-        subnet = rule_subnet(rules, name) or (link_subnet(host, name) if ours else None)
+        subnet = subnet_of(name) or (link_subnet(host, name) if ours else None)
         out.append(dict(bridge=name, subnet=subnet, ours=ours))
     return out
 
 
-def read(nl, networks, ruleset):
+def read(nl, networks, ruleset, driver=None):
     """find() on this host, for the parsed ``networks`` (_netspec.parse()["networks"]); ``ruleset``: what the
-    firewall driver read (_firewall.Ruleset; None: no firewall could be read, bridges only)."""
-    rules = [r for r in ruleset.rules() if r.owner] if ruleset is not None else []
-    return find(nl.read(None), rules, [n["bridge"] for n in networks])
+    firewall driver read (None: no firewall could be read, bridges only), asked through ``driver``'s queries
+    (owners, networks) whatever its backend; without a driver, an iptables Ruleset read rule by rule."""
+    declared = [n["bridge"] for n in networks]
+    if ruleset is None:
+        return find(nl.read(None), [], declared)
+    if driver is None:
+        return find(nl.read(None), [r for r in ruleset.rules() if r.owner], declared)
+    nets = driver.networks(ruleset)
+    return find_owners(nl.read(None), driver.owners(ruleset),
+                       lambda name: str(nets[name][0]) if nets.get(name) else None, declared)
 
 
 def suggested_name(bridge):

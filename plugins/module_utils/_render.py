@@ -33,8 +33,9 @@ import threading
 from ansible_collections.netplumb.container.plugins.module_utils import _converge, _fwnet, _hosttools, _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _netns, _netspec
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, StateError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import IptablesDriver
+from ansible_collections.netplumb.container.plugins.module_utils._nftables import NftablesDriver, NftTool
 from ansible_collections.netplumb.container.plugins.module_utils._nl import NETNS_RUN_DIR, Link, NsState
 
 # A fresh network namespace's sysctls (what `unshare --net` gives with the kernel's defaults)
@@ -185,11 +186,19 @@ def _runner(argv, data=None):
     return 1, "", "render: %s is not run (no host)" % " ".join(argv)
 
 
+def _nft_runner(argv, data=None):
+    """nft on the empty host: our table does not exist; nothing is written."""
+    if argv[:3] == ["nft", "-j", "list"]:
+        return 1, "", "Error: No such file or directory"
+    return _runner(argv, data)
+
+
 def _empty_driver(backend):
-    """The check-mode firewall driver of the run: iptables (nf_tables-backed) with no rule. The commands do not
-    depend on the backend's flavour (``iptables -t TABLE ...``); nftables is refused as the module refuses it."""
+    """The check-mode firewall driver of the run on a host with no rule: nftables when asked for, else iptables
+    (nf_tables-backed; the commands do not depend on the flavour: ``iptables -t TABLE ...``), which is what
+    ``auto`` picks on a host with no rule but an iptables-only toolset."""
     if backend == "nftables":
-        get_driver(backend)     # the module's refusal (no nftables driver yet), word for word
+        return ChainedDriver(NftablesDriver(NftTool(runner=_nft_runner)), True)
     driver = IptablesDriver("nft", _runner)
     driver.saved = {"nft": ""}
     return ChainedDriver(driver, True)

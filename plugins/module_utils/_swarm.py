@@ -7,7 +7,7 @@
 The intent: on a Swarm node, traffic to the Swarm ports (2377/tcp on managers; 7946/tcp+udp; the data-path
 port, 4789/udp by default) and IP protocol 50 (ESP) is accepted from the Swarm peers only and dropped from
 everyone else. Rules go to filter NETPLUMB-INPUT (hooked first in INPUT), each with an owner comment of
-the form ``netplumb:swarm/<what>``: the ``/`` can never be part of a bridge name, so these owners never
+the form ``netplumb:swarm/<what>`` (the intent: _fwintent.SwarmAllowance, rendered by the driver): the ``/`` can never be part of a bridge name, so these owners never
 collide with a network's (``netplumb:<bridge>[:<port>]``).
 
 Order in the chain: local traffic (``-i lo``) returns first (a node reaching its own ports), then the
@@ -21,16 +21,17 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, Rule, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils import _firewall
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
+    GOSSIP_PORT, MANAGER_PORT, SWARM, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, SwarmAllowance)  # noqa: F401
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Plan
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 
-OWNER = OWNER_PREFIX + "swarm"
-OWNER_LOCAL = OWNER + "/local"
-OWNER_PEER = OWNER + "/peer"
-OWNER_DROP = OWNER + "/drop"
-MANAGER_PORT = 2377
-GOSSIP_PORT = 7946
+OWNER = SWARM
+OWNER_LOCAL = SWARM_LOCAL
+OWNER_PEER = SWARM_PEER
+OWNER_DROP = SWARM_DROP
 DEFAULT_DATA_PATH_PORT = 4789
 HOOK = "INPUT"
 
@@ -47,7 +48,7 @@ def _peer(field, value):
     except ValueError as exc:
         raise ValidationError(field, value, "not an address or a CIDR with host bits zero (%s)" % exc)
     if net.version != 4:
-        raise ValidationError(field, value, "only IPv4 is supported by the iptables driver for now")
+        raise ValidationError(field, value, "only IPv4 is supported by the firewall drivers (iptables, nftables) for now")
     if net.prefixlen == 0:
         raise ValidationError(field, value, "0.0.0.0/0 would accept the Swarm ports from everyone")
     if net.network_address.is_multicast or net.network_address.is_loopback:
@@ -74,44 +75,18 @@ def validate(spec):
     return [n for n in peers if not any(o != n and n.subnet_of(o) for o in peers)]
 
 
-def _c(owner):
-    return ["-m", "comment", "--comment", owner]
-
-
-def _match(proto, ports):
-    """-p PROTO plus the port match as iptables-save prints it."""
-    ports = sorted(set(ports))
-    if len(ports) == 1:
-        return ["-p", proto, "-m", proto, "--dport", str(ports[0])]
-    return ["-p", proto, "-m", "multiport", "--dports", ",".join(str(p) for p in ports)]
-
-
 def ports(manager, data_path_port):
     """{protocol: [ports]} accepted from peers on this node."""
-    tcp = [GOSSIP_PORT] + ([MANAGER_PORT] if manager else [])
-    return dict(tcp=sorted(tcp), udp=sorted(set([GOSSIP_PORT, data_path_port])))
+    return SwarmAllowance((), manager, data_path_port).open_ports()
+
+
+def intent(peers, manager=False, data_path_port=DEFAULT_DATA_PATH_PORT, esp=True):
+    return SwarmAllowance(peers, manager, data_path_port, esp)
 
 
 def rules(peers, manager=False, data_path_port=DEFAULT_DATA_PATH_PORT, esp=True):
-    """The wanted Rule records, in chain order.
-
-    Dropped from everyone else: every port accepted from peers, and 2377/tcp on workers too (only managers
-    serve it); ESP when esp is true."""
-    open_ = ports(manager, data_path_port)
-    drop = dict(tcp=sorted(set(open_["tcp"] + [MANAGER_PORT])), udp=open_["udp"])
-    out = [Rule("filter", HOOK, ["-i", "lo"] + _c(OWNER_LOCAL) + ["-j", "RETURN"], OWNER_LOCAL)]
-    for net in peers:
-        src = ["-s", str(net)]
-        for proto in ("tcp", "udp"):
-            out.append(Rule("filter", HOOK, src + _match(proto, open_[proto]) + _c(OWNER_PEER) + ["-j", "ACCEPT"],
-                            OWNER_PEER))
-        if esp:
-            out.append(Rule("filter", HOOK, src + ["-p", "esp"] + _c(OWNER_PEER) + ["-j", "ACCEPT"], OWNER_PEER))
-    for proto in ("tcp", "udp"):
-        out.append(Rule("filter", HOOK, _match(proto, drop[proto]) + _c(OWNER_DROP) + ["-j", "DROP"], OWNER_DROP))
-    if esp:
-        out.append(Rule("filter", HOOK, ["-p", "esp"] + _c(OWNER_DROP) + ["-j", "DROP"], OWNER_DROP))
-    return out
+    """The iptables rendering of the intent, in chain order (for the readers of iptables rules)."""
+    return _firewall.render_iptables([intent(peers, manager, data_path_port, esp)])
 
 
 def plan(spec, driver=None):
@@ -125,7 +100,7 @@ def plan(spec, driver=None):
     current = driver.read()
     manager = bool(spec.get("manager"))
     port = spec.get("data_path_port", DEFAULT_DATA_PATH_PORT)
-    wanted = rules(peers, manager, port, spec.get("esp", True)) if present else []
+    wanted = [intent(peers, manager, port, spec.get("esp", True))] if present else []
     if present and not peers:
         p.warn("peers is empty: the Swarm ports%s are dropped from every other host" % (" and ESP" if spec.get(
             "esp", True) else ""))

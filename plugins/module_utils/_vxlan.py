@@ -28,7 +28,8 @@ import socket
 from ansible_collections.netplumb.container.plugins.module_utils import _hostgw
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, Rule, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import InputAllowance
 from ansible_collections.netplumb.container.plugins.module_utils._links import (
     _creating, op_alias, op_link_del, op_link_set, op_mtu, op_up)
 from ansible_collections.netplumb.container.plugins.module_utils._nl import attr_map, dump
@@ -303,17 +304,16 @@ def op_fdb(nl, verb, device, mac, dst):
 
 
 # --- the firewall: VXLAN packets accepted from the fleet peers only, and the fleet exemptions ------------------
-def _c(owner):
-    return ["-m", "comment", "--comment", owner]
+def input_intent(s):
+    """UDP to the port accepted from each peer's underlay address (in address order), dropped from everyone else
+    (filter INPUT, hooked first; owners netplumb:vxlan/peer and netplumb:vxlan/drop)."""
+    return InputAllowance(OWNER, "udp", s.port, [addr for sub, addr in sorted(s.peers, key=lambda p: int(p[1]))])
 
 
 def input_rules(s):
-    """filter INPUT (NETPLUMB-INPUT, hooked first): the port from each peer's underlay address, else dropped."""
-    match = ["-p", "udp", "-m", "udp", "--dport", str(s.port)]
-    out = [Rule("filter", "INPUT", ["-s", "%s/32" % addr] + match + _c(OWNER_PEER) + ["-j", "ACCEPT"], OWNER_PEER)
-           for sub, addr in sorted(s.peers, key=lambda p: int(p[1]))]
-    out.append(Rule("filter", "INPUT", match + _c(OWNER_DROP) + ["-j", "DROP"], OWNER_DROP))
-    return out
+    """The iptables rendering of input_intent (for the readers of iptables rules)."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _firewall
+    return _firewall.render_iptables([input_intent(s)])
 
 
 # --- the plan ------------------------------------------------------------------------------------------
@@ -457,10 +457,10 @@ def _plan_firewall(p, s, spec, driver, networks):
     wanted = []
     present = s.state == "present"
     if present and s.firewall:
-        wanted += input_rules(s)
+        wanted.append(input_intent(s))
     fleet = present and s.cluster is not None
     if fleet:
-        wanted += _hostgw.exempt_rules(s.cluster, s.device, networks)
+        wanted += _hostgw.exemptions(s.cluster, s.device, networks)
 
     def owned(owner):
         """The port rules (unless firewall=false) and, with a cluster CIDR, the fleet exemptions."""

@@ -26,7 +26,7 @@ description:
     port and protocol is left to the host's own rules.
   - The filter table is written with one atomic C(iptables-restore --noflush --wait); state is read with
     C(iptables-save). The C(commands) returned are the equivalent C(iptables) command lines.
-  - IPv4 only (the iptables driver); IPv6 traffic to these ports is not filtered by this module.
+  - IPv4 only (both firewall drivers); IPv6 traffic to these ports is not filtered by this module.
 author:
   - netplumb.container contributors (@netplumb)
 requirements:

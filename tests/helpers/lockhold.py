@@ -80,7 +80,11 @@ class Holder:
 
 
 def spawn_modules(calls, start_fd=None):
-    """Starts a child that runs [(name, args, check), ...]; returns the Popen (stdout: JSON results)."""
+    """Starts a child that runs [(name, args, check), ...]; returns the Popen (stdout: JSON results). The
+    firewall modules' backend is pinned to iptables where a call does not name it (helpers.modrun.pinned)."""
+    from helpers.modrun import PINNED_MODULES
+    calls = [[name, dict(args, firewall_backend="iptables") if name in PINNED_MODULES and "firewall_backend" not in
+              args else args, check] for name, args, check in calls]
     argv = [sys.executable, "-c", _PY_MODULES, json.dumps(calls)]
     pass_fds = ()
     if start_fd is not None:

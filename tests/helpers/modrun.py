@@ -30,3 +30,19 @@ def run_module(name, args, check=False, diff=True):
     res["warnings"] = [w if isinstance(w, str) else w.get("event", {}).get("msg", str(w))
                        for w in res.get("warnings", [])]
     return res
+
+
+# The modules whose firewall_backend decides which rules a test sees. firewall_backend=auto picks nftables on a
+# fresh namespace (nft works, no iptables rule): the suites that do not test a backend run once, with iptables
+# (their assertions read iptables-save); the backend tests (test_nat_packets, test_nft_backend, the attacker
+# tests) name the backend themselves.
+PINNED_MODULES = ("container_nat", "port_publish", "swarm_firewall", "host_gw_routes", "container_network",
+                  "container_network_info", "container_network_persist")
+
+
+def pinned(backend="iptables"):
+    def run(name, args, check=False, diff=True):
+        if name in PINNED_MODULES and "firewall_backend" not in args:
+            args = dict(args, firewall_backend=backend)
+        return run_module(name, args, check=check, diff=diff)
+    return run

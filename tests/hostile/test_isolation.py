@@ -161,7 +161,8 @@ def ok(res):
     return res
 
 
-def network(run, icc=True, nf_call=True, containers=("c0", "c1"), bridge="br0", prefix="172.18", ipv6=False):
+def network(run, icc=True, nf_call=True, containers=("c0", "c1"), bridge="br0", prefix="172.18", ipv6=False,
+            backend="iptables"):
     """A network of ours: bridge PREFIX.0.1/16, containers at PREFIX.0.10, .20, ... (their ports isolated
     when icc=false), container_nat with icc."""
     ok(run("netns", dict(name=list(containers))))
@@ -171,21 +172,23 @@ def network(run, icc=True, nf_call=True, containers=("c0", "c1"), bridge="br0", 
                   peer_addresses=["%s.0.%d/16" % (prefix, 10 * (i + 1))], peer_gateway="%s.0.1" % prefix)
              for i, c in enumerate(containers)]
     ok(run("veth_pair", dict(pairs=pairs, isolated=not icc)))
-    ok(run("container_nat", dict(bridge=bridge, subnet="%s.0.0/16" % prefix, icc=icc)))
+    ok(run("container_nat", dict(bridge=bridge, subnet="%s.0.0/16" % prefix, icc=icc, firewall_backend=backend)))
 
 
-def set_icc(run, icc, bridge="br0", prefix="172.18"):
-    return converge_fw(run, "container_nat", dict(bridge=bridge, subnet="%s.0.0/16" % prefix, icc=icc))
+def set_icc(run, icc, bridge="br0", prefix="172.18", backend="iptables"):
+    return converge_fw(run, "container_nat", dict(bridge=bridge, subnet="%s.0.0/16" % prefix, icc=icc,
+                                                  firewall_backend=backend))
 
 
 # --- icc=false between two containers --------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
 @pytest.mark.parametrize("brnf", [1, 0], ids=["brnf-on", "brnf-off"])
-def test_icc_false_blocks_ipv4_ping_and_tcp(sandbox, run, procs, brnf):
+def test_icc_false_blocks_ipv4_ping_and_tcp(sandbox, run, procs, brnf, backend):
     set_brnf(brnf)
-    network(run, icc=True, nf_call=bool(brnf))
+    network(run, icc=True, nf_call=bool(brnf), backend=backend)
     procs.serve("c0", 5000)
     assert ping("c1", "172.18.0.10") and tcp("c1", "172.18.0.10", 5000) == "::ffff:172.18.0.20"  # control
-    res = set_icc(run, False)
+    res = set_icc(run, False, backend=backend)
     assert res["commands"][:2] == ["ip link set vc0 type bridge_slave isolated on",
                                    "ip link set vc1 type bridge_slave isolated on"], res["commands"]
     assert port_info("vc0")["isolated"] and port_info("vc1")["isolated"]

@@ -6,7 +6,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from helpers.kernel import Sandbox, assert_isolated  # noqa: E402
-from helpers.modrun import run_module  # noqa: E402
+from helpers.modrun import pinned  # noqa: E402
 
 
 def pytest_configure(config):
@@ -27,7 +27,8 @@ def sandbox():
 
 @pytest.fixture
 def run():
-    return run_module
+    """The module runner, firewall_backend pinned to iptables where a test does not name it (helpers.modrun)."""
+    return pinned("iptables")
 
 
 def pytest_report_header(config):

@@ -31,13 +31,49 @@ S((sys.argv[1], int(sys.argv[2])), H).serve_forever()
 
 
 def save(variant="nft"):
-    """iptables-save of this namespace, counters and comments-of-the-tool stripped."""
+    """iptables-save of this namespace, counters and comments-of-the-tool stripped, then the nftables driver's
+    table (``nft list table inet netplumb``) when it exists: every rule of ours, whichever the backend."""
     out = subprocess.run(["iptables-%s-save" % variant], check=True, capture_output=True, text=True).stdout
-    return "\n".join(_COUNTERS.sub("", line) for line in out.splitlines() if not line.startswith("#"))
+    text = "\n".join(_COUNTERS.sub("", line) for line in out.splitlines() if not line.startswith("#"))
+    return text + nft_table()
+
+
+def nft_table():
+    """``nft list table inet netplumb`` (no handles, our rules carry no counters), or "" without the table."""
+    res = subprocess.run(["nft", "list", "table", "inet", "netplumb"], capture_output=True, text=True, check=False)
+    return ("\n" + res.stdout.rstrip()) if res.returncode == 0 else ""
 
 
 def our_lines(variant="nft"):
-    return [line for line in save(variant).splitlines() if "NETPLUMB" in line or "netplumb:" in line]
+    return [line for line in save(variant).splitlines() if "NETPLUMB" in line or "netplumb:" in line
+            or line.startswith("table inet netplumb")]
+
+
+class Probe:
+    """A counter for packets that reach this namespace, whatever firewall backend is in use: a table of the
+    test's own (``inet probe``) with a base chain at prerouting priority -400 (before every other) counting
+    the packets to ``daddr`` and tcp ``dport``."""
+
+    def __init__(self, ns=None):
+        self.ns = ns
+        self.rules = 0
+        sh("nft", "add table inet probe; add chain inet probe pre { type filter hook prerouting priority -400; }",
+           ns=ns)
+
+    def count_to(self, daddr, dport):
+        self.rules += 1
+        sh("nft", "add rule inet probe pre ip daddr %s tcp dport %d counter comment \"p%d\"" % (daddr, dport, self.rules),
+           ns=self.ns)
+        return "p%d" % self.rules
+
+    def packets(self, name):
+        import json
+        doc = json.loads(sh("nft", "-j", "list", "chain", "inet", "probe", "pre", ns=self.ns).stdout)
+        for obj in doc["nftables"]:
+            rule = obj.get("rule")
+            if rule and rule.get("comment") == name:
+                return sum(e["counter"]["packets"] for e in rule["expr"] if "counter" in e)
+        raise AssertionError("probe rule %s is gone" % name)
 
 
 def converge_fw(run, module, args, expect_changed=True):

@@ -21,15 +21,15 @@ def networks(k=3, publish=True, extra=()):
     return [dict(name="web", bridge="br0", subnet="172.18.0.0/16", containers=conts)] + list(extra)
 
 
-def cycle(run, nets):
+def cycle(run, nets, **extra):
     """check+diff, real, re-run; returns the real result. Asserts check == real and a zero-write re-run."""
     ns_before = existing_ns()
     state_before, rules_before = dump(ns_before), save()
-    check = run("container_network", dict(networks=nets), check=True)
+    check = run("container_network", dict(networks=nets, **extra), check=True)
     assert not check.get("failed"), check.get("msg")
     assert existing_ns() == ns_before and dump(ns_before) == state_before and save() == rules_before, \
         "check mode wrote"
-    real = run("container_network", dict(networks=nets))
+    real = run("container_network", dict(networks=nets, **extra))
     assert not real.get("failed"), real.get("msg")
     assert real["changed"] == check["changed"]
     assert real["commands"] == check["commands"], changes(check["commands"], real["commands"])
@@ -39,12 +39,12 @@ def cycle(run, nets):
     mon = Monitor(namespaces)
     try:
         state, rules = dump(namespaces), save()
-        again = run("container_network", dict(networks=nets))
+        again = run("container_network", dict(networks=nets, **extra))
         assert not again.get("failed"), again.get("msg")
         assert (again["changed"], again["commands"]) == (False, [])
         assert mon.events() == 0, "the re-run wrote to the kernel"
         assert dump(namespaces) == state and save() == rules
-        again_check = run("container_network", dict(networks=nets), check=True)
+        again_check = run("container_network", dict(networks=nets, **extra), check=True)
         assert (again_check["changed"], again_check["commands"]) == (False, [])
     finally:
         mon.close()
@@ -70,11 +70,15 @@ def test_fresh_host_converges_in_one_call_with_exact_check_mode(sandbox, run):
     assert all(e in failed["msg"] for e in failed["errors"]) and failed["changed"] is False
 
 
-def test_packets_egress_masqueraded_and_published_ports(sandbox, run):
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_packets_egress_masqueraded_and_published_ports(sandbox, run, backend):
+    """Once per firewall backend: the one-call converge's check mode names exactly the real run's commands."""
     assert not run("netns", dict(name=["out"])).get("failed")
     assert not run("veth_pair", dict(pairs=[UPLINK])).get("failed")
     sh("ip", "route", "add", "default", "via", "192.0.2.2")
-    cycle(run, networks(2))
+    real = cycle(run, networks(2), firewall_backend=backend)
+    assert any(c.startswith("nft ") for c in real["commands"]) == (backend == "nftables")
+    assert any(c.startswith("iptables ") for c in real["commands"]) == (backend == "iptables")
     servers = Servers()
     try:
         servers.start("out", "192.0.2.2", 8080)

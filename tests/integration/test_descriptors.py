@@ -78,4 +78,5 @@ def test_container_network_300_containers_with_ports_under_ulimit_256(sandbox):
     assert len(existing_ns()) == N and len(ip_json("link", "show", "master", "br-fd")) == N
     again = run_limited([["container_network", dict(networks=nets), False],
                          ["container_network", dict(networks=nets), True]])
-    assert [(r.get("failed"), r["changed"], r["commands"]) for r in again] == [(None, False, [])] * 2
+    assert [(r.get("failed"), r["changed"], r["commands"]) for r in again] == [(None, False, [])] * 2, \
+        [r.get("msg") for r in again]

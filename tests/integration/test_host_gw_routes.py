@@ -71,15 +71,20 @@ def test_refused_before_any_change(host, run, routes, field, needle):
 
 # --- two hosts: the sandbox (A, 192.0.2.11, brA 10.244.1.0/24) and namespace "peer" as host B (192.0.2.12,
 # brB 10.244.2.0/24, set up by hand); containers cA (10.244.1.10) and cB (10.244.2.10) --------------------
+@pytest.fixture(params=["iptables", "nftables"])
+def backend(request):
+    return request.param
+
+
 @pytest.fixture
-def fleet(host, run):
+def fleet(host, run, backend):
     from helpers_fw import Servers
     assert run("linux_bridge", dict(name="brA", addresses=["10.244.1.1/24"]))["changed"]
     assert run("netns", dict(name=["cA", "cB"]))["changed"]
     res = run("veth_pair", dict(pairs=[dict(name="vA", peer="eth0", peer_netns="cA", bridge="brA",
                                             peer_addresses=["10.244.1.10/24"], peer_gateway="10.244.1.1")]))
     assert not res.get("failed"), res
-    assert not run("container_nat", dict(bridge="brA", subnet="10.244.1.0/24")).get("failed")
+    assert not run("container_nat", dict(bridge="brA", subnet="10.244.1.0/24", firewall_backend=backend)).get("failed")
     sh("sysctl", "-qw", "net.ipv4.ip_forward=1", ns="peer")
     sh("ip", "addr", "add", "192.0.2.12/24", "dev", "eth0", ns="peer")
     sh("ip", "link", "add", "brB", "type", "bridge", ns="peer")
@@ -101,12 +106,14 @@ def fleet(host, run):
         servers.close()
 
 
-HOST_GW = dict(routes=[dict(subnet="10.244.2.0/24", via="192.0.2.12")], cluster_cidr="10.244.0.0/16",
+HOST_GW_ARGS = dict(routes=[dict(subnet="10.244.2.0/24", via="192.0.2.12")], cluster_cidr="10.244.0.0/16",
                underlay="up0", networks=[dict(bridge="brA", subnet="10.244.1.0/24")], prune=True)
 
 
-def test_cross_host_containers_see_each_others_own_address(fleet, run):
+def test_cross_host_containers_see_each_others_own_address(fleet, run, backend):
+    """Once per firewall backend."""
     from helpers_fw import http_get, save
+    HOST_GW = dict(HOST_GW_ARGS, firewall_backend=backend)
     # before: A has no route to B's containers; B's containers are dropped by A's raw drop to its containers
     assert http_get("cA", "10.244.2.10", 8000, timeout=0.5) is None
     assert http_get("cB", "10.244.1.10", 8000, timeout=0.5) is None
@@ -129,12 +136,19 @@ def test_cross_host_containers_see_each_others_own_address(fleet, run):
     assert again["changed"] is False and again["commands"] == []
     # the exemptions come first in their chains
     lines = save().splitlines()
-    assert [ln for ln in lines if ln.startswith("-A NETPLUMB-PREROUTING")][0].startswith(
-        "-A NETPLUMB-PREROUTING -s 10.244.0.0/16 -d 10.244.1.0/24 -i up0")
-    assert [ln for ln in lines if ln.startswith("-A NETPLUMB-POSTROUTING")][0].startswith(
-        "-A NETPLUMB-POSTROUTING -s 10.244.1.0/24 -d 10.244.0.0/16 -o up0")
+    if backend == "iptables":
+        assert [ln for ln in lines if ln.startswith("-A NETPLUMB-PREROUTING")][0].startswith(
+            "-A NETPLUMB-PREROUTING -s 10.244.0.0/16 -d 10.244.1.0/24 -i up0")
+        assert [ln for ln in lines if ln.startswith("-A NETPLUMB-POSTROUTING")][0].startswith(
+            "-A NETPLUMB-POSTROUTING -s 10.244.1.0/24 -d 10.244.0.0/16 -o up0")
+    else:
+        for chain, first in (("prerouting-raw", 'ip saddr 10.244.0.0/16 ip daddr 10.244.1.0/24 iifname "up0" return'),
+                             ("postrouting-nat", 'ip saddr 10.244.1.0/24 ip daddr 10.244.0.0/16 oifname "up0" return')):
+            rules = [ln.strip() for ln in sh("nft", "list", "chain", "inet", "netplumb", chain).stdout.splitlines()
+                     if "comment" in ln]
+            assert rules[0].startswith(first), rules
     # the host leaves: its route and our exemptions go, container_nat's rules stay
-    res = run("host_gw_routes", dict(routes=[], prune=True))
+    res = run("host_gw_routes", dict(routes=[], prune=True, firewall_backend=backend))
     assert res["changed"] and ours() == []
     assert not [ln for ln in save().splitlines() if "netplumb:fleet/" in ln]
     assert [ln for ln in save().splitlines() if "netplumb:brA" in ln]
@@ -142,5 +156,5 @@ def test_cross_host_containers_see_each_others_own_address(fleet, run):
 
 
 def test_network_outside_cluster_refused(host, run):
-    res = run("host_gw_routes", dict(HOST_GW, networks=[dict(bridge="brA", subnet="172.18.0.0/16")]), check=True)
+    res = run("host_gw_routes", dict(HOST_GW_ARGS, networks=[dict(bridge="brA", subnet="172.18.0.0/16")]), check=True)
     assert res.get("failed") and res["msg"].startswith("networks[0].subnet="), res

@@ -22,7 +22,9 @@ def playbook(*extra, book="tutorial.yml"):
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "playbooks", "callback_plugins"),
                ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-           "-e", "ansible_python_interpreter=%s" % sys.executable, os.path.join(HERE, "playbooks", book)]
+           "-e", "ansible_python_interpreter=%s" % sys.executable,
+           # the backend-independent suites run with iptables (see helpers.modrun.pinned)
+           "-e", "container_network_firewall_backend=iptables", "-e", "swarm_prerequisites_firewall_backend=iptables", os.path.join(HERE, "playbooks", book)]
     proc = subprocess.run(cmd + list(extra), cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])

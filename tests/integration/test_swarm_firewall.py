@@ -96,8 +96,9 @@ def test_manager_cycle_check_diff_real_idempotent(node, run):
     assert all("netplumb:swarm/" in ln for ln in lines if ln.startswith("-A NETPLUMB-INPUT"))
 
 
-def test_tcp_from_peer_accepted_from_stranger_dropped(node, run):
-    assert run("swarm_firewall", args(peers=[PEER]))["changed"]
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_tcp_from_peer_accepted_from_stranger_dropped(node, run, backend):
+    assert run("swarm_firewall", args(peers=[PEER], firewall_backend=backend))["changed"]
     for port in (2377, 7946):
         assert http_get("peer", NODE, port) == PEER
         assert http_get("stranger", "198.51.100.1", port, timeout=0.5) is None
@@ -107,8 +108,9 @@ def test_tcp_from_peer_accepted_from_stranger_dropped(node, run):
     assert http_get(None, NODE, 2377) == NODE
 
 
-def test_worker_drops_2377_from_everyone(node, run):
-    assert run("swarm_firewall", args(manager=False))["changed"]
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_worker_drops_2377_from_everyone(node, run, backend):
+    assert run("swarm_firewall", args(manager=False, firewall_backend=backend))["changed"]
     assert http_get("peer", NODE, 2377, timeout=0.5) is None
     assert http_get("peer", NODE, 7946) == PEER
 

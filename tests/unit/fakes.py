@@ -105,3 +105,65 @@ class FakeNetlink:
 
     def with_ns_fd(self, ns, fn):
         return fn(ns)
+
+
+class RecordingDriver:
+    """A firewall driver at the level of intent, for planner tests: its state is {owner: [intent]} (seeded
+    with ``intents``), plan() records (owned owners, intents) and returns the intents' reprs as before/after;
+    the queries answer from the intents, so a planner test never depends on a backend's rule syntax."""
+
+    backend = "fake"
+
+    def __init__(self, intents=(), warnings=()):
+        from ansible_collections.netplumb.container.plugins.module_utils import _fwintent
+        self.fi = _fwintent
+        self.warnings = list(warnings)
+        self.state = {}
+        for i in intents:
+            for o in sorted(_fwintent.owners_of([i])):
+                self.state.setdefault(o, []).append(i)
+        self.planned = []
+
+    def read(self):
+        return dict((o, list(v)) for o, v in self.state.items())
+
+    def _after(self, state, owned, intents):
+        out = dict((o, list(v)) for o, v in state.items() if not owned(o))
+        for i in intents:
+            for o in sorted(self.fi.owners_of([i])):
+                out.setdefault(o, []).append(i)
+        return out
+
+    def plan(self, plan, state, owned, intents):
+        intents = list(intents)
+        self.planned.append((sorted(o for o in state if owned(o)), intents))
+        before = sorted(repr(i) for o, v in state.items() if owned(o) for i in v)
+        return before, [repr(i) for i in intents]
+
+    def predicted(self, state, owned, intents):
+        return self._after(state, owned, intents)
+
+    def networks(self, state):
+        out = {}
+        for o, v in state.items():
+            for i in v:
+                if isinstance(i, self.fi.NetworkIntent):
+                    out.setdefault(i.bridge, []).append(i.subnet)
+        return out
+
+    def published(self, state):
+        return dict((o, v[0]) for o, v in state.items() if isinstance(v[0], self.fi.PortForward))
+
+    def loopback_bridges(self, state):
+        return dict((o, v[0].bridge) for o, v in state.items()
+                    if isinstance(v[0], self.fi.PortForward) and v[0].loopback)
+
+    def owners(self, state):
+        return set(state)
+
+    def changed_owners(self, state, owned, intents):
+        after = self._after(state, owned, intents)
+        return set(o for o in set(state) | set(after) if owned(o) and state.get(o) != after.get(o))
+
+    def foreign_icc(self, bridge):
+        return None

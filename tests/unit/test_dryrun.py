@@ -6,9 +6,10 @@ import pytest
 import yaml
 
 from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _fwnet
-from ansible_collections.netplumb.container.plugins.module_utils._iptables import parse_save
 
-from fakes import FakeNetlink, link, state
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import NetworkIntent, PortForward
+
+from fakes import FakeNetlink, RecordingDriver, link, state
 
 
 @pytest.mark.parametrize("module", sorted(_dryrun.DEFAULTS))
@@ -50,16 +51,11 @@ COMMIT
 """
 
 
-class Driver:
-    warnings = []
-    backend = "iptables-nft"
-    runner = None
-
-    def read(self):
-        return parse_save(SAVE_A)
-
-    def plan(self, plan, ruleset, owned, wanted):
-        return [], [r.text() for r in wanted]
+def Driver():
+    """The firewall of SAVE_A, at the level of intent (the planners never see its rules)."""
+    return RecordingDriver([NetworkIntent("br-a", "10.1.0.0/24"),
+                            PortForward("br-a", "tcp", "192.0.2.10", (8080, 8080), "10.1.0.10", (80, 80))],
+                           warnings=[])
 
 
 @pytest.fixture(autouse=True)

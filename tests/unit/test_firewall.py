@@ -197,7 +197,7 @@ def test_proc_net_parsing(tmp_path):
 
 def test_backend_selection_and_split_brain():
     with pytest.raises(StateError, match="firewall_backend=nftables"):
-        get_driver("nftables")
+        get_driver("nftables", FakeRunner({"nft": (127, "", "nft: not found")}))
     run = FakeRunner({"iptables": (0, "iptables v1.8.9 (nf_tables)", ""),
                       "iptables-nft-save": (0, "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n", ""),
                       "iptables-legacy-save": (0, "*filter\n-A INPUT -j DROP\nCOMMIT\n", "")})

@@ -21,7 +21,7 @@ def test_every_problem_names_the_host_and_the_value_all_at_once():
     assert len(p) == 7, p
     assert p[0].startswith("w2: no Swarm address - neither swarm_prerequisites_address nor ansible_host is set, "
                            "and the inventory name 'w2' is no IPv4 address (")
-    assert p[1] == "w3: ansible_host='2001:db8::13': only IPv4 is supported by the iptables driver for now"
+    assert p[1] == "w3: ansible_host='2001:db8::13': only IPv4 is supported by the firewall drivers (iptables, nftables) for now"
     assert p[2].startswith("w4: swarm_prerequisites_address='10.0.0.5/24': not an address or a CIDR with host bits")
     assert p[3] == "w5: ansible_host='224.0.0.1': a multicast or loopback network is no Swarm peer"
     assert p[4] == ("swarm_prerequisites_extra_peers[0]='0.0.0.0/0': 0.0.0.0/0 would accept the Swarm ports from "

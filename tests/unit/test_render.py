@@ -91,7 +91,8 @@ def test_refusals_of_the_empty_host_name_the_call_and_field():
     assert out["errors"][0].startswith("container_networks[0] (web) (port_publish): ports[0].host_ip=198.51.100.7: "
                                        "is no address of this host")
     nft = container_network_render(TUTORIAL, "nftables")
-    assert nft["commands"] == [] and "the nftables driver is not implemented yet" in nft["errors"][0]
+    assert nft["errors"] == [] and "nft add table inet netplumb" in nft["commands"]
+    assert not [c for c in nft["commands"] if c.startswith("iptables")]
 
 
 def test_an_absent_network_has_nothing_to_remove_on_an_empty_host():

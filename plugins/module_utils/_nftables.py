@@ -1,0 +1,750 @@
+# -*- coding: utf-8 -*-
+# Private to netplumb.container: not a public API, may change without notice.
+# Copyright: netplumb.container contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The native nftables driver: the intents (_fwintent) rendered into one table of ours, ``inet netplumb``.
+
+* Base chains at the priorities the rules need (each created while it has rules, deleted when it has none;
+  the table goes with its last chain): ``prerouting-raw`` (filter, prerouting, -300: the early drops, before
+  conntrack and NAT), ``prerouting-nat`` (nat, prerouting, -100), ``output-nat`` (nat, output, -100),
+  ``postrouting-nat`` (nat, postrouting, 100), ``forward`` (filter, forward, 0), ``input`` (filter, input, -10:
+  the Swarm allowances).
+* Every rule carries the comment ``<owner> #<rank>:<digest>``: the owner (as in the iptables driver), its sort
+  class in the chain and a digest of the rule's own text, so the state read back (JSON) is compared with the
+  wanted rules whatever nft version printed it. A rule of our table without such a comment was not written by
+  netplumb and is removed; duplicates are reduced to one.
+* One run is one ``nft -f -`` transaction (python3-nftables' libnftables where it imports, the ``nft`` binary
+  otherwise): chains added, stale rules deleted by handle, missing ones inserted at their index in the final
+  order (so check mode across the steps of a run names the same commands as the real run). The kernel
+  applies a transaction whole or not at all, so no half-applied run exists across chains.
+* The rules are IPv4 (``ip saddr``/``ip daddr``, ``meta nfproto ipv4`` where nothing else says it), like the
+  iptables driver's.
+
+An accept in our table is not final: another table's base chain at the same hook still sees the packet and
+its drop still drops it (see docs/firewall-backends.md).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import ipaddress
+import json
+
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
+    NFT_FAMILY, NFT_TABLE, OWNER_PREFIX, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, Exemption, FirewallDriver,
+    InputAllowance, NetworkIntent, PortForward, SwarmAllowance, network_of, parse_forward_owner)
+from ansible_collections.netplumb.container.plugins.module_utils._iptables import (
+    PREFIX, IptablesDriver, _merge_missing, has_rules)
+from ansible_collections.netplumb.container.plugins.module_utils._plan import Action
+from ansible_collections.netplumb.container.plugins.module_utils._runner import Runner
+
+# name: (type, hook, priority); the order is the order of creation and of the diff
+CHAINS = (
+    ("prerouting-raw", ("filter", "prerouting", -300)),
+    ("prerouting-nat", ("nat", "prerouting", -100)),
+    ("output-nat", ("nat", "output", -100)),
+    ("postrouting-nat", ("nat", "postrouting", 100)),
+    ("forward", ("filter", "forward", 0)),
+    ("input", ("filter", "input", -10)),
+)
+CHAIN_SPEC = dict(CHAINS)
+CHAIN_ORDER = [c for c, dummy in CHAINS]
+WHERE = "%s %s" % (NFT_FAMILY, NFT_TABLE)
+
+
+class NftRule:
+    """One rule of ours: chain, the rule's text without its comment, owner and sort class."""
+
+    __slots__ = ("chain", "text_", "owner", "rank")
+
+    def __init__(self, chain, text, owner, rank=0):
+        self.chain = chain
+        self.text_ = text
+        self.owner = owner
+        self.rank = rank
+
+    @property
+    def comment(self):
+        digest = hashlib.sha1(("%s|%s" % (self.chain, self.text_)).encode("utf-8")).hexdigest()[:8]
+        return "%s #%d:%s" % (self.owner, self.rank + 1, digest)
+
+    @property
+    def key(self):
+        return (self.chain, self.comment)
+
+    def statement(self):
+        return '%s comment "%s"' % (self.text_, self.comment)
+
+    def text(self):
+        """Human form used in the diff: ``nft add rule inet netplumb CHAIN ...``."""
+        return "add rule %s %s %s" % (WHERE, self.chain, self.statement())
+
+    def __eq__(self, other):
+        return isinstance(other, NftRule) and self.key == other.key
+
+    def __ne__(self, other):
+        return not self == other
+
+    def __hash__(self):
+        return hash(self.key)
+
+    def __repr__(self):
+        return "NftRule(%s %s)" % (self.chain, self.statement())
+
+
+def parse_comment(comment):
+    """``netplumb:br0 #2:1a2b3c4d`` -> (owner, rank) or None when the comment is not one of ours."""
+    if not comment or not comment.startswith(OWNER_PREFIX) or " #" not in comment:
+        return None
+    owner, dummy, tail = comment.rpartition(" #")
+    rank, dummy, digest = tail.partition(":")
+    if not rank.isdigit() or len(digest) != 8:
+        return None
+    return owner, int(rank) - 1
+
+
+# --- rendering: intents -> rules ------------------------------------------------------------------------
+def _q(name):
+    return '"%s"' % name
+
+
+def _ports(lo_hi):
+    lo, hi = lo_hi
+    return "%d" % lo if lo == hi else "%d-%d" % (lo, hi)
+
+
+def network_rules(n):
+    o, b, s = n.owner, _q(n.bridge), str(n.subnet)
+    rules = []
+    if n.masquerade:
+        rules.append(NftRule("postrouting-nat", "ip saddr %s oifname != %s masquerade" % (s, b), o, 0))
+    # hairpin: a container reaching a published port (its own or a neighbour's) through the host
+    rules.append(NftRule("postrouting-nat", "ip saddr %s oifname %s ct status dnat masquerade" % (s, b), o, 0))
+    rules += [
+        NftRule("forward", "meta nfproto ipv4 oifname %s ct state invalid drop" % b, o, 0),
+        NftRule("forward", "meta nfproto ipv4 iifname %s ct state invalid drop" % b, o, 0),
+        NftRule("forward", "meta nfproto ipv4 oifname %s ct state established,related accept" % b, o, 2),
+        NftRule("forward", "meta nfproto ipv4 iifname %s oifname != %s accept" % (b, b), o, 2),
+        NftRule("forward", "meta nfproto ipv4 iifname %s oifname %s %s" % (b, b, "accept" if n.icc else "drop"),
+                o, 2),
+    ]
+    if not n.isolate:
+        rules.append(NftRule("prerouting-raw", "meta nfproto ipv4 iifname %s return" % b, o, 2))
+    # container addresses are reached through the bridge (or published ports), never directly
+    rules.append(NftRule("prerouting-raw", "ip daddr %s iifname != %s drop" % (s, b), o, 1 if n.isolate else 3))
+    return rules
+
+
+def _dnat(m):
+    if m.container == m.host or m.container[0] == m.container[1]:
+        return "dnat ip to %s:%s" % (m.container_ip, _ports(m.container))
+    # shifted range: host port N goes to container port N - first host port + first container port
+    pairs = ", ".join("%d : %s . %d" % (h, m.container_ip, m.container[0] + h - m.host[0])
+                      for h in range(m.host[0], m.host[1] + 1))
+    return "dnat ip addr . port to %s dport map { %s }" % (m.protocol, pairs)
+
+
+def forward_rules(m):
+    o, b, p = m.owner, _q(m.bridge), m.protocol
+    hport = "%s dport %s" % (p, _ports(m.host))
+    dnat = _dnat(m)
+    rules = []
+    if m.host_ip is None:
+        match = "ip daddr != 127.0.0.0/8 fib daddr type local %s" % hport
+        rules.append(NftRule("prerouting-nat", "%s %s" % (match, dnat), o))
+        rules.append(NftRule("output-nat", "%s %s" % (match, dnat), o))
+    elif m.loopback:
+        # never in prerouting: a neighbour routing 127.0.0.0/8 to us must not reach the container
+        rules.append(NftRule("output-nat", "ip daddr %s %s %s" % (m.host_ip, hport, dnat), o))
+        # the host's 127.x source would be a martian on the wire: masquerade to the bridge address
+        rules.append(NftRule("postrouting-nat", "ip saddr 127.0.0.0/8 ip daddr %s oifname %s %s dport %s masquerade"
+                             % (m.container_ip, b, p, _ports(m.container)), o))
+        # route_localnet is on for the bridge: nothing from the bridge may address the host's loopback
+        rules.append(NftRule("prerouting-raw", "ip daddr 127.0.0.0/8 iifname %s drop" % b, o, 0))
+    else:
+        match = "ip daddr %s %s" % (m.host_ip, hport)
+        rules.append(NftRule("prerouting-nat", "%s %s" % (match, dnat), o))
+        rules.append(NftRule("output-nat", "%s %s" % (match, dnat), o))
+    rules.append(NftRule("forward", "ip daddr %s oifname %s %s dport %s ct status dnat accept"
+                         % (m.container_ip, b, p, _ports(m.container)), o, 1))
+    # loopback-addressed packets for this port arriving from the wire are dropped before conntrack/NAT
+    rules.append(NftRule("prerouting-raw", "ip daddr 127.0.0.0/8 iifname != \"lo\" %s drop" % hport, o, 0))
+    return rules
+
+
+def _set(ports):
+    ports = sorted(set(ports))
+    return str(ports[0]) if len(ports) == 1 else "{ %s }" % ", ".join(str(p) for p in ports)
+
+
+def swarm_rules(a):
+    open_, drop = a.open_ports(), a.dropped_ports()
+    out = [NftRule("input", "iifname \"lo\" return", SWARM_LOCAL)]
+    for net in a.peers:
+        for proto in ("tcp", "udp"):
+            out.append(NftRule("input", "ip saddr %s %s dport %s accept" % (net, proto, _set(open_[proto])),
+                               SWARM_PEER))
+        if a.esp:
+            out.append(NftRule("input", "ip saddr %s meta l4proto esp accept" % net, SWARM_PEER))
+    for proto in ("tcp", "udp"):
+        out.append(NftRule("input", "meta nfproto ipv4 %s dport %s drop" % (proto, _set(drop[proto])), SWARM_DROP))
+    if a.esp:
+        out.append(NftRule("input", "meta nfproto ipv4 meta l4proto esp drop", SWARM_DROP))
+    return out
+
+
+def input_allowance_rules(a):
+    out = [NftRule("input", "ip saddr %s %s dport %d accept" % (addr, a.protocol, a.port), a.peer_owner)
+           for addr in a.peers]
+    out.append(NftRule("input", "meta nfproto ipv4 %s dport %d drop" % (a.protocol, a.port), a.drop_owner))
+    return out
+
+
+def exemption_rules(e):
+    o, s, k, u = e.owner, str(e.subnet), str(e.cluster), _q(e.underlay)
+    return [
+        NftRule("postrouting-nat", "ip saddr %s ip daddr %s oifname %s return" % (s, k, u), o, -1),
+        NftRule("prerouting-raw", "ip saddr %s ip daddr %s iifname %s return" % (k, s, u), o, -1),
+        NftRule("forward", "ip saddr %s ip daddr %s iifname %s oifname %s accept" % (k, s, u, _q(e.bridge)), o, -1),
+    ]
+
+
+_RENDER = {NetworkIntent: network_rules, PortForward: forward_rules, SwarmAllowance: swarm_rules,
+           Exemption: exemption_rules, InputAllowance: input_allowance_rules}
+
+
+def render(intents):
+    out = []
+    for i in intents:
+        out.extend([i] if isinstance(i, NftRule) else _RENDER[type(i)](i))
+    return out
+
+
+# --- state ----------------------------------------------------------------------------------------------
+class ReadRule:
+    """A rule of our table as read: chain, handle, comment, owner and rank (None: not ours)."""
+
+    __slots__ = ("chain", "handle", "comment", "owner", "rank")
+
+    def __init__(self, chain, handle, comment):
+        self.chain = chain
+        self.handle = handle
+        self.comment = comment
+        parsed = parse_comment(comment)
+        self.owner, self.rank = parsed if parsed else (None, None)
+
+    @property
+    def key(self):
+        return (self.chain, self.comment)
+
+
+class NftState:
+    """Our table as read: does it exist, its chains (name -> (type, hook, prio) or None for a regular chain)
+    and their rules in order, handles included."""
+
+    def __init__(self, exists=False, chains=None, rules=None, backend="nftables"):
+        self.exists = exists
+        self.chains = chains or {}     # name -> spec tuple
+        self.by_chain = rules or {}    # name -> [ReadRule]
+        self.backend = backend
+        self.subnets = {}              # bridge -> [subnet] of the networks' early drops
+
+    def rules(self):
+        """The iptables-shaped rules of ours that readers of iptables rules (the gather) map back: none while
+        the table holds no rule of ours; with rules of ours, a clear refusal (their read back into the role's
+        schema is not done for this backend yet)."""
+        if any(r.owner for r in self.all_rules()):
+            raise StateError("netplumb's rules are in the nftables table %s: reading them back into "
+                             "container_networks is not done for the nftables backend yet (use "
+                             "firewall_backend=iptables for container_network_info)" % WHERE)
+        return []
+
+    def all_rules(self):
+        for chain in sorted(self.by_chain):
+            for r in self.by_chain[chain]:
+                yield r
+
+
+def parse_json(doc):
+    """``nft -j list table inet netplumb`` -> NftState."""
+    st = NftState()
+    for obj in (doc or {}).get("nftables", []):
+        if "table" in obj:
+            st.exists = True
+        elif "chain" in obj:
+            c = obj["chain"]
+            st.chains[c["name"]] = (c.get("type"), c.get("hook"), c.get("prio")) if c.get("hook") else None
+            st.by_chain.setdefault(c["name"], [])
+        elif "rule" in obj:
+            r = obj["rule"]
+            rr = ReadRule(r["chain"], r["handle"], r.get("comment"))
+            st.by_chain.setdefault(r["chain"], []).append(rr)
+            if rr.chain == "prerouting-raw" and rr.rank in (1, 3) and rr.owner and rr.owner.count(":") == 1 \
+                    and "/" not in rr.owner:
+                net = _daddr_prefix(r.get("expr") or [])
+                if net is not None:
+                    st.subnets.setdefault(network_of(rr.owner), []).append(net)
+    return st
+
+
+def _daddr_prefix(expr):
+    """The network of the rule's ``ip daddr PREFIX`` match, or None."""
+    for e in expr:
+        m = e.get("match") if isinstance(e, dict) else None
+        if not m or m.get("op") not in ("==", None):
+            continue
+        left, right = m.get("left") or {}, m.get("right")
+        pl = left.get("payload") if isinstance(left, dict) else None
+        if not pl or pl.get("protocol") != "ip" or pl.get("field") != "daddr":
+            continue
+        if isinstance(right, dict) and "prefix" in right:
+            return ipaddress.ip_network(u"%s/%d" % (right["prefix"]["addr"], right["prefix"]["len"]))
+        if isinstance(right, str):
+            return ipaddress.ip_network(u"%s/32" % right)
+    return None
+
+
+# --- the nft tool ---------------------------------------------------------------------------------------
+class NftTool:
+    """``nft`` through python3-nftables' libnftables when it imports (``lib=True``), else the binary."""
+
+    def __init__(self, runner=None, lib=None):
+        self.runner = runner or Runner()
+        self.lib = None
+        if lib is None or lib:
+            self.lib = _libnftables() if runner is None else None
+        self.how = "libnftables (python3-nftables)" if self.lib is not None else "nft"
+
+    def cmd(self, text, json_out=False):
+        """(rc, out, err) of one nft command or script."""
+        if self.lib is not None:
+            self.lib.set_json_output(bool(json_out))
+            self.lib.set_handle_output(True)
+            rc, out, err = self.lib.cmd(text)
+            return rc, out, err
+        if "\n" in text:
+            return self.runner(["nft", "-f", "-"], text)
+        return self.runner(["nft"] + (["-j"] if json_out else []) + text.split())
+
+
+def _libnftables():
+    try:
+        import nftables     # python3-nftables (Debian); not on PyPI
+    except ImportError:
+        return None
+    try:
+        return nftables.Nftables()
+    except (OSError, TypeError, AttributeError):
+        return None
+
+
+def nft_works(tool):
+    rc, out, err = tool.cmd("list tables", json_out=True)
+    return rc == 0, (err or out or "").strip()
+
+
+DOCKER_TABLES = (("ip", "docker-bridges"), ("ip6", "docker-bridges"))
+
+
+def neighbour_warnings(tool):
+    """What the nftables driver cannot do beside the tables it sees: Docker 29 in nftables mode drops in its own
+    tables what our table accepts (an accept is not final across tables)."""
+    rc, out, dummy = tool.cmd("list tables", json_out=True)
+    try:
+        tables = set((t["table"]["family"], t["table"]["name"]) for t in json.loads(out or "{}").get("nftables", [])
+                     if "table" in t) if rc == 0 else set()
+    except (ValueError, KeyError, TypeError):
+        tables = set()
+    if any(t in tables for t in DOCKER_TABLES):
+        return ["Docker runs with its nftables firewall backend (table ip docker-bridges): an accept in table %s is "
+                "not final, so Docker's drops in its own tables still apply to our networks' forwarded traffic. "
+                "Docker's documented hook is its daemon option --bridge-accept-fwmark (packets carrying that "
+                "mark, set at filter forward priority filter - 1 or lower, are accepted by Docker's rules); "
+                "netplumb does not set that mark yet: use firewall_backend=iptables or keep our bridges' traffic "
+                "out of Docker's drops (see docs/firewall-backends.md)" % WHERE]
+    return []
+
+
+# --- the driver -----------------------------------------------------------------------------------------
+class NftablesDriver(FirewallDriver):
+    name = "nftables"
+    backend = "nftables"
+    variant = None
+
+    def __init__(self, tool=None, warnings=None, saved=None):
+        self.tool_ = tool or NftTool()
+        self.runner = self.tool_.runner
+        self.warnings = list(warnings or [])
+        self.saved = dict(saved or {})      # iptables-save texts of every iptables backend (others' rules)
+
+    @classmethod
+    def detect(cls, runner=None, explicit=True, tool=None):
+        tool = tool or NftTool(runner)
+        ok, why = nft_works(tool)
+        field = "firewall_backend=%s" % ("nftables" if explicit else "auto")
+        if not ok:
+            if tool.lib is None and ("No such file" in why or "not found" in why):
+                raise StateError("%s: %s" % (field, _hosttools.missing_tool(
+                    "nft", "to read and write the nftables rules (or python3-nftables)")))
+            raise StateError("%s: `nft list tables` failed (%s)" % (field, why or "no message"))
+        return cls(tool, warnings=neighbour_warnings(tool), saved=_iptables_saves(tool.runner))
+
+    # --- read -----------------------------------------------------------------------------------------
+    def read(self):
+        rc, out, err = self.tool_.cmd("list table %s" % WHERE, json_out=True)
+        if rc != 0:
+            if "No such file" in (err or "") or "does not exist" in (err or ""):
+                return NftState()
+            raise StateError("nft list table %s failed (%s): %s" % (WHERE, self.tool_.how, (err or out).strip()))
+        try:
+            return parse_json(json.loads(out or "{}"))
+        except ValueError as exc:
+            raise StateError("nft -j list table %s: not JSON (%s)" % (WHERE, exc))
+
+    # --- queries --------------------------------------------------------------------------------------
+    def _rules_of(self, state):
+        """{owner: [(chain, comment)]} of our rules as read."""
+        out = {}
+        for r in state.all_rules():
+            if r.owner:
+                out.setdefault(r.owner, []).append(r)
+        return out
+
+    def owners(self, state):
+        return set(r.owner for r in state.all_rules() if r.owner)
+
+    def networks(self, state):
+        """{bridge: [subnet]}: the ``ip daddr`` of each network's early drop, as the JSON read it."""
+        return dict((b, list(s)) for b, s in state.subnets.items())
+
+    def published(self, state):
+        return dict((o, parse_forward_owner(o)) for o in self.owners(state) if o.count(":") >= 2
+                    and not o.startswith(OWNER_PREFIX + "swarm/") and not o.startswith(OWNER_PREFIX + "fleet/"))
+
+    def loopback_bridges(self, state):
+        out = {}
+        for o, f in self.published(state).items():
+            if f is not None and f.loopback:
+                out[o] = network_of(o)
+        return out
+
+    def changed_owners(self, state, owned, intents):
+        cur = {}
+        for r in state.all_rules():
+            if r.owner and owned(r.owner):
+                cur.setdefault(r.owner, set()).add(r.key)
+        want = {}
+        for r in render(intents):
+            want.setdefault(r.owner, set()).add(r.key)
+        return set(o for o in set(cur) | set(want) if cur.get(o, set()) != want.get(o, set()))
+
+    def foreign_icc(self, bridge):
+        return IptablesDriver.foreign_icc_in(self.saved.get("nft", "") + self.saved.get("legacy", ""), bridge)
+
+    # --- plan -----------------------------------------------------------------------------------------
+    def desired(self, state, owned, wanted):
+        """{chain: [NftRule or ReadRule]} after the change: others' rules kept in place (once), ``wanted``
+        merged in, sorted by rank (stable)."""
+        wanted_keys = set(r.key for r in wanted)
+        keep = {}
+        for chain, rules in state.by_chain.items():
+            seen, lst = set(), []
+            for r in rules:
+                if r.owner is None or r.key in seen:
+                    continue
+                seen.add(r.key)
+                if not owned(r.owner) or r.key in wanted_keys:
+                    lst.append(r)
+            keep[chain] = lst
+        by_chain = {}
+        for r in wanted:
+            by_chain.setdefault(r.chain, []).append(r)
+        out = {}
+        for chain in set(keep) | set(by_chain):
+            have = keep.get(chain, [])
+            have_keys = [r.key for r in have]
+            obj = dict((r.key, r) for r in have)
+            for r in by_chain.get(chain, []):
+                obj.setdefault(r.key, r)
+            merged = _merge_missing(have_keys, [r.key for r in by_chain.get(chain, [])])
+            lst = [obj[k] for k in merged]
+            out[chain] = sorted(lst, key=lambda r: r.rank)
+        return out
+
+    def predicted(self, state, owned, intents):
+        target = self.desired(state, owned, render(intents))
+        st = NftState(backend=state.backend)
+        handle = [0]
+
+        def fake(r):
+            handle[0] += 1
+            return r if isinstance(r, ReadRule) else ReadRule(r.chain, -handle[0], r.comment)
+        for chain, lst in target.items():
+            if lst:
+                st.chains[chain] = CHAIN_SPEC.get(chain)
+                st.by_chain[chain] = [fake(r) for r in lst]
+        st.exists = bool(st.chains)
+        st.subnets = _subnets_after(state, owned, intents)
+        return st
+
+    def plan(self, plan, state, owned, intents):
+        intents = list(intents)
+        wanted = render(intents)
+        target = self.desired(state, owned, wanted)
+        before = [_read_text(r) for r in _ordered(state.all_rules()) if r.owner and owned(r.owner)]
+        after = [r.text() for r in _ordered(wanted)]
+        ops = []        # (script line, command)
+        notes = []
+        chains_after = [c for c in CHAIN_ORDER if target.get(c)]
+        if chains_after and not state.exists:
+            ops.append("add table %s" % WHERE)
+        for chain in chains_after:
+            if chain not in state.chains:
+                t, h, prio = CHAIN_SPEC[chain]
+                ops.append("add chain %s %s { type %s hook %s priority %d; policy accept; }"
+                           % (WHERE, chain, t, h, prio))
+        for chain in CHAIN_ORDER + sorted(c for c in state.by_chain if c not in CHAIN_SPEC):
+            cur = state.by_chain.get(chain, [])
+            want = target.get(chain, [])
+            lines, chain_notes = _chain_edit(chain, cur, want)
+            ops.extend(lines)
+            notes.extend(chain_notes)
+        for chain in sorted(state.chains):
+            if not target.get(chain):
+                ops.append("delete chain %s %s" % (WHERE, chain))
+        if state.exists and not chains_after:
+            ops = ["delete table %s" % WHERE]     # the table and all in it: nothing of ours is left
+        for note in notes:
+            plan.warn(note)
+        if ops:
+            batch = _NftBatch(self, ops, plan)
+            for i, line in enumerate(ops):
+                batch.actions.append(plan.add(Action("nft", WHERE, "nft " + line, batch.run if i == 0 else _noop)))
+            if self.tool_.lib is None:
+                _hosttools.need_tool(plan, "nft", "to apply the rule changes of table %s (firewall backend nftables)"
+                                     % WHERE)
+        return before, after
+
+
+def _subnets_after(state, owned, intents):
+    out = dict((b, list(s)) for b, s in state.subnets.items() if not owned(OWNER_PREFIX + b))
+    for i in intents:
+        if isinstance(i, NetworkIntent):
+            out.setdefault(i.bridge, []).append(i.subnet)
+    return out
+
+
+def _ordered(rules):
+    return sorted(rules, key=lambda r: CHAIN_ORDER.index(r.chain) if r.chain in CHAIN_ORDER else len(CHAIN_ORDER))
+
+
+def _read_text(r):
+    return "add rule %s %s ... comment \"%s\"" % (WHERE, r.chain, r.comment)
+
+
+def _chain_edit(chain, cur, want):
+    """Script lines turning the chain's rules ``cur`` (read, with handles) into ``want`` (in order): rules not
+    wanted (and copies, and rules without our comment) deleted by handle; the kept ones stay (they are in
+    the wanted order: a kept rule out of order is deleted and added again); missing ones inserted at their index
+    in the final order (``insert ... index N``), or added at the end."""
+    notes = []
+    want_keys = [r.key for r in want]
+    pos = dict((k, i) for i, k in enumerate(want_keys))
+    mine = set(r.key for r in want if isinstance(r, NftRule))     # what this plan can write again
+    kept, dels, seen, last = {}, [], set(), -1
+    for r in cur:
+        if r.owner is None:
+            notes.append("%s chain %s held a rule netplumb did not write (comment %r); removed"
+                         % (WHERE, chain, r.comment))
+            dels.append(r)
+        elif r.key in seen:
+            notes.append("%s chain %s held copies of the rule with comment %r; reduced to one"
+                         % (WHERE, chain, r.comment))
+            dels.append(r)
+        elif r.key not in pos or (pos[r.key] < last and r.key in mine):
+            dels.append(r)
+        else:
+            seen.add(r.key)
+            kept[r.key] = r
+            last = pos[r.key]
+    lines = ["delete rule %s %s handle %d" % (WHERE, chain, r.handle) for r in dels]
+    # missing rules by index in the final order (the kept ones are in that order already): the commands depend
+    # on the chain's content only, never on handles, so a check-mode prediction names what the real run does
+    length = len(kept)
+    for i, r in enumerate(want):
+        if r.key in kept or not isinstance(r, NftRule):
+            continue    # in place; a rule of another owner that this plan cannot write again stays where it is
+        if i < length:
+            lines.append("insert rule %s %s index %d %s" % (WHERE, chain, i, r.statement()))
+        else:
+            lines.append("add rule %s %s %s" % (WHERE, chain, r.statement()))
+        length += 1
+    return lines, notes
+
+
+def _noop():
+    return None
+
+
+class _NftBatch:
+    """The whole change as one nft transaction, run by the plan's first nft Action."""
+
+    def __init__(self, driver, ops, plan):
+        self.driver = driver
+        self.ops = ops
+        self.plan = plan
+        self.actions = []
+
+    def run(self):
+        script = "\n".join(self.ops) + "\n"
+        rc, out, err = self.driver.tool_.cmd(script)
+        if rc != 0:
+            done = []
+            for action in self.plan.actions:
+                if action is self.actions[0]:
+                    break
+                done.append(action.command)
+            raise KernelError("nft -f - (table %s, %s)" % (WHERE, self.driver.tool_.how),
+                              "exited %d: %s; the transaction was not committed: the table is unchanged"
+                              % (rc, (err or out).strip() or "no message"), done)
+
+
+def _ours_in_iptables(saved):
+    """{variant: True} for the iptables backends that hold a chain of ours."""
+    return dict((v, any(line.startswith(":" + PREFIX) or line.startswith("-A " + PREFIX)
+                        for line in (text or "").splitlines())) for v, text in saved.items())
+
+
+def _iptables_saves(runner):
+    saved = {}
+    for variant in ("nft", "legacy"):
+        rc, text, dummy = runner(["iptables-%s-save" % variant])
+        if rc == 0:
+            saved[variant] = text
+    return saved
+
+
+def _ours_in_nft(tool):
+    rc, out, dummy = tool.cmd("list table %s" % WHERE, json_out=True)
+    if rc != 0:
+        return False
+    try:
+        return any(parse_json(json.loads(out or "{}")).all_rules())
+    except ValueError:
+        return False
+
+
+def both_error(field, variants):
+    return StateError(
+        "%s: netplumb's rules exist in both backends at once: the nftables table %s and the iptables chains "
+        "%s* (%s). Refusing to guess which one is current. Move them in one run with an explicit "
+        "firewall_backend (nftables or iptables: the run moves every rule of ours it manages to that backend), "
+        "or remove one set (nft delete table %s; or the other backend's state=absent)"
+        % (field, WHERE, PREFIX, ", ".join("iptables-%s" % v for v in variants), WHERE))
+
+
+def choose(runner=None, tool=None):
+    """firewall_backend=auto. Ours first: our rules in one backend keep that backend; in both, an error naming
+    both. Else nftables when nft works (libnftables or the binary) and no iptables rule of anyone exists, or
+    only rules that are nf_tables-backed (iptables-nft) and not ours; iptables otherwise (legacy rules exist,
+    or nft does not work). See docs/firewall-backends.md."""
+    tool = tool or NftTool(runner)
+    saved = _iptables_saves(tool.runner)
+    ours_ipt = [v for v, yes in sorted(_ours_in_iptables(saved).items()) if yes]
+    works, dummy = nft_works(tool)
+    ours_nft = works and _ours_in_nft(tool)
+    if ours_ipt and ours_nft:
+        raise both_error("firewall_backend=auto", ours_ipt)
+    if ours_nft:
+        return NftablesDriver(tool, warnings=neighbour_warnings(tool), saved=saved)
+    if ours_ipt or not works or has_rules(saved.get("legacy") or ""):
+        return IptablesDriver.detect(runner=tool.runner, explicit=False)
+    return NftablesDriver(tool, warnings=neighbour_warnings(tool), saved=saved)
+
+
+class MovingState(tuple):
+    """(new backend's state, old backend's state); ``rules()`` for the readers of iptables rules."""
+
+    def rules(self):
+        return list(self[1].rules()) + list(self[0].rules())
+
+
+class MovingDriver(FirewallDriver):
+    """Switching backends in one run: the chosen driver (``new``) gets the intents; the rules of the owners a
+    call manages are removed from the other backend (``old``) in the same run, after the new ones are written.
+    Queries answer from both, so a run that is half moved still sees every network and published port."""
+
+    def __init__(self, new, old):
+        self.new = new
+        self.old = old
+        self.backend = new.backend
+        self.warnings = list(new.warnings) + ["firewall_backend: netplumb's rules are in %s: this run moves the "
+                                              "rules of the networks it manages to %s" % (old.backend, new.backend)]
+        for name in ("saved", "runner", "variant"):
+            setattr(self, name, getattr(new, name, None))
+
+    def tool(self, what):
+        return self.old.tool(what) if hasattr(self.old, "tool") else None
+
+    def read(self):
+        return MovingState((self.new.read(), self.old.read()))
+
+    def plan(self, plan, state, owned, intents):
+        before_new, after = self.new.plan(plan, state[0], owned, intents)
+        before_old, dummy = self.old.plan(plan, state[1], owned, [])
+        return before_old + before_new, after
+
+    def predicted(self, state, owned, intents):
+        return MovingState((self.new.predicted(state[0], owned, intents), self.old.predicted(state[1], owned, [])))
+
+    def networks(self, state):
+        out = self.old.networks(state[1])
+        for b, nets in self.new.networks(state[0]).items():
+            out.setdefault(b, []).extend(n for n in nets if n not in out.get(b, []))
+        return out
+
+    def published(self, state):
+        out = self.old.published(state[1])
+        out.update(self.new.published(state[0]))
+        return out
+
+    def loopback_bridges(self, state):
+        out = self.old.loopback_bridges(state[1])
+        out.update(self.new.loopback_bridges(state[0]))
+        return out
+
+    def owners(self, state):
+        return self.new.owners(state[0]) | self.old.owners(state[1])
+
+    def changed_owners(self, state, owned, intents):
+        moved = set(o for o in self.old.owners(state[1]) if owned(o))
+        return self.new.changed_owners(state[0], owned, intents) | moved
+
+    def foreign_icc(self, bridge):
+        return self.new.foreign_icc(bridge)
+
+
+def select(backend, runner=None):
+    """The driver of firewall_backend=iptables|nftables|auto, moving our rules from the other backend when an
+    explicit backend meets them there."""
+    tool = NftTool(runner)
+    if backend == "auto":
+        return choose(tool=tool)
+    if backend == "nftables":
+        new = NftablesDriver.detect(tool=tool, explicit=True)
+        ours = [v for v, yes in sorted(_ours_in_iptables(new.saved).items()) if yes]
+        if ours:
+            if len(ours) > 1:
+                raise StateError("firewall_backend=nftables: chains of netplumb exist in both iptables backends "
+                                 "(%s); remove one first" % ", ".join(ours))
+            return MovingDriver(new, IptablesDriver(ours[0], tool.runner))
+        return new
+    new = IptablesDriver.detect(runner=tool.runner, explicit=True)
+    works, dummy = nft_works(tool)
+    if works and _ours_in_nft(tool):
+        return MovingDriver(new, NftablesDriver(tool, saved=new.saved))
+    return new

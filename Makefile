@@ -161,3 +161,10 @@ bench: venv collection
 # The link modules alone (netns, linux_bridge, veth_pair): script vs in-process modules vs playbook, BENCH_N=100.
 bench-links: venv collection
 	$(PYTEST_ISOLATED) $(PY) bench/bench_links.py
+
+# The module alone in-process on the bench's network (K=PROFILE_K, default 1000): converge, no-op, check timed,
+# netlink socket calls counted, cProfile of each in .build/bench/profile-*.txt (PROFILE=0: timings only).
+PROFILE_PY ?= $(PY)
+.PHONY: profile-module
+profile-module: venv collection
+	$(PYTEST_ISOLATED) $(PROFILE_PY) bench/profile_module.py

@@ -101,16 +101,31 @@ record-netlink: venv collection
 lab-test: venv collection
 	NETLAB_STATE_DIR=$(BUILD)/lab-pytest $(PY) -m pytest -q tests/lab
 
-# The hostile-input and fault suite (docs/safety.md): prints its cases per category and fails under 60.
+# The hostile-input and fault suite (docs/safety.md): prints its cases per category and fails under 60. Its files
+# run on HOSTILE_WORKERS pytest-xdist workers (default 2; 1: one process, as before), each worker in a network and
+# mount namespace of its own (tests/helpers/isolated-python); an idle worker takes cases from the busy one
+# (worksteal), so one long file does not leave a worker waiting. The 15 slowest cases are listed.
+HOSTILE_WORKERS ?= 2
+HOSTILE_XDIST = $(if $(filter-out 0 1,$(HOSTILE_WORKERS)),--dist worksteal --durations=15 \
+	--tx $(HOSTILE_WORKERS)*popen//python=$(ROOT)/tests/helpers/isolated-python)
 hostile: venv collection
-	$(PYTEST_ISOLATED) $(PY) -m pytest -q -p no:cacheprovider tests/hostile
+	$(PYTEST_ISOLATED) env NETPLUMB_WORKER_PYTHON=$(PY) $(PY) -m pytest -q -p no:cacheprovider $(HOSTILE_XDIST) \
+		tests/hostile
 
 TEST_SUITES := unit unit-deb integration hostile integration-deb lab-test
+# What the suites install (venvs, apt packages): built once, before any suite starts, so suites running side by
+# side never build the same stamp (or run apt-get) at once. mk/*.mk append their own.
+TEST_DEPS := deps venv collection
 # Further suites and targets (sanity, lint, molecule, demo...) live in mk/*.mk and append to TEST_SUITES.
 include $(sort $(wildcard mk/*.mk))
 
-# Each suite is timed (tests/suites/run.sh prints the table, also when one fails).
-test:
+.PHONY: test-deps
+test-deps: $(TEST_DEPS)
+
+# The suites run side by side in lanes where they share nothing (tests/suites/suites.txt declares what they
+# share); each is timed and logged in .build/suites/ (tests/suites/run.sh prints the table, also when one
+# fails, and the failed suite's log tail). SUITE_JOBS=1 runs them one after the other.
+test: test-deps
 	@MAKE="$(MAKE)" $(ROOT)/tests/suites/run.sh $(TEST_SUITES)
 	@echo "all suites passed: $(TEST_SUITES)"
 
@@ -118,7 +133,7 @@ test:
 # waits): the second pass of .ci/run runs these under a CPU burner. The others (unit, unit-deb, fleet-unit, lint,
 # sanity, build, shell-check, ee) are pure and give the same answer on a loaded machine, so they run once.
 KERNEL_SUITES = $(filter-out unit unit-deb fleet-unit lint sanity build shell-check ee,$(TEST_SUITES))
-test-kernel:
+test-kernel: test-deps
 	@MAKE="$(MAKE)" $(ROOT)/tests/suites/run.sh $(KERNEL_SUITES)
 	@echo "all kernel and timing suites passed: $(KERNEL_SUITES)"
 
@@ -150,3 +165,10 @@ bench: venv collection
 # The link modules alone (netns, linux_bridge, veth_pair): script vs in-process modules vs playbook, BENCH_N=100.
 bench-links: venv collection
 	$(PYTEST_ISOLATED) $(PY) bench/bench_links.py
+
+# The module alone in-process on the bench's network (K=PROFILE_K, default 1000): converge, no-op, check timed,
+# netlink socket calls counted, cProfile of each in .build/bench/profile-*.txt (PROFILE=0: timings only).
+PROFILE_PY ?= $(PY)
+.PHONY: profile-module
+profile-module: venv collection
+	$(PYTEST_ISOLATED) $(PROFILE_PY) bench/profile_module.py

@@ -19,6 +19,7 @@ bench` (isolated first: tests/isolated.sh inside `unshare --net --mount`).
 """
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -70,12 +71,22 @@ def in_fresh_namespace(fn):
         box.close()
 
 
+def children_cpu():
+    """CPU seconds (user + system) of every waited-for child so far: a run's share is the difference around it.
+    Unlike the wall time, a machine busy with other work does not inflate it (the kernel's own asynchronous work,
+    such as freeing a closed namespace, is nobody's child and not in it)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def script(k, per=1):
-    """Seconds of tutorial.sh in the current (fresh) namespace."""
+    """Seconds of tutorial.sh in the current (fresh) namespace (its CPU seconds in script.cpu)."""
     before = netns_names()
     start = time.perf_counter()
+    cpu0 = children_cpu()
     subprocess.run([SCRIPT, str(k), str(per)], check=True)
     took = time.perf_counter() - start
+    script.cpu.append(children_cpu() - cpu0)
     if len(netns_names() - before) != k:
         raise RunFailed("tutorial.sh %d made %d namespaces" % (k, len(netns_names() - before)))
     return took
@@ -100,6 +111,7 @@ def playbook(varsfile, tag, check=False, timeout=None):
     if check:
         cmd.append("--check")
     start = time.perf_counter()
+    cpu0 = children_cpu()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:
@@ -109,6 +121,7 @@ def playbook(varsfile, tag, check=False, timeout=None):
             proc.wait()
             return dict(seconds=time.perf_counter() - start, timed_out=True, log=log)
     took = time.perf_counter() - start
+    cpu = children_cpu() - cpu0
     with open(log) as f:
         text = f.read()
     recap = benchlib.parse_recap(text).get("localhost")
@@ -118,7 +131,8 @@ def playbook(varsfile, tag, check=False, timeout=None):
     total, ours = benchlib.invocations(counts["modules"])
     with open(rss) if os.path.exists(rss) else open(os.devnull) as f:
         rss_mb = benchlib.peak_rss_mb(f.read())
-    return dict(seconds=took, changed=recap["changed"], invocations=total, ours=ours, rss_mb=rss_mb, log=log, timed_out=False)
+    return dict(seconds=took, cpu=cpu, changed=recap["changed"], invocations=total, ours=ours, rss_mb=rss_mb, log=log,
+                timed_out=False)
 
 
 def install_wrapper():
@@ -154,20 +168,23 @@ def summary(k, mode, results, base, label=None, note=""):
     ours = max(r["ours"] for r in results)
     rss = [r["rss_mb"] for r in results if r["rss_mb"] is not None]
     return benchlib.row(k, mode, [r["seconds"] for r in results], base, invocations="%d (%d netplumb)" % (inv, ours),
-                        rss_mb=max(rss) if rss else None, label=label, note=note)
+                        rss_mb=max(rss) if rss else None, label=label, note=note,
+                        cpu=[r.get("cpu") for r in results])
 
 
 def progress(r):
-    print("  %-6s %-14s %8.2f s  ratio %s  invocations %s  peak RSS %s MB" % (
-        r["label"], r["mode"], r["seconds"], "-" if r["ratio"] is None else "%.2fx" % r["ratio"],
+    print("  %-6s %-14s %8.2f s  cpu %s s  ratio %s  invocations %s  peak RSS %s MB" % (
+        r["label"], r["mode"], r["seconds"], "-" if r.get("cpu") is None else "%.2f" % r["cpu"],
+        "-" if r["ratio"] is None else "%.2fx" % r["ratio"],
         r["invocations"] or "-", "-" if r["rss_mb"] is None else "%.0f" % r["rss_mb"]), flush=True)
 
 
 def bench_k(k):
     rows = []
     varsfile = write_vars(k)
+    script.cpu = []
     base_runs = [in_fresh_namespace(lambda: script(k)) for dummy in range(RUNS)]
-    rows.append(benchlib.row(k, "script", base_runs, median_of(base_runs)))
+    rows.append(benchlib.row(k, "script", base_runs, median_of(base_runs), cpu=script.cpu))
     progress(rows[-1])
     base = rows[-1]["seconds"]
     conv, noop, check = [], [], []
@@ -240,8 +257,10 @@ def bench_ports(ports):
     k = PORTS_CONTAINERS
     label = "%d ports" % (per * k)
     varsfile = write_vars(k, per)
+    script.cpu = []
     base_runs = [in_fresh_namespace(lambda: script(k, per)) for dummy in range(PORTS_RUNS)]
-    rows = [benchlib.row(k, "script", base_runs, median_of(base_runs), label=label, note="%d containers x %d" % (k, per))]
+    rows = [benchlib.row(k, "script", base_runs, median_of(base_runs), label=label, note="%d containers x %d" % (k, per),
+                         cpu=script.cpu)]
     progress(rows[-1])
     conv, noop = [], []
     box = None
@@ -285,7 +304,22 @@ def notes():
             "invocations: managed-side module invocations per run (controller-only actions such as set_fact not "
             "counted), of them netplumb.container.* in parentheses.",
             "peak RSS: the largest module process (with its children) over the row's runs, through bench/rss_python.py "
-            "(which adds one small python start, about 15 ms, per invocation to the role's times)."]
+            "(which adds one small python start, about 15 ms, per invocation to the role's times).",
+            "cpu s: the median CPU seconds (user + system) of the run's processes (ansible-playbook, its workers, the "
+            "module; the script's ip and iptables): what the run costs whatever else runs. On an idle machine a role "
+            "run's wall time is close to it; when the wall time is far above it, the machine was busy (load average "
+            "at the start and end of this run: %s)." % (" / ".join(LOADS) or "?")]
+
+
+LOADS = []
+
+
+def loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
 
 
 def main():
@@ -296,6 +330,7 @@ def main():
     print("machine: " + benchlib.machine_line(machine))
     print("targets (issue 8):\n  " + "\n  ".join(t[4] for t in benchlib.TARGETS), flush=True)
     rows = []
+    LOADS.append(loadavg())
     started = time.perf_counter()
     if FLOOR:
         rows += bench_floor()
@@ -307,6 +342,7 @@ def main():
         print("%d published ports over %d containers" % (PORTS, PORTS_CONTAINERS), flush=True)
         rows += bench_ports(PORTS)
         save(rows, machine)
+    LOADS.append(loadavg())
     report = benchlib.render(rows, machine, notes())
     print()
     print(report)

@@ -69,11 +69,13 @@ TARGETS = (
 ROLE_MODES = ("converge", "no-op", "check", "check (fresh)")
 
 
-def row(k, mode, runs, base=None, invocations=None, rss_mb=None, label=None, note=""):
-    """One table row: the median of `runs` (seconds) and its ratio to `base` (the script's median, or one host's)."""
+def row(k, mode, runs, base=None, invocations=None, rss_mb=None, label=None, note="", cpu=None):
+    """One table row: the median of `runs` (seconds) and its ratio to `base` (the script's median, or one host's);
+    `cpu`: the CPU seconds (user + system) of each run's processes, whose median is shown beside the wall time."""
     med = median(runs)
     return dict(k=k, label=label or str(k), mode=mode, runs=[round(r, 3) for r in runs], seconds=med,
-                ratio=ratio(med, base), invocations=invocations, rss_mb=rss_mb, note=note)
+                ratio=ratio(med, base), invocations=invocations, rss_mb=rss_mb, note=note,
+                cpu=median([c for c in cpu or [] if c is not None]))
 
 
 def evaluate(r, rows):
@@ -110,14 +112,14 @@ def render(rows, machine, notes=()):
     """The Markdown report: machine line, targets, the table (one line per row, its targets and met/missed)."""
     lines = ["# make bench", "", "Machine: " + machine_line(machine), "", "Targets (issue 8):"]
     lines += ["- " + t[4] for t in TARGETS]
-    lines += ["", "| K | mode | median s | ratio | invocations | peak RSS MB | runs s | target | result |",
-              "|---|---|---:|---:|---:|---:|---|---|---|"]
+    lines += ["", "| K | mode | median s | ratio | cpu s | invocations | peak RSS MB | runs s | target | result |",
+              "|---|---|---:|---:|---:|---:|---:|---|---|---|"]
     for r in rows:
         checks = evaluate(r, rows)
         target = "; ".join(c[0] for c in checks)
         result = "; ".join("%s %s" % (c[1], "n/a" if c[2] is None else "met" if c[2] else "MISSED") for c in checks)
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            r["label"], r["mode"], _num(r["seconds"], "%.2f"), _num(r["ratio"], "%.2fx"),
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            r["label"], r["mode"], _num(r["seconds"], "%.2f"), _num(r["ratio"], "%.2fx"), _num(r.get("cpu"), "%.2f"),
             "" if r["invocations"] is None else r["invocations"], _num(r["rss_mb"], "%.0f"),
             " ".join("%.2f" % x for x in r["runs"]) + (" (%s)" % r["note"] if r["note"] else ""), target, result))
     lines += [""] + ["- " + n for n in notes]

@@ -72,3 +72,4 @@ fleet-scale: deps fleet-deps
 	$(FLEET_ENV) $(PY) tests/fleet/scale.py 100
 
 TEST_SUITES += fleet-unit lint molecule fleet-scale
+TEST_DEPS += fleet-deps

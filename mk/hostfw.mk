@@ -27,3 +27,4 @@ $(BUILD)/.apt-firewalld-stamp: $(BUILD)/.apt-stamp
 	touch $@
 
 hostile: $(BUILD)/.apt-firewalld-stamp
+TEST_DEPS += firewalld-deps

@@ -48,3 +48,4 @@ ee: venv $(EE_VENV)/.stamp
 		$(ROOT)/tests/ee/test_ee.sh
 
 TEST_SUITES += shell-check example ee
+TEST_DEPS += $(EE_VENV)/.stamp

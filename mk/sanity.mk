@@ -95,3 +95,4 @@ build: venv
 		$(ISOLATE) $(ROOT)/tests/isolated.sh $(ROOT)/tests/build/test_build.sh
 
 TEST_SUITES += sanity build
+TEST_DEPS += $(SANITY_VENV)/.stamp $(BUILD)/.apt-sanity-stamp

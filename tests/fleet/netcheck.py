@@ -6,6 +6,7 @@ The host under test is reached by testinfra (ssh through the lab's ssh_config); 
 internet are entered with `netlab.py exec` (nsenter into that lab host, no socket from the machine's namespace).
 """
 import os
+import shlex
 import subprocess
 import time
 
@@ -49,14 +50,56 @@ def serve(host, netns, port, answer, proto="tcp", seconds=120):
     return False
 
 
+# A client that waits for the answer itself, up to a deadline (socat's client gives up 0.5 s after its stdin's
+# EOF, its -t default, however long -T is: on a loaded machine the listener's fork and `echo` take longer). UDP: the
+# probe is sent again every second until an answer comes; TCP: one connection, read until the server closes it.
+ASK = r"""
+import socket, sys, time
+addr, port, proto, limit = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+deadline = time.monotonic() + limit
+if proto == "udp":
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    while time.monotonic() < deadline:
+        s.sendto(b"probe\n", (addr, port))
+        s.settimeout(max(0.05, min(1.0, deadline - time.monotonic())))
+        try:
+            sys.stdout.write(s.recv(4096).decode())
+            break
+        except socket.timeout:
+            continue
+else:
+    s = socket.create_connection((addr, port), timeout=limit)
+    s.sendall(b"probe\n")
+    s.shutdown(socket.SHUT_WR)
+    data = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    sys.stdout.write(data.decode())
+"""
+
+
+def ask(host, address, port, proto="tcp", limit=20):
+    """The first line of the answer of ADDRESS:PORT asked from the host under test (testinfra), or None."""
+    out = host.run("python3 -c %s %s %d %s %d" % (shlex.quote(ASK), address, port, proto, limit))
+    return out.stdout.strip().splitlines()[0] if out.rc == 0 and out.stdout.strip() else None
+
+
 def probe_from(where, address, port, proto="tcp", expect_answer=True):
     """Connect from lab host WHERE (or 'internet') to ADDRESS:PORT and return the first line of the answer.
-    A probe that expects an answer waits longer and tries again (up to 3 times): on a loaded machine the
-    listener's fork may take seconds; a probe that expects none tries once, briefly."""
+    A probe that expects an answer waits for it (ASK: up to 20 s, a UDP probe sent again each second) and tries
+    again (up to 3 times): on a loaded machine the listener's fork may take seconds; a probe that expects none
+    tries once, briefly."""
+    if expect_answer:
+        for dummy in range(3):
+            out = lab_exec(where, "python3", "-c", ASK, address, str(port), proto, "20", timeout=60)
+            if out.returncode == 0 and out.stdout.strip():
+                return out.stdout.strip().splitlines()[0]
+        return None
     target = "TCP:%s:%d" % (address, port) if proto == "tcp" else "UDP:%s:%d" % (address, port)
-    for dummy in range(3 if expect_answer else 1):
-        out = lab_exec(where, "sh", "-c", "echo probe | socat -T %d - %s" % (10 if expect_answer else 3, target),
-                       timeout=40)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip().splitlines()[0]
+    out = lab_exec(where, "sh", "-c", "echo probe | socat -T 3 - %s" % target, timeout=40)
+    if out.returncode == 0 and out.stdout.strip():
+        return out.stdout.strip().splitlines()[0]
     return None

@@ -32,7 +32,9 @@ def _category(item):
 def pytest_runtest_logreport(report):
     if report.when != "call" and not (report.when == "setup" and report.outcome != "passed"):
         return
-    item_cat = getattr(report, "_netplumb_category", None) or "uncategorised"
+    # the category travels in user_properties: with pytest-xdist (make hostile) the report is made in a worker
+    # and counted here, in the controller
+    item_cat = dict(report.user_properties).get("netplumb_category") or "uncategorised"
     _results[item_cat][0] += 1
     if report.outcome == "passed":
         _results[item_cat][1] += 1
@@ -41,7 +43,9 @@ def pytest_runtest_logreport(report):
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
-    outcome.get_result()._netplumb_category = _category(item)
+    report = outcome.get_result()
+    if not any(k == "netplumb_category" for k, _v in report.user_properties):
+        report.user_properties.append(("netplumb_category", _category(item)))
 
 
 def pytest_collection_modifyitems(config, items):
@@ -63,6 +67,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return      # a pytest-xdist worker ran a share of the cases: the controller counts them all
     total = sum(r[0] for r in _results.values())
     full_run = not session.config.option.keyword and not session.config.option.markexpr
     if full_run and exitstatus == 0 and total < MIN_CASES and len(session.config.args) <= 1:

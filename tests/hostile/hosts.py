@@ -74,6 +74,20 @@ def peer_up(unnamed, name):
     sh("nsenter -t %d -n ip link set %s up" % (unnamed.proc.pid, name))
 
 
+def wait_carrier(name, timeout=30.0):
+    """Until link NAME (in this namespace) has carrier (LOWER_UP). A bridge gets it only once a port forwards,
+    which the kernel settles after `ip link set ... up` returns (linkwatch, later under load); a nexthop over it
+    wants it. (Not /sys/class/net: the sysfs mounted here shows another namespace's links.)"""
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(["ip", "-j", "link", "show", "dev", name], capture_output=True, text=True, check=True)
+        if "LOWER_UP" in json.loads(out.stdout)[0].get("flags", []):
+            return
+        time.sleep(0.02)
+    raise AssertionError("%s got no carrier within %.0f s" % (name, timeout))
+
+
 def multipath_uplink(unnamed, gateway="192.0.2.1"):
     """Two uplinks eth0 and eth1 (veths to an unnamed namespace) sharing one multipath default route."""
     for i in (0, 1):

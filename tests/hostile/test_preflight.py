@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from hosts import (UnnamedNs, bridged_uplink, lxc_uplink, multipath_uplink, nexthop_uplink, peer_up, sh,
-                   snapshot)
+                   snapshot, wait_carrier)
 
 pytestmark = pytest.mark.category("preflight")
 
@@ -212,6 +212,7 @@ def test_bridged_uplink_through_a_nexthop_is_no_bridge_of_ours(sandbox, run, che
         peer_up(un, "up0")
         sh("ip link add br-up type bridge && ip link set eth0 master br-up && ip link set eth0 up")
         sh("ip addr add 192.0.2.10/24 dev br-up && ip link set br-up up")
+        wait_carrier("br-up")   # the bridge's carrier follows its port's, after the commands return
         sh("ip nexthop add id 10 via 192.0.2.1 dev br-up && ip route add default nhid 10")
         args = nat("br-up", "172.30.0.0/16") if module == "container_nat" else dict(
             host_port=8080, container_ip="172.30.0.10", bridge="br-up")

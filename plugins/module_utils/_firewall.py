@@ -15,9 +15,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
-from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (  # noqa: F401
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (  # noqa: F401 pylint: disable=unused-import
     OWNER_PREFIX, network_of)
-from ansible_collections.netplumb.container.plugins.module_utils._iptables import (  # noqa: F401
+from ansible_collections.netplumb.container.plugins.module_utils._iptables import (  # noqa: F401 pylint: disable=unused-import
     HOOKS, PREFIX, IptablesDriver, Rule, Ruleset, _merge_missing, desired_chains, open_networks, our_chain,
     owner_of, rank, unique)
 from ansible_collections.netplumb.container.plugins.module_utils import _iptables, _nftables

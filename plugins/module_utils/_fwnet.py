@@ -391,10 +391,10 @@ def _check_foreign_icc(driver, bridge, host):
     line = driver.foreign_icc(bridge)
     if line:
         raise StateError("icc=false: bridge %s is not netplumb's (no netplumb mark) and its owner accepts its "
-                             "container-to-container traffic itself (%s); that tool puts its rules back in front of "
-                             "ours whenever it restarts, so our isolation would be a silent no-op. Isolate with that "
-                             "tool (Docker: a network with com.docker.network.bridge.enable_icc=false), or use a "
-                             "bridge of ours" % (bridge, line.strip()))
+                         "container-to-container traffic itself (%s); that tool puts its rules back in front of "
+                         "ours whenever it restarts, so our isolation would be a silent no-op. Isolate with that "
+                         "tool (Docker: a network with com.docker.network.bridge.enable_icc=false), or use a "
+                         "bridge of ours" % (bridge, line.strip()))
 
 
 def _bridge_for(m, host, current, check_mode, driver):

@@ -244,8 +244,6 @@ def predicted(ruleset, owned, wanted):
     return Ruleset(chains, jumps, backend=ruleset.backend, refs=dict(ruleset.refs))
 
 
-
-
 TABLE_ORDER = ("raw", "nat", "filter")
 
 
@@ -551,41 +549,41 @@ class IptablesDriver(FirewallDriver):
         return rs
 
     # --- plan -----------------------------------------------------------------------------------------
-    def predicted(self, ruleset, owned, intents):
-        return predicted(ruleset, owned, render(intents))
+    def predicted(self, state, owned, intents):
+        return predicted(state, owned, render(intents))
 
     # --- queries (_fwintent.FirewallDriver) ------------------------------------------------------------
-    def networks(self, ruleset):
+    def networks(self, state):
         """{bridge: subnet} claimed by our networks: the early drop of traffic to a subnet not from its bridge."""
         out = {}
-        for r in ruleset.rules():
+        for r in state.rules():
             if r.owner and r.table == "raw" and r.args[:1] == ("-d",) and r.args[1] != "127.0.0.0/8" \
                     and "DROP" in r.args and r.owner.count(":") == 1 and "/" not in r.owner:
                 out.setdefault(network_of(r.owner), []).append(ipaddress.ip_network(u"%s" % r.args[1]))
         return out
 
-    def published(self, ruleset):
+    def published(self, state):
         """{owner: PortForward (host side; container side None)} of our published ports."""
         out = {}
-        for r in ruleset.rules():
+        for r in state.rules():
             if r.owner and r.table == "nat" and "DNAT" in r.args and r.owner.count(":") >= 2:
                 out[r.owner] = parse_forward_owner(r.owner)
         return out
 
-    def loopback_bridges(self, ruleset):
+    def loopback_bridges(self, state):
         """{owner: bridge} of our loopback publishes (their masquerade of 127.0.0.0/8 into the bridge)."""
         out = {}
-        for r in ruleset.rules():
+        for r in state.rules():
             if r.owner and r.table == "nat" and r.hook == "POSTROUTING" and r.args[:2] == ("-s", "127.0.0.0/8"):
                 out[r.owner] = network_of(r.owner)
         return out
 
-    def owners(self, ruleset):
-        return set(r.owner for r in ruleset.rules() if r.owner)
+    def owners(self, state):
+        return set(r.owner for r in state.rules() if r.owner)
 
-    def changed_owners(self, ruleset, owned, intents):
+    def changed_owners(self, state, owned, intents):
         cur, want = {}, {}
-        for r in ruleset.rules():
+        for r in state.rules():
             if r.owner and owned(r.owner):
                 cur.setdefault(r.owner, set()).add(r.key)
         for r in render(intents):
@@ -607,24 +605,24 @@ class IptablesDriver(FirewallDriver):
                 return line.strip()
         return None
 
-    def plan(self, plan, ruleset, owned, wanted):
+    def plan(self, plan, state, owned, intents):
         """Append one batch of Actions per table changed. Returns (before, after): the owned rules' text.
-        ``wanted``: intents (rendered here) or rules of ours.
+        ``intents``: intents (rendered here) or rules of ours.
 
         Each table is one ``iptables-restore --noflush``; every table's payload passes ``--test`` before the
         first commit, and when a later table's commit fails the tables already committed are restored to
         exactly what was read (see _Batch). One invocation with several tables is no transaction: both
         iptables-nft-restore and iptables-legacy-restore (1.8.9) commit each table at its COMMIT line."""
-        wanted = render(wanted)
-        target = desired_chains(ruleset, owned, wanted)
+        wanted = render(intents)
+        target = desired_chains(state, owned, wanted)
 
         def order(r):
             return (TABLE_ORDER.index(r.table) if r.table in TABLE_ORDER else len(TABLE_ORDER), r.chain)
-        before = [r.text() for r in sorted(ruleset.owned(owned), key=order)]
+        before = [r.text() for r in sorted(state.owned(owned), key=order)]
         after = [r.text() for r in sorted(wanted, key=order)]
         batches = []
         for table in TABLE_ORDER:
-            ops, undo, notes = self._table_ops(table, ruleset, target)
+            ops, undo, notes = self._table_ops(table, state, target)
             for note in notes:
                 plan.warn(note)
             if not ops:

@@ -265,8 +265,7 @@ class NftState:
 
     def all_rules(self):
         for chain in sorted(self.by_chain):
-            for r in self.by_chain[chain]:
-                yield r
+            yield from self.by_chain[chain]
 
 
 def parse_json(doc):

@@ -7,8 +7,8 @@
 The intent: on a Swarm node, traffic to the Swarm ports (2377/tcp on managers; 7946/tcp+udp; the data-path
 port, 4789/udp by default) and IP protocol 50 (ESP) is accepted from the Swarm peers only and dropped from
 everyone else. Rules go to filter NETPLUMB-INPUT (hooked first in INPUT), each with an owner comment of
-the form ``netplumb:swarm/<what>`` (the intent: _fwintent.SwarmAllowance, rendered by the driver): the ``/`` can never be part of a bridge name, so these owners never
-collide with a network's (``netplumb:<bridge>[:<port>]``).
+the form ``netplumb:swarm/<what>`` (the intent: _fwintent.SwarmAllowance, rendered by the driver): the ``/``
+can never be part of a bridge name, so these owners never collide with a network's (``netplumb:<bridge>[:<port>]``).
 
 Order in the chain: local traffic (``-i lo``) returns first (a node reaching its own ports), then the
 accepts of each peer, then the drops.
@@ -23,7 +23,7 @@ import ipaddress
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils import _firewall
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
-from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (  # pylint: disable=unused-import
     GOSSIP_PORT, MANAGER_PORT, SWARM, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, SwarmAllowance)  # noqa: F401
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Plan
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v

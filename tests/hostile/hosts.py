@@ -135,7 +135,9 @@ def role(networks, *extra, text=False):
         json.dump(dict(container_networks=networks), f)
     try:
         cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-               "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "@" + f.name, "-e", "container_network_firewall_backend=iptables", "-e", "swarm_prerequisites_firewall_backend=iptables", 
+               "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "@" + f.name,
+               "-e", "container_network_firewall_backend=iptables",
+               "-e", "swarm_prerequisites_firewall_backend=iptables",
                os.path.join(root, "tests", "integration", "playbooks", "role.yml")] + list(extra)
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
     finally:

@@ -24,10 +24,10 @@ PORTS = dict(ports=[dict(host_port=5000, container_ip="172.18.0.10"),
                     dict(host_port=6000, container_ip="172.18.0.10", host_ip="127.0.0.1")], **NFT)
 STEPS = [("container_nat", NET), ("port_publish", PORTS)]
 FOREIGN = """table inet filter {
-	chain forward {
-		type filter hook forward priority filter; policy accept;
-		iifname "eth9" drop
-	}
+    chain forward {
+        type filter hook forward priority filter; policy accept;
+        iifname "eth9" drop
+    }
 }"""
 
 

@@ -45,7 +45,8 @@ def play(hosts, *extra):
     inv = inventory(hosts)
     try:
         cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inv,
-               "-e", "container_network_firewall_backend=iptables", "-e", "swarm_prerequisites_firewall_backend=iptables", os.path.join(HERE, "playbooks", "swarm_role.yml")] + list(extra)
+               "-e", "container_network_firewall_backend=iptables", "-e", "swarm_prerequisites_firewall_backend=iptables",
+               os.path.join(HERE, "playbooks", "swarm_role.yml")] + list(extra)
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     finally:
         os.unlink(inv)

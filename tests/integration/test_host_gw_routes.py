@@ -107,7 +107,7 @@ def fleet(host, run, backend):
 
 
 HOST_GW_ARGS = dict(routes=[dict(subnet="10.244.2.0/24", via="192.0.2.12")], cluster_cidr="10.244.0.0/16",
-               underlay="up0", networks=[dict(bridge="brA", subnet="10.244.1.0/24")], prune=True)
+                    underlay="up0", networks=[dict(bridge="brA", subnet="10.244.1.0/24")], prune=True)
 
 
 def test_cross_host_containers_see_each_others_own_address(fleet, run, backend):

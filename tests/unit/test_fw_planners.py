@@ -24,7 +24,7 @@ def host():
     links = [link(1, "lo", kind=None), link(2, "eth0"), link(5, "br0", kind="bridge", alias="netplumb"),
              link(6, "br1", kind="bridge", alias="netplumb")]
     return FakeNetlink({None: state(None, links, {2: ["192.0.2.10/24"], 5: ["172.18.0.1/24"],
-                                                   6: ["172.19.0.1/24"]})})
+                                                  6: ["172.19.0.1/24"]})})
 
 
 NAT = dict(bridge="br0", subnet="172.18.0.0/24", state="present", masquerade=True, ip_forward=True,

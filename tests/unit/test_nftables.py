@@ -35,7 +35,7 @@ def test_rendering_of_every_intent():
         ("prerouting-raw", 'meta nfproto ipv4 iifname "br0" return'),
         ("prerouting-raw", 'ip daddr 172.18.0.0/24 iifname != "br0" drop')]
     assert statements(FWD)[0] == ("prerouting-nat", "ip daddr != 127.0.0.0/8 fib daddr type local tcp dport 8080 "
-                                                     "dnat ip to 172.18.0.10:80")
+                                                    "dnat ip to 172.18.0.10:80")
     assert statements(SHIFT)[0] == ("prerouting-nat", "ip daddr 192.0.2.10 tcp dport 8000-8001 dnat ip addr . port "
                                                       "to tcp dport map { 8000 : 172.18.0.11 . 9000, 8001 : "
                                                       "172.18.0.11 . 9001 }")

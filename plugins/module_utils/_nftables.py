@@ -288,10 +288,11 @@ class NftState:
             rules = by_owner[owner]
             keys = set(r.key for r in rules)
             bridge = network_of(owner)
+            why = None
             if _network_owner(owner):
                 found = _network_intent(bridge, keys, self.subnets.get(bridge, []))
             elif _forward_owner(owner):
-                found = _forward_intent(parse_forward_owner(owner), rules, keys)
+                found, why = _forward_intent(parse_forward_owner(owner), rules, keys)
             else:
                 intents.extend(_iptables.Rule(_IPT_HOOK.get(r.chain, ("filter", r.chain))[0],
                                               _IPT_HOOK.get(r.chain, ("filter", r.chain))[1],
@@ -300,7 +301,7 @@ class NftState:
             if found is not None:
                 intents.append(found)
             else:
-                unread.extend(UnreadRule(r) for r in rules)
+                unread.extend(UnreadRule(r, why) for r in rules)
         for r in self.all_rules():
             if r.owner is None:
                 unread.append(UnreadRule(r))
@@ -345,10 +346,11 @@ class UnreadRule:
     """A rule of our table that no intent renders: owner None for the readers of iptables rules, ``unread``
     the (name, reason) the gather notes it with."""
 
-    __slots__ = ("chain", "table", "hook", "args", "comment", "owner_read", "handle")
+    __slots__ = ("chain", "table", "hook", "args", "comment", "owner_read", "handle", "why")
     owner = None
 
-    def __init__(self, r):
+    def __init__(self, r, why=None):
+        self.why = why
         self.chain = r.chain
         self.table, self.hook = _IPT_HOOK.get(r.chain, ("filter", r.chain))
         self.args = ()
@@ -368,6 +370,12 @@ class UnreadRule:
         if self.owner_read is None:
             return (self.text(), "in our table without our owner comment: the next run of container_network "
                                  "removes it")
+        if self.why == "disagree":
+            return (self.text(), "a rule of ours (owner %s) whose rules disagree on the container's address or port "
+                                 "(edited by hand with its comment kept?): not read back; a run compares the "
+                                 "comments and does not rewrite it: delete the rules of %s (nft delete rule %s "
+                                 "CHAIN handle N) and run container_network again"
+                    % (self.owner_read, self.owner_read, WHERE))
         return (self.text(), "a rule of ours (owner %s) that is not what netplumb renders for any network or "
                              "published port (changed by hand?): not read back; the next run that manages %s "
                              "rewrites it" % (self.owner_read, self.owner_read))
@@ -445,12 +453,16 @@ def _container_sides(rules, protocol):
 
 
 def _forward_intent(f, rules, keys):
-    """The PortForward of owner ``f`` (container side None) whose rules are exactly ``keys``, or None."""
-    for addr, ports in _container_sides(rules, f.protocol):
+    """(PortForward, None) of owner ``f`` (container side None) whose rules are exactly ``keys``; else (None, why):
+    "disagree" when the comments are those of a container side the rules name but the rules name more than one
+    (the forward accept and the DNAT disagree: a rule edited by hand with its comment kept, which the
+    comparison of comments cannot see), None when no container side renders those comments."""
+    sides = _container_sides(rules, f.protocol)
+    for addr, ports in sides:
         m = PortForward(f.bridge, f.protocol, f.host_ip, f.host, addr, ports)
         if _keys(forward_rules(m)) == keys:
-            return m
-    return None
+            return (m, None) if len(sides) == 1 else (None, "disagree")
+    return None, None
 
 
 def _daddr_prefix(expr):

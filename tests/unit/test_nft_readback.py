@@ -158,3 +158,18 @@ def test_diagnose_jumps_on_nftables_checks_our_base_chains():
                                    "nft delete chain inet netplumb prerouting-raw"]
     [f] = _diagnose._jumps(_net_info("br-none"), st)
     assert f["status"] == "ok" and "no rules of ours" in f["finding"]
+
+
+def test_an_edit_that_kept_the_comment_is_seen_by_the_disagreeing_container_side():
+    n, p = NETS[0], PORTS[0]
+    d = doc([n, p])
+    for o in d["nftables"]:     # the forward accept names container port 81, the DNAT still 80; comments kept
+        r = o.get("rule")
+        if r and r["chain"] == "forward" and r["comment"].startswith(p.owner):
+            for e in r["expr"]:
+                if "match" in e and e["match"]["left"].get("payload", {}).get("field") == "dport":
+                    e["match"]["right"] = 81
+    intents, unread = _nftables.parse_json(d).intents()
+    assert intents == [n]
+    assert len(unread) == len(_nftables.render([p]))
+    assert all("disagree on the container's address or port" in u.unread[1] for u in unread)

@@ -245,6 +245,9 @@ def _prio_of(value):
 def _jumps(net, ruleset):
     if ruleset is None:
         return [finding(net["name"], "jumps", "warn", "the firewall rules could not be read (see unmanaged)")]
+    if isinstance(ruleset, tuple):      # _nftables.MovingState (an explicit backend, ours in the other one)
+        new, old = ruleset
+        ruleset = new if new.owned(lambda o: network_of(o) == net["bridge"]) else old
     if getattr(ruleset, "by_chain", None) is not None:     # the nftables driver's state: no jumps, base chains
         return _nft_chains(net, ruleset)
     bridge = net["bridge"]

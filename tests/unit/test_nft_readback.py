@@ -173,3 +173,11 @@ def test_an_edit_that_kept_the_comment_is_seen_by_the_disagreeing_container_side
     assert intents == [n]
     assert len(unread) == len(_nftables.render([p]))
     assert all("disagree on the container's address or port" in u.unread[1] for u in unread)
+
+
+def test_diagnose_jumps_while_rules_are_in_the_other_backend_reads_where_they_are():
+    st = read([NETS[0]])
+    moving = _nftables.MovingState((_iptables.Ruleset(backend="iptables-nft"), st))
+    [f] = _diagnose._jumps(_net_info(), moving)
+    assert f["status"] == "ok" and "table inet netplumb" in f["finding"]
+    assert [r.owner for r in moving.rules()] == [r.owner for r in _iptables.render([NETS[0]])]

@@ -294,9 +294,8 @@ class NftState:
             elif _forward_owner(owner):
                 found, why = _forward_intent(parse_forward_owner(owner), rules, keys)
             else:
-                intents.extend(_iptables.Rule(_IPT_HOOK.get(r.chain, ("filter", r.chain))[0],
-                                              _IPT_HOOK.get(r.chain, ("filter", r.chain))[1],
-                                              ["-m", "comment", "--comment", owner], owner) for r in rules)
+                intents.extend(_iptables.Rule(*(_IPT_HOOK.get(r.chain, ("filter", r.chain))
+                                                + (["-m", "comment", "--comment", owner], owner))) for r in rules)
                 continue
             if found is not None:
                 intents.append(found)

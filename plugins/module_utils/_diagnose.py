@@ -23,7 +23,8 @@ The checks (CHECKS, in this order per network):
 * ``gateway``: the bridge is up and holds the gateway address;
 * ``links``: each container's veth (host end) and its interface inside are up;
 * ``route``: each container's default route goes via the gateway;
-* ``jumps``: every built-in chain that our rules of the network live under jumps to our chain;
+* ``jumps``: every built-in chain that our rules of the network live under jumps to our chain (nftables backend:
+  every base chain of table inet netplumb holding them has the type, hook and priority the driver makes);
 * ``firewall``: no base chain of any firewall (an earlier DROP in FORWARD, a policy drop, another table at
   the same hook) drops the network's egress, its replies, or a published port's traffic (_hostfw's model, the
   same evaluation the planners warn with);
@@ -46,6 +47,7 @@ from ansible_collections.netplumb.container.plugins.module_utils import _gather,
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import HOOKS, PREFIX, network_of
 from ansible_collections.netplumb.container.plugins.module_utils._fwnet import listeners
 from ansible_collections.netplumb.container.plugins.module_utils._nl import setns
+from ansible_collections.netplumb.container.plugins.module_utils._nftables import CHAIN_ORDER, CHAIN_SPEC, WHERE
 
 CHECKS = ("ip_forward", "gateway", "links", "route", "jumps", "firewall", "isolation", "listener")
 STATUSES = ("ok", "warn", "error")
@@ -190,9 +192,64 @@ def _routes(net, meta):
     return out or [finding(net["name"], "route", "ok", "every container's default route goes via %s" % gw)]
 
 
+def _nft_spec(spec):
+    return "type %s hook %s priority %s" % spec
+
+
+def _nft_chains(net, ruleset):
+    """The nftables backend's "jumps": each base chain of table inet netplumb that holds rules of the network
+    exists with the type, hook and priority the driver creates it with (a regular chain is never reached; a
+    later priority lets the traffic through NAT and conntrack first). Another table's drops at the same hook
+    are the firewall check's (an accept in our table is not final)."""
+    bridge = net["bridge"]
+    chains = sorted(set(r.chain for r in ruleset.owned(lambda o: network_of(o) == bridge)),
+                    key=lambda c: (CHAIN_ORDER.index(c) if c in CHAIN_ORDER else len(CHAIN_ORDER), c))
+    if not chains:
+        return [finding(net["name"], "jumps", "ok", "no rules of ours for bridge %s (a network made by hand)"
+                        % bridge)]
+    out = []
+    for chain in chains:
+        want = CHAIN_SPEC.get(chain)
+        have = ruleset.chains.get(chain)
+        if have is not None:
+            have = (have[0], have[1], _prio_of(have[2]))
+        if want is None or have == want:
+            continue
+        redo = ["nft flush chain %s %s" % (WHERE, chain), "nft delete chain %s %s" % (WHERE, chain), ROLE_FIX]
+        if have is None:
+            out.append(finding(net["name"], "jumps", "error", "table %s chain %s is a regular chain (no hook): our "
+                               "rules of %s there are never reached; it must be a base chain (%s)"
+                               % (WHERE, chain, bridge, _nft_spec(want)), redo))
+        elif have[:2] != want[:2]:
+            out.append(finding(net["name"], "jumps", "error", "table %s chain %s is a base chain of %s, not %s: our "
+                               "rules of %s there see the wrong traffic" % (WHERE, chain, _nft_spec(have),
+                                                                            _nft_spec(want), bridge), redo))
+        else:
+            out.append(finding(net["name"], "jumps", "warn", "table %s chain %s hooks at priority %s, not %s: our "
+                               "rules of %s there see the traffic %s" % (
+                                   WHERE, chain, have[2], want[2], bridge,
+                                   "later than intended (after conntrack or NAT)" if have[2] > want[2]
+                                   else "earlier than intended"), redo))
+    return out or [finding(net["name"], "jumps", "ok", "table %s: base chain%s %s at the hooks and priorities "
+                           "the driver makes" % (WHERE, "" if len(chains) == 1 else "s", ", ".join(
+                               "%s (%s)" % (c, _nft_spec(CHAIN_SPEC[c])) for c in chains)))]
+
+
+def _prio_of(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def _jumps(net, ruleset):
     if ruleset is None:
         return [finding(net["name"], "jumps", "warn", "the firewall rules could not be read (see unmanaged)")]
+    if isinstance(ruleset, tuple):      # _nftables.MovingState (an explicit backend, ours in the other one)
+        new, old = ruleset
+        ruleset = new if new.owned(lambda o: network_of(o) == net["bridge"]) else old
+    if getattr(ruleset, "by_chain", None) is not None:     # the nftables driver's state: no jumps, base chains
+        return _nft_chains(net, ruleset)
     bridge = net["bridge"]
     hooks = sorted(set((r.table, r.hook) for r in ruleset.owned(lambda o: network_of(o) == bridge)))
     if not hooks:

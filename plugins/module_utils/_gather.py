@@ -620,6 +620,10 @@ class Gather:
             rules = by_owner[owner]
             if owner is None:
                 for r in rules:
+                    unread = getattr(r, "unread", None)     # the nftables read back's rules it could not map
+                    if unread is not None:
+                        self.note("rule", unread[0], unread[1])
+                        continue
                     self.note("rule", "iptables " + r.text(), "in our chain %s without our owner comment: the next "
                               "run of container_network removes it" % r.chain)
                 continue

@@ -37,6 +37,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
     NFT_FAMILY, NFT_TABLE, OWNER_PREFIX, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, Exemption, FirewallDriver,
     InputAllowance, NetworkIntent, PortForward, SwarmAllowance, network_of, parse_forward_owner)
+from ansible_collections.netplumb.container.plugins.module_utils import _iptables
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import (
     PREFIX, IptablesDriver, _merge_missing, has_rules)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action
@@ -228,12 +229,13 @@ def render(intents):
 class ReadRule:
     """A rule of our table as read: chain, handle, comment, owner and rank (None: not ours)."""
 
-    __slots__ = ("chain", "handle", "comment", "owner", "rank")
+    __slots__ = ("chain", "handle", "comment", "owner", "rank", "expr")
 
-    def __init__(self, chain, handle, comment):
+    def __init__(self, chain, handle, comment, expr=None):
         self.chain = chain
         self.handle = handle
         self.comment = comment
+        self.expr = list(expr or [])    # the JSON expressions as read (what the read back takes values from)
         parsed = parse_comment(comment)
         self.owner, self.rank = parsed if parsed else (None, None)
 
@@ -254,14 +256,55 @@ class NftState:
         self.subnets = {}              # bridge -> [subnet] of the networks' early drops
 
     def rules(self):
-        """The iptables-shaped rules of ours that readers of iptables rules (the gather) map back: none while
-        the table holds no rule of ours; with rules of ours, a clear refusal (their read back into the role's
-        schema is not done for this backend yet)."""
-        if any(r.owner for r in self.all_rules()):
-            raise StateError("netplumb's rules are in the nftables table %s: reading them back into "
-                             "container_networks is not done for the nftables backend yet (use "
-                             "firewall_backend=iptables for container_network_info)" % WHERE)
-        return []
+        """The iptables-shaped rules of ours that readers of iptables rules (the gather) map back: the intents
+        read back from the table (``intents()``) rendered by the iptables driver, then the rules of ours that
+        no intent renders (UnreadRule: owner None, with the note the gather gives them)."""
+        intents, unread = self.intents()
+        return _iptables.render(intents) + unread
+
+    def owned(self, match):
+        """The read rules of ours whose owner ``match`` accepts (ReadRule: chain, owner)."""
+        return [r for r in self.all_rules() if r.owner is not None and match(r.owner)]
+
+    def intents(self):
+        """(intents, unread): our table read back into the intents whose rendering is exactly what was read.
+
+        A network's owner ``netplumb:BRIDGE``: its subnet from the early drop's ``ip daddr``, masquerade, isolate
+        and icc the combination whose rendered comments (owner, rank and digest of each rule's text) are those
+        read. A published port's owner: protocol, host address and ports from the owner, the container's
+        address and ports from the forward accept (``ip daddr X ... dport P``) or the DNAT target, checked
+        the same way. Owners of no network (Swarm, fleet, vxlan) pass through as iptables-shaped records
+        carrying only their owner (the gather counts them). Rules of ours that match no intent (edited by
+        hand, or of a shape this version does not write) are UnreadRule records, never dropped silently."""
+        order, by_owner = [], {}
+        for r in _ordered(self.all_rules()):
+            if r.owner is None:
+                continue
+            if r.owner not in by_owner:
+                order.append(r.owner)
+            by_owner.setdefault(r.owner, []).append(r)
+        intents, unread = [], []
+        for owner in order:
+            rules = by_owner[owner]
+            keys = set(r.key for r in rules)
+            bridge = network_of(owner)
+            why = None
+            if _network_owner(owner):
+                found = _network_intent(bridge, keys, self.subnets.get(bridge, []))
+            elif _forward_owner(owner):
+                found, why = _forward_intent(parse_forward_owner(owner), rules, keys)
+            else:
+                intents.extend(_iptables.Rule(*(_IPT_HOOK.get(r.chain, ("filter", r.chain))
+                                                + (["-m", "comment", "--comment", owner], owner))) for r in rules)
+                continue
+            if found is not None:
+                intents.append(found)
+            else:
+                unread.extend(UnreadRule(r, why) for r in rules)
+        for r in self.all_rules():
+            if r.owner is None:
+                unread.append(UnreadRule(r))
+        return intents, unread
 
     def all_rules(self):
         for chain in sorted(self.by_chain):
@@ -280,7 +323,7 @@ def parse_json(doc):
             st.by_chain.setdefault(c["name"], [])
         elif "rule" in obj:
             r = obj["rule"]
-            rr = ReadRule(r["chain"], r["handle"], r.get("comment"))
+            rr = ReadRule(r["chain"], r["handle"], r.get("comment"), r.get("expr"))
             st.by_chain.setdefault(r["chain"], []).append(rr)
             if rr.chain == "prerouting-raw" and rr.rank in (1, 3) and rr.owner and rr.owner.count(":") == 1 \
                     and "/" not in rr.owner:
@@ -288,6 +331,136 @@ def parse_json(doc):
                 if net is not None:
                     st.subnets.setdefault(network_of(rr.owner), []).append(net)
     return st
+
+
+# --- read back: rules -> intents -----------------------------------------------------------------------
+# the iptables (table, built-in chain) a chain of ours corresponds to, for the iptables-shaped records
+_IPT_HOOK = {"prerouting-raw": ("raw", "PREROUTING"), "prerouting-nat": ("nat", "PREROUTING"),
+             "output-nat": ("nat", "OUTPUT"), "postrouting-nat": ("nat", "POSTROUTING"),
+             "forward": ("filter", "FORWARD"), "input": ("filter", "INPUT")}
+
+
+class UnreadRule:
+    """A rule of our table that no intent renders: owner None for the readers of iptables rules, ``unread``
+    the (name, reason) the gather notes it with."""
+
+    __slots__ = ("chain", "table", "hook", "args", "comment", "owner_read", "handle", "why")
+    owner = None
+
+    def __init__(self, r, why=None):
+        self.why = why
+        self.chain = r.chain
+        self.table, self.hook = _IPT_HOOK.get(r.chain, ("filter", r.chain))
+        self.args = ()
+        self.comment = r.comment
+        self.owner_read = r.owner
+        self.handle = r.handle
+
+    @property
+    def key(self):
+        return (self.chain, self.comment, self.handle)
+
+    def text(self):
+        return "nftables table %s chain %s handle %s comment %r" % (WHERE, self.chain, self.handle, self.comment)
+
+    @property
+    def unread(self):
+        if self.owner_read is None:
+            return (self.text(), "in our table without our owner comment: the next run of container_network "
+                                 "removes it")
+        if self.why == "disagree":
+            return (self.text(), "a rule of ours (owner %s) whose rules disagree on the container's address or port "
+                                 "(edited by hand with its comment kept?): not read back; a run compares the "
+                                 "comments and does not rewrite it: delete the rules of %s (nft delete rule %s "
+                                 "CHAIN handle N) and run container_network again"
+                    % (self.owner_read, self.owner_read, WHERE))
+        return (self.text(), "a rule of ours (owner %s) that is not what netplumb renders for any network or "
+                             "published port (changed by hand?): not read back; the next run that manages %s "
+                             "rewrites it" % (self.owner_read, self.owner_read))
+
+
+def _network_owner(owner):
+    return owner.count(":") == 1 and "/" not in owner
+
+
+def _forward_owner(owner):
+    return (owner.count(":") >= 2 and not owner.startswith(OWNER_PREFIX + "swarm/")
+            and not owner.startswith(OWNER_PREFIX + "fleet/") and parse_forward_owner(owner) is not None)
+
+
+def _keys(rules):
+    return set(r.key for r in rules)
+
+
+def _network_intent(bridge, keys, subnets):
+    """The NetworkIntent whose rules are exactly ``keys`` (its subnet one of ``subnets``), or None."""
+    for subnet in sorted(set(subnets), key=str):
+        for masq in (True, False):
+            for isolate in (True, False):
+                for icc in (True, False):
+                    n = NetworkIntent(bridge, subnet, masq, isolate, icc)
+                    if _keys(network_rules(n)) == keys:
+                        return n
+    return None
+
+
+def _port_value(right):
+    """(lo, hi) of a JSON port value (number or range), or None."""
+    if isinstance(right, int) and not isinstance(right, bool):
+        return (right, right)
+    if isinstance(right, dict) and isinstance(right.get("range"), list) and len(right["range"]) == 2:
+        lo, hi = right["range"]
+        if isinstance(lo, int) and isinstance(hi, int):
+            return (lo, hi)
+    return None
+
+
+def _addr_value(right):
+    if isinstance(right, str):
+        try:
+            return ipaddress.ip_address(u"%s" % right)
+        except ValueError:
+            return None
+    return None
+
+
+def _container_sides(rules, protocol):
+    """Candidates (address, (lo, hi)) of a published port's container side, from the read expressions: the
+    forward accept's ``ip daddr X`` and ``PROTO dport P``, the DNAT target's address and port."""
+    out = []
+    for r in rules:
+        addr = ports = None
+        for e in r.expr:
+            if not isinstance(e, dict):
+                continue
+            m = e.get("match")
+            if isinstance(m, dict) and m.get("op") in ("==", None) and isinstance(m.get("left"), dict):
+                pl = m["left"].get("payload") or {}
+                if pl.get("protocol") == "ip" and pl.get("field") == "daddr" and _addr_value(m.get("right")):
+                    addr = _addr_value(m.get("right"))
+                elif pl.get("protocol") == protocol and pl.get("field") == "dport":
+                    ports = _port_value(m.get("right"))
+            d = e.get("dnat")
+            if isinstance(d, dict) and _addr_value(d.get("addr")) is not None:
+                target = (_addr_value(d.get("addr")), _port_value(d.get("port")))
+                if target[1] is not None and target not in out:
+                    out.append(target)
+        if r.chain == "forward" and addr is not None and ports is not None and (addr, ports) not in out:
+            out.insert(0, (addr, ports))
+    return out
+
+
+def _forward_intent(f, rules, keys):
+    """(PortForward, None) of owner ``f`` (container side None) whose rules are exactly ``keys``; else (None, why):
+    "disagree" when the comments are those of a container side the rules name but the rules name more than one
+    (the forward accept and the DNAT disagree: a rule edited by hand with its comment kept, which the
+    comparison of comments cannot see), None when no container side renders those comments."""
+    sides = _container_sides(rules, f.protocol)
+    for addr, ports in sides:
+        m = PortForward(f.bridge, f.protocol, f.host_ip, f.host, addr, ports)
+        if _keys(forward_rules(m)) == keys:
+            return (m, None) if len(sides) == 1 else (None, "disagree")
+    return None, None
 
 
 def _daddr_prefix(expr):

@@ -46,7 +46,8 @@ trap down EXIT
 $LAB up --hosts 1
 INV="$EXAMPLE_LAB/inventory.ini"
 h1() { $LAB exec h1 "$@"; }
-snapshot() { { h1 ip -d link show; h1 ip netns list; h1 iptables-save | grep -v '^#' || true; } > "$1"; }
+snapshot() { { h1 ip -d link show; h1 ip netns list; h1 iptables-save | grep -v '^#' || true;
+                h1 nft list ruleset 2>/dev/null || true; } > "$1"; }
 
 # 2. check + diff on the fresh host
 snapshot "$LOGS/before.txt"
@@ -54,10 +55,15 @@ ansible-playbook -i "$INV" "$ROOT/playbooks/example.yml" --check --diff > "$LOGS
   || { cat "$LOGS/check.log"; fail "--check --diff failed on a fresh host"; }
 snapshot "$LOGS/after-check.txt"
 cmp -s "$LOGS/before.txt" "$LOGS/after-check.txt" || fail "--check wrote to the host (see $LOGS)"
-for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add veth0 type veth peer name ceth0" \
-           "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0" "--dport 5000"; do
+for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add veth0 type veth peer name ceth0"; do
   grep -qF -- "$cmd" "$LOGS/check.log" || { cat "$LOGS/check.log"; fail "--check --diff does not show: $cmd"; }
 done
+# the masquerade and the published port, in the backend firewall_backend auto picked (nftables on a fresh host)
+grep -qF -- "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0" "$LOGS/check.log" \
+  || grep -qF -- 'nft add rule inet netplumb postrouting-nat ip saddr 172.18.0.0/16 oifname != "br0" masquerade' \
+     "$LOGS/check.log" || { cat "$LOGS/check.log"; fail "--check --diff does not show the masquerade of 172.18.0.0/16"; }
+grep -qE -- "--dport 5000|dport 5000" "$LOGS/check.log" \
+  || { cat "$LOGS/check.log"; fail "--check --diff does not show: the published port 5000"; }
 grep -qE '^h1 +: ok=[0-9]+ +changed=5 +unreachable=0 +failed=0' "$LOGS/check.log" \
   || { cat "$LOGS/check.log"; fail "--check did not predict 5 changed tasks"; }
 

@@ -15,7 +15,8 @@ import pytest
 
 from helpers.converge import changes, existing_ns
 from helpers.kernel import Monitor, dump, ip_json
-from helpers_fw import Servers, http_get, save, sh
+from helpers.modrun import pinned, run_module
+from helpers_fw import Servers, http_get, nft_table, save, sh
 
 from ansible_collections.netplumb.container.plugins.module_utils import _netspec
 
@@ -214,7 +215,10 @@ def test_adopting_the_tutorial_network_in_place_veths_first(sandbox, run):
     assert again["networks_meta"][0]["owned"] is True and again["networks_meta"][0]["rules"] == []
 
 
-def test_networks_of_ours_come_back_exactly_as_declared(sandbox, run):
+@pytest.mark.parametrize("backend", ["iptables", "nftables"])
+def test_networks_of_ours_come_back_exactly_as_declared(sandbox, backend):
+    """Once per firewall backend: the nftables driver's table is read back into the same intents."""
+    run = pinned(backend)
     sh("bash", "-ec", UPLINK_SCRIPT)
     declared = [
         dict(name="api", bridge="br-api", subnet="10.20.0.0/16", gateway="10.20.0.1", masquerade=True, icc=True,
@@ -228,11 +232,53 @@ def test_networks_of_ours_come_back_exactly_as_declared(sandbox, run):
                                "127.0.0.1:8053:53/udp"]),
                  dict(name="reverse-proxy-frontend", address="172.18.0.11", interface="ceth1", veth="front0")])]
     converge(run, declared)
+    assert (nft_table() != "") == (backend == "nftables")
+    assert ("NETPLUMB" in save().split("table inet netplumb")[0]) == (backend == "iptables")
     got = gather(run)
     assert got["container_networks"] == declared
     assert all(m["owned"] and m["rules"] == [] for m in got["networks_meta"])
     assert [u["name"] for u in got["unmanaged"]] == ["out"]
+    assert got["host"]["firewall"] == ("nftables" if backend == "nftables" else "iptables-nft")
     assert run("container_network", dict(networks=got["container_networks"]))["changed"] is False
+    # auto keeps the backend our rules are in: the gather reads the same value
+    assert gather(run_module)["container_networks"] == declared
+
+
+def test_a_rule_of_ours_changed_by_hand_in_the_nftables_table_is_listed_never_dropped(sandbox):
+    run = pinned("nftables")
+    sh("bash", "-ec", UPLINK_SCRIPT)
+    declared = [dict(name="web", bridge="br-web", subnet="172.18.0.0/24", gateway="172.18.0.1", masquerade=True,
+                     icc=True, isolate=True, containers=[dict(name="c0", address="172.18.0.10",
+                                                              publish=["8080:80/tcp"])])]
+    converge(run, declared)
+    # the forward accept of the published port, its container port edited by hand, comment kept: the rules of
+    # that port disagree on the container side, so none is read back; each is listed
+    listed = subprocess.run(["nft", "-a", "list", "chain", "inet", "netplumb", "forward"], check=True,
+                            capture_output=True, text=True).stdout
+    [line] = [x for x in listed.splitlines() if "netplumb:br-web:tcp/8080" in x]
+    handle = line.rsplit("# handle ", 1)[1].strip()
+    stmt = line.split("# handle")[0].strip()
+    sh("nft", "replace rule inet netplumb forward handle %s %s" % (handle, stmt.replace("dport 80 ", "dport 81 ")))
+
+    def port_lost(reason):
+        got = gather(run)
+        web = got["container_networks"][0]
+        assert web["containers"][0].get("publish", []) == [] and web["masquerade"] is True
+        unmanaged = [u for u in got["unmanaged"] if u["kind"] == "rule"]
+        assert len(unmanaged) == 4, unmanaged      # every rule of that owner, named with its chain and handle
+        assert all(u["name"].startswith("nftables table inet netplumb chain ") for u in unmanaged)
+        assert all("netplumb:br-web:tcp/8080" in u["reason"] and reason in u["reason"] for u in unmanaged)
+    port_lost("disagree on the container's address or port")
+    sh("nft", "replace rule inet netplumb forward handle %s %s" % (handle, stmt))
+    assert gather(run)["container_networks"] == declared
+    # its comment's digest changed too: not what netplumb renders, and a run rewrites it
+    tampered = stmt.replace("dport 80 ", "dport 81 ")
+    tampered = tampered[:tampered.rindex(":") + 1] + "00000000\""
+    sh("nft", "replace rule inet netplumb forward handle %s %s" % (handle, tampered))
+    port_lost("not what netplumb renders")
+    # the role's run puts the rule back; the gather reads the port again
+    converge(run, declared)
+    assert gather(run)["container_networks"] == declared
 
 
 DOCKER = """*nat

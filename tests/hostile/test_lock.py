@@ -176,8 +176,8 @@ def _playbook(book, *extra):
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(PLAYBOOKS, "callback_plugins"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_DEPRECATION_WARNINGS="0")
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-           "-e", "ansible_python_interpreter=%s" % sys.executable, "-e", "container_network_firewall_backend=iptables",
-               "-e", "swarm_prerequisites_firewall_backend=iptables",
+           "-e", "ansible_python_interpreter=%s" % sys.executable,
+           "-e", "container_network_firewall_backend=iptables", "-e", "swarm_prerequisites_firewall_backend=iptables",
            os.path.join(PLAYBOOKS, book)] + list(extra)
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -6,7 +6,9 @@ FlushAllOnReload=no. The sandbox's /etc is the copy-on-write one: what a test ch
 it puts back. Every case checks packets: egress to an "internet" namespace (198.51.100.1 behind 192.0.2.1), a
 published port from there, and after a reload the security drops (a container address reached directly, a port
 published on 127.0.0.1 reached from a neighbour) - with their counters, so a probe that never arrived is no pass.
-``BACKENDS``: the firewall drivers tried (the nftables driver joins here once it exists).
+``BACKENDS``: the firewall drivers tried. The nftables driver's own table is checked through a zone (default
+public) and through a reload (the table and its packets back; its security drops are the attacker tests of
+test_nft_firewall.py and test_nat_packets).
 """
 import os
 import shutil
@@ -106,8 +108,7 @@ def zones_of(bridge):
     return tuple((o.stdout + o.stderr).strip() for o in out)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("default", ["public", "drop"])
+@pytest.mark.parametrize("default,backend", [("public", "iptables"), ("drop", "iptables"), ("public", "nftables")])
 def test_zone_option_opens_egress_and_removal_restores_firewalld(world, run, conf, default, backend):
     if default != "public":
         configure(conf, DefaultZone=default)
@@ -270,6 +271,49 @@ def test_role_binds_and_installs_the_listener_where_firewalld_runs(world):
         assert zones_of("br-x") == ("no zone", "no zone") and permanent() == perm
         assert not os.path.exists("/etc/netplumb") and not os.path.exists(_persist.RELOAD_UNIT_FILE)
     finally:
+        daemon.close()
+        subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
+        shutil.rmtree("/etc/netplumb", ignore_errors=True)
+
+
+def test_nftables_table_is_back_after_a_reload_without_a_playbook(world, run, conf):
+    """The nftables driver beside the real firewalld (stock config, nftables backend): our bridge in zone trusted,
+    the listener running; after firewall-cmd --reload the table inet netplumb holds exactly the rules it held
+    (whoever flushed what, the listener converged once more), egress and the published port work."""
+    os.makedirs("/etc/systemd/system", exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=755", "netplumb-test-etc", "/etc/systemd/system"], check=True)
+    daemon = Firewalld()
+    listener = log = None
+    try:
+        args = dict(networks=NETS, firewall_backend="nftables", firewalld_zone="trusted")
+        assert cycle(run, args)["changed"]
+        res = run("container_network_persist", dict(args, variable="networks", boot=False, firewalld_reload=True))
+        assert not res.get("failed") and res["changed"], res
+
+        def table():
+            return subprocess.run(["nft", "list", "table", "inet", "netplumb"], capture_output=True, text=True,
+                                  check=False).stdout
+        before = table()
+        assert "netplumb:br-x" in before, before
+        listener, log = _listener(res["reload_exec_start"])
+        wait_for(lambda: _said(log, "listening for firewalld's reloads"), "listener subscribed")
+        done = "networks from %s: " % _persist.NETWORKS_FILE
+        wait_for(lambda: _count(log, done) == 1, "the listener's first converge")
+        assert Firewalld.cmd("--reload").stdout.strip() == "success"
+        wait_for(lambda: _said(log, "firewalld reloaded: converging"), "listener woken by the reload")
+        wait_for(lambda: _count(log, done) == 2 and table() == before, "our table as it was after the reload")
+        assert zones_of("br-x") == ("trusted", "trusted")
+        world.start("c0", "0.0.0.0", 80)
+        assert http_get("c0", "198.51.100.1", 8000) == "192.0.2.10"          # egress, masqueraded
+        assert http_get("out", "192.0.2.10", 8080) == "192.0.2.1"            # published, client kept
+        run("container_network", dict(args, networks=[dict(NETS[0], state="absent")]))
+        assert run("container_network_persist", dict(args, variable="networks", boot=False, firewalld_reload=True,
+                                                     state="absent"))["changed"]
+    finally:
+        if listener is not None:
+            listener.terminate()
+            listener.wait()
+            log.close()
         daemon.close()
         subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
         shutil.rmtree("/etc/netplumb", ignore_errors=True)

@@ -110,7 +110,7 @@ def test_owners_of_no_network_pass_through_with_their_owner():
     assert [r for r in rules if r.owner == "netplumb:br0"] == _iptables.render([NETS[0]])
     others = [r for r in rules if r.owner != "netplumb:br0"]
     assert sorted(set(r.owner for r in others)) == ["netplumb:fleet/br0", "netplumb:swarm/drop",
-                                                   "netplumb:swarm/local", "netplumb:swarm/peer"]
+                                                    "netplumb:swarm/local", "netplumb:swarm/peer"]
     assert len(others) == len(_nftables.render([swarm, ex]))
 
 

@@ -81,9 +81,11 @@ else:
 """
 
 
-def ask(host, address, port, proto="tcp", limit=20):
-    """The first line of the answer of ADDRESS:PORT asked from the host under test (testinfra), or None."""
-    out = host.run("python3 -c %s %s %d %s %d" % (shlex.quote(ASK), address, port, proto, limit))
+def ask(host, address, port, proto="tcp", limit=20, netns=None):
+    """The first line of the answer of ADDRESS:PORT asked from the host under test (testinfra), inside its
+    namespace NETNS if given, or None."""
+    out = host.run("%spython3 -c %s %s %d %s %d" % ("" if netns is None else "ip netns exec %s " % netns,
+                                                    shlex.quote(ASK), address, port, proto, limit))
     return out.stdout.strip().splitlines()[0] if out.rc == 0 and out.stdout.strip() else None
 
 

@@ -4,8 +4,8 @@
     tests/suites/run.py [--jobs N] [--keep-going] SUITE...
 
 - Two suites that name the same resource in tests/suites/suites.txt never run at the same time; a suite not
-  listed there runs alone. Among the suites that may start, the longest (by the last run's times in
-  .build/suites/times.json, else suites.txt) starts first.
+  listed there runs alone. Among the suites that may start, the longest (by its idle time in suites.txt, else
+  the last run's time in .build/suites/times.json) starts first.
 - Each suite's output goes to .build/suites/SUITE.log; one line is printed when a suite starts and ends.
 - At the first failure no further suite starts; the running ones finish (they clean up their labs), then the
   failure's log tail is printed. --keep-going runs every suite anyway.
@@ -71,7 +71,9 @@ class Runner:
     def __init__(self, suites, jobs, keep_going, make):
         self.decl = read_declarations()
         prev = last_times()
-        self.weight = {s: prev.get(s, self.decl.get(s, (0.0, None))[0]) for s in suites}
+        # the declared idle times order the start; a last run's time only for a suite not declared (a run beside
+        # other work inflates times unevenly: sanity measured 125 s one run and 307 s the next, and started late)
+        self.weight = {s: self.decl[s][0] if s in self.decl else prev.get(s, 0.0) for s in suites}
         self.pending = list(suites)
         self.order = list(suites)
         self.jobs = max(1, jobs)

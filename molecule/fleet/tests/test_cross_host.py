@@ -69,7 +69,6 @@ def test_container_reaches_other_hosts_containers_with_its_own_address(host, nam
             else:
                 raise AssertionError("no listener in %s on %s" % (cname, other))
             for src, src_addr in mine:
-                out = host.run("ip netns exec %s sh -c 'echo x | socat -T 10 - TCP:%s:7070,connect-timeout=10'"
-                               % (src, addr))
-                seen[(src, cname)] = (out.stdout.strip(), src_addr)
+                # waits for the answer (socat's client gives up 0.5 s after its stdin's EOF)
+                seen[(src, cname)] = (netcheck.ask(host, addr, 7070, "tcp", netns=src) or "", src_addr)
     assert seen and all(got == want for got, want in seen.values()), seen

@@ -39,11 +39,12 @@ def serve(host, port, answer):
 def connect(where, address, port, expect_answer=True):
     """The first line answered to a TCP connection from WHERE, or None (dropped: no answer within the connect
     timeout). A connection that should be answered is given time and tries again (a loaded machine)."""
-    for dummy in range(3 if expect_answer else 1):
-        out = netcheck.lab_exec(where, "sh", "-c", "echo probe | socat -T 10 - TCP:%s:%d,connect-timeout=%d"
-                                % (address, port, 10 if expect_answer else 3), timeout=40)
-        if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip().splitlines()[0]
+    if expect_answer:   # waits for the answer (socat's client gives up 0.5 s after its stdin's EOF)
+        return netcheck.probe_from(where, address, port, "tcp")
+    out = netcheck.lab_exec(where, "sh", "-c", "echo probe | socat -T 10 - TCP:%s:%d,connect-timeout=3"
+                            % (address, port), timeout=40)
+    if out.returncode == 0 and out.stdout.strip():
+        return out.stdout.strip().splitlines()[0]
     return None
 
 

@@ -118,12 +118,10 @@ missing_pyroute2:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netplumb.container.plugins.module_utils import _diagnose
+from ansible_collections.netplumb.container.plugins.module_utils import _diagnose, _gather
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
-from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils import _schema
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
@@ -134,14 +132,8 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR, missing_pyroute2=True)
     try:
-        with HostLock(validate_timeout(module.params["lock_timeout"])):
-            driver, why = None, None
-            try:
-                driver = get_driver(module.params["firewall_backend"])
-            except NetplumbError as exc:
-                why = str(exc)
-            with Netlink() as nl:
-                info, state, ruleset, firewalls = _diagnose.read(nl, driver, why)
+        dummy, (info, state, ruleset, firewalls) = _gather.read_locked(
+            module.params["lock_timeout"], module.params["firewall_backend"], _diagnose.read)
     except NetplumbError as exc:
         module.fail_json(msg=str(exc), changed=False)
     res = _diagnose.summary(_diagnose.analyse(info, state, ruleset, firewalls))

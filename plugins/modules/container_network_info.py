@@ -154,9 +154,7 @@ from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netplumb.container.plugins.module_utils import _gather, _schema
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
-from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
 
 
 def main():
@@ -167,14 +165,9 @@ def main():
     if not HAS_PYROUTE2:
         module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR, missing_pyroute2=True)
     try:
-        with HostLock(validate_timeout(module.params["lock_timeout"])):
-            driver, why = None, None
-            try:
-                driver = get_driver(module.params["firewall_backend"])
-            except NetplumbError as exc:
-                why = str(exc)
-            with Netlink() as nl:
-                res = _gather.read(nl, driver, why, adopt=module.params["adopt"])
+        driver, res = _gather.read_locked(module.params["lock_timeout"], module.params["firewall_backend"],
+                                          lambda nl, driver, why: _gather.read(nl, driver, why,
+                                                                               adopt=module.params["adopt"]))
     except NetplumbError as exc:
         module.fail_json(msg=str(exc), changed=False)
     for warning in getattr(driver, "warnings", None) or []:

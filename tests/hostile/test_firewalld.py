@@ -161,6 +161,17 @@ def _listener(exec_start):
     return proc, log
 
 
+def _teardown(daemon, listener=None, log=None):
+    """The listener ended, firewalld and its bus stopped, the tmpfs on /etc/systemd/system and /etc/netplumb gone."""
+    if listener is not None:
+        listener.terminate()
+        listener.wait()
+        log.close()
+    daemon.close()
+    subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
+    shutil.rmtree("/etc/netplumb", ignore_errors=True)
+
+
 def _count(log, text):
     log.seek(0)
     return log.read().count(text)
@@ -239,13 +250,7 @@ def test_rules_are_back_after_a_reload_without_a_playbook(world, run, conf, flus
         assert res["changed"] and not os.path.exists("/etc/netplumb"), res
         assert not os.path.lexists(_persist.RELOAD_WANTS_LINK) and not os.path.exists(_persist.RELOAD_UNIT_FILE)
     finally:
-        if listener is not None:
-            listener.terminate()
-            listener.wait()
-            log.close()
-        daemon.close()
-        subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
-        shutil.rmtree("/etc/netplumb", ignore_errors=True)
+        _teardown(daemon, listener, log)
 
 
 def test_role_binds_and_installs_the_listener_where_firewalld_runs(world):
@@ -271,9 +276,7 @@ def test_role_binds_and_installs_the_listener_where_firewalld_runs(world):
         assert zones_of("br-x") == ("no zone", "no zone") and permanent() == perm
         assert not os.path.exists("/etc/netplumb") and not os.path.exists(_persist.RELOAD_UNIT_FILE)
     finally:
-        daemon.close()
-        subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
-        shutil.rmtree("/etc/netplumb", ignore_errors=True)
+        _teardown(daemon)
 
 
 def test_nftables_table_is_back_after_a_reload_without_a_playbook(world, run, conf):
@@ -310,10 +313,4 @@ def test_nftables_table_is_back_after_a_reload_without_a_playbook(world, run, co
         assert run("container_network_persist", dict(args, variable="networks", boot=False, firewalld_reload=True,
                                                      state="absent"))["changed"]
     finally:
-        if listener is not None:
-            listener.terminate()
-            listener.wait()
-            log.close()
-        daemon.close()
-        subprocess.run(["umount", "-l", "/etc/systemd/system"], check=True)
-        shutil.rmtree("/etc/netplumb", ignore_errors=True)
+        _teardown(daemon, listener, log)

@@ -795,6 +795,29 @@ def procs_in(ids):
     return out
 
 
+def hold_namespaces(procs, ids):
+    """Open the namespaces in ``ids`` of the recorded processes that are still alive, so that none of them is
+    freed - and its id reused by someone else's new namespace (another suite's test, beside us) - while teardown
+    looks for processes inside them. Returns (the ids held, their fds). A namespace no live recorded process
+    holds any more is never searched: its id may already name another namespace."""
+    held, fds = set(), []
+    for dummy, pid, start in procs:
+        if not alive(pid, start):
+            continue
+        for ns in ("net", "mnt", "pid"):
+            try:
+                fd = os.open("/proc/%d/ns/%s" % (pid, ns), os.O_RDONLY)
+            except OSError:
+                continue
+            nid = os.readlink("/proc/self/fd/%d" % fd)
+            if nid in ids and alive(pid, start):     # still that process's: the fd holds our namespace
+                held.add(nid)
+                fds.append(fd)
+            else:
+                os.close(fd)
+    return held, fds
+
+
 def kill_wait(pids, timeout=5.0):
     for pid, start in pids:
         if alive(pid, start):
@@ -819,15 +842,20 @@ def teardown(st, quiet=False, keep_logs=False):
     procs = st.procs()
     inner = [(p, s) for name, p, s in procs if name != "top"]
     top = [(p, s) for name, p, s in procs if name == "top"]
-    ok = kill_wait(inner)
-    ok = kill_wait(top) and ok
-    # anything else still inside our namespaces (interactive shells, exec'd commands, proxies)
-    for dummy in range(3):
+    ids, fds = hold_namespaces(procs, ids)
+    try:
+        ok = kill_wait(inner)
+        ok = kill_wait(top) and ok
+        # anything else still inside our namespaces (interactive shells, exec'd commands, proxies)
+        for dummy in range(3):
+            left = procs_in(ids)
+            if not left:
+                break
+            kill_wait([(p, starttime(p)) for p in left])
         left = procs_in(ids)
-        if not left:
-            break
-        kill_wait([(p, starttime(p)) for p in left])
-    left = procs_in(ids)
+    finally:
+        for fd in fds:
+            os.close(fd)
     if left:
         log("warning: processes still inside the lab namespaces: %s" % left)
     if not ok and not quiet:

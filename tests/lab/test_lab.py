@@ -181,6 +181,15 @@ def test_ansible_ping(lab):
     assert p.stdout.count("SUCCESS") == len(HOSTS)
 
 
+def started(pid):
+    """A process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or infinity."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return float("inf")
+
+
 def test_zz_down_leaves_nothing(lab):
     """Runs last: take the lab down and check that nothing is left anywhere."""
     during = root_snapshot()
@@ -193,6 +202,10 @@ def test_zz_down_leaves_nothing(lab):
     for h in state["hosts"].values():
         ids |= {h["netns"], h["mntns"], h["pidns"]}
 
+    # a lab namespace freed by the down may give its id to another suite's new namespace at once: only a process
+    # started before the down can be a leftover of the lab (in clock ticks since boot, as /proc/PID/stat says)
+    with open("/proc/uptime") as f:
+        down_at = float(f.read().split()[0]) * os.sysconf("SC_CLK_TCK")
     netlab("down")
     assert not [p for p in pids if pid_alive(p)]
     assert not os.path.exists(os.path.join(STATE, "state.json"))
@@ -203,7 +216,8 @@ def test_zz_down_leaves_nothing(lab):
         if d.isdigit():
             for ns in ("net", "mnt", "pid"):
                 try:
-                    if os.readlink("/proc/%s/ns/%s" % (d, ns)) in ids and pid_alive(int(d)):
+                    if os.readlink("/proc/%s/ns/%s" % (d, ns)) in ids and pid_alive(int(d)) \
+                            and started(int(d)) < down_at:
                         leftovers.append(int(d))
                 except OSError:
                     pass

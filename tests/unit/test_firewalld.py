@@ -202,3 +202,25 @@ def test_a_running_systemd_restarts_the_listener_on_a_change(root):
     unit = _persist.RELOAD_UNIT
     assert p.commands[-2:] == ["systemctl daemon-reload", "systemctl try-restart %s; systemctl is-active --quiet "
                                "firewalld.service && systemctl start %s" % (unit, unit)]
+
+
+def test_a_binding_failing_halfway_reports_what_was_written(monkeypatch, tmp_path):
+    """The firewalld step after a converge: the permanent binding fails after the record and the runtime binding
+    were written; the error lists the converge's commands and exactly those two, nothing after."""
+    from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError
+    monkeypatch.setattr(_firewalld, "LEDGER", str(tmp_path / "firewalld.json"))
+    calls = []
+
+    def fake_cmd(args):
+        calls.append(list(args))
+        return (1, "", "Error: INVALID_ZONE") if "--permanent" in args else (0, "success", "")
+    monkeypatch.setattr(_firewalld, "_cmd", fake_cmd)
+    res = dict(commands=["ip link add br-x type bridge"], changed=True, warnings=[], calls=[])
+    parsed = dict(present=[dict(bridge="br-x")], absent=[])
+    with pytest.raises(KernelError) as err:
+        _firewalld.converge(res, parsed, "trusted", False, False, state())
+    assert err.value.done[0] == "ip link add br-x type bridge"
+    assert err.value.done[1].startswith("install -m 0600 /dev/stdin %s" % _firewalld.LEDGER)
+    assert err.value.done[2:] == ["firewall-cmd --zone=trusted --add-interface=br-x"]
+    assert "--permanent" in err.value.command and calls[-1][0] == "--permanent"
+    assert os.path.exists(_firewalld.LEDGER)     # the record was written before the first binding

@@ -399,6 +399,8 @@ def plan(networks, present, firewall_backend, variable, python, systemd_running=
         else:
             continue
         _hosttools.need_place(p, path, "to %s %s" % ("write" if want is not None else "remove", path))
+        if path == RELOAD_UNIT_FILE and want is not None:    # what the listener listens with
+            _hosttools.need_tool(p, "dbus-monitor", "by %s (it listens for firewalld's reloads with it)" % RELOAD_UNIT)
         unit_changed = unit_changed or path in (UNIT_FILE, RELOAD_UNIT_FILE)
         reload_changed = reload_changed or path in (RELOAD_UNIT_FILE, NETWORKS_FILE)
     for link, cur, want, unit in ((WANTS_LINK, cur_link, want_link, UNIT),

@@ -119,8 +119,8 @@ def test_boot_input_errors_name_the_file_or_the_field(tmp_path):
     assert boot(["--bogus"])[0] == 2 and boot(["a", "b"])[0] == 2
 
 
-OVERLAY = dict(subnet="10.244.1.0/24", local="192.0.2.11", peers=[dict(name="h2", subnet="10.244.2.0/24",
-                                                                         address="192.0.2.12")])
+OVERLAY = dict(subnet="10.244.1.0/24", local="192.0.2.11",
+               peers=[dict(name="h2", subnet="10.244.2.0/24", address="192.0.2.12")])
 
 
 def test_cross_host_is_completed_with_the_module_defaults_and_checked_by_its_validator():
@@ -151,7 +151,7 @@ def test_the_networks_file_carries_the_cross_host_step_and_the_boot_refuses_a_ba
     assert json.loads(text)["cross_host"]["args"] == OVERLAY
     assert "cross_host" not in json.loads(_persist.networks_text([], "auto", "n"))
     bad = tmp_path / "bad.json"
-    bad.write_text(_persist.networks_text([], "auto", "n", cross_host=dict(module="vxlan_overlay",
-                                                                             args=dict(OVERLAY, vni=0))))
+    cross = dict(module="vxlan_overlay", args=dict(OVERLAY, vni=0))
+    bad.write_text(_persist.networks_text([], "auto", "n", cross_host=cross))
     rc, out, err = boot([str(bad)])
     assert (rc, out) == (2, "") and "cross_host.args.vni=0" in err, err

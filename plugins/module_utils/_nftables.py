@@ -35,7 +35,7 @@ import json
 from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
-    NFT_FAMILY, NFT_TABLE, OWNER_PREFIX, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, Exemption, FirewallDriver,
+    MARK_BITS, NFT_FAMILY, NFT_TABLE, OWNER_PREFIX, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, Exemption, FirewallDriver,
     InputAllowance, NetworkIntent, PortForward, SwarmAllowance, network_of, parse_forward_owner)
 from ansible_collections.netplumb.container.plugins.module_utils import _iptables
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import (
@@ -49,6 +49,7 @@ CHAINS = (
     ("prerouting-nat", ("nat", "prerouting", -100)),
     ("output-nat", ("nat", "output", -100)),
     ("postrouting-nat", ("nat", "postrouting", 100)),
+    ("forward-mark", ("filter", "forward", -1)),
     ("forward", ("filter", "forward", 0)),
     ("input", ("filter", "input", -10)),
 )
@@ -137,7 +138,39 @@ def network_rules(n):
         rules.append(NftRule("prerouting-raw", "meta nfproto ipv4 iifname %s return" % b, o, 2))
     # container addresses are reached through the bridge (or published ports), never directly
     rules.append(NftRule("prerouting-raw", "ip daddr %s iifname != %s drop" % (s, b), o, 1 if n.isolate else 3))
+    if n.accept_fwmark is not None:
+        # Docker 29 in nftables mode (its bridge-accept-fwmark): the mark its forward chains accept, set before
+        # them (priority filter - 1) on the traffic from our bridge; an accept in our table is not final
+        rules.append(NftRule("forward-mark", "meta nfproto ipv4 iifname %s %s" % (b, mark_set(n.accept_fwmark)), o, 0))
     return rules
+
+
+def mark_set(fwmark):
+    """The statement that gives a packet the mark (mark, mask): the whole mark without a mask, else only the
+    mask's bits (``meta mark & (~MASK | MARK) | MARK``: the form nft itself prints, so the text is stable)."""
+    mark, mask = fwmark
+    if mask is None:
+        return "meta mark set 0x%08x" % mark
+    return "meta mark set meta mark & 0x%08x | 0x%08x" % ((~mask | mark) & MARK_BITS, mark)
+
+
+def mark_read(expr):
+    """(mark, mask or None) of a read rule's ``meta mark set`` (the inverse of mark_set), or None."""
+    for e in expr:
+        m = e.get("mangle") if isinstance(e, dict) else None
+        if not isinstance(m, dict) or (m.get("key") or {}).get("meta", {}).get("key") != "mark":
+            continue
+        v = m.get("value")
+        if isinstance(v, int) and not isinstance(v, bool):
+            return (v, None)
+        try:
+            (op, (left, mark)), = v.items()
+            (op2, (dummy, keep)), = left.items()
+        except (AttributeError, ValueError, TypeError):
+            return None
+        if op == "|" and op2 == "&" and isinstance(mark, int) and isinstance(keep, int):
+            return (mark, ((~keep) & MARK_BITS) | mark)
+    return None
 
 
 def _dnat(m):
@@ -290,7 +323,8 @@ class NftState:
             bridge = network_of(owner)
             why = None
             if _network_owner(owner):
-                found = _network_intent(bridge, keys, self.subnets.get(bridge, []))
+                marks = [None] + [mark_read(r.expr) for r in rules if r.chain == "forward-mark"]
+                found = _network_intent(bridge, keys, self.subnets.get(bridge, []), [m for m in marks if m or m is None])
             elif _forward_owner(owner):
                 found, why = _forward_intent(parse_forward_owner(owner), rules, keys)
             else:
@@ -337,7 +371,7 @@ def parse_json(doc):
 # the iptables (table, built-in chain) a chain of ours corresponds to, for the iptables-shaped records
 _IPT_HOOK = {"prerouting-raw": ("raw", "PREROUTING"), "prerouting-nat": ("nat", "PREROUTING"),
              "output-nat": ("nat", "OUTPUT"), "postrouting-nat": ("nat", "POSTROUTING"),
-             "forward": ("filter", "FORWARD"), "input": ("filter", "INPUT")}
+             "forward": ("filter", "FORWARD"), "input": ("filter", "INPUT"), "forward-mark": ("filter", "FORWARD")}
 
 
 class UnreadRule:
@@ -392,15 +426,17 @@ def _keys(rules):
     return set(r.key for r in rules)
 
 
-def _network_intent(bridge, keys, subnets):
-    """The NetworkIntent whose rules are exactly ``keys`` (its subnet one of ``subnets``), or None."""
+def _network_intent(bridge, keys, subnets, marks=(None,)):
+    """The NetworkIntent whose rules are exactly ``keys`` (its subnet one of ``subnets``, its accept_fwmark one
+    of ``marks``), or None."""
     for subnet in sorted(set(subnets), key=str):
-        for masq in (True, False):
-            for isolate in (True, False):
-                for icc in (True, False):
-                    n = NetworkIntent(bridge, subnet, masq, isolate, icc)
-                    if _keys(network_rules(n)) == keys:
-                        return n
+        for mark in marks:
+            for masq in (True, False):
+                for isolate in (True, False):
+                    for icc in (True, False):
+                        n = NetworkIntent(bridge, subnet, masq, isolate, icc, mark)
+                        if _keys(network_rules(n)) == keys:
+                            return n
     return None
 
 
@@ -522,22 +558,10 @@ def nft_works(tool):
 DOCKER_TABLES = (("ip", "docker-bridges"), ("ip6", "docker-bridges"))
 
 
-def neighbour_warnings(tool):
-    """What the nftables driver cannot do beside the tables it sees: Docker 29 in nftables mode drops in its own
-    tables what our table accepts (an accept is not final across tables)."""
-    rc, out, dummy = tool.cmd("list tables", json_out=True)
-    try:
-        tables = set((t["table"]["family"], t["table"]["name"]) for t in json.loads(out or "{}").get("nftables", [])
-                     if "table" in t) if rc == 0 else set()
-    except (ValueError, KeyError, TypeError):
-        tables = set()
-    if any(t in tables for t in DOCKER_TABLES):
-        return ["Docker runs with its nftables firewall backend (table ip docker-bridges): an accept in table %s is "
-                "not final, so Docker's drops in its own tables still apply to our networks' forwarded traffic. "
-                "Docker's documented hook is its daemon option --bridge-accept-fwmark (packets carrying that "
-                "mark, set at filter forward priority filter - 1 or lower, are accepted by Docker's rules); "
-                "netplumb does not set that mark yet: use firewall_backend=iptables or keep our bridges' traffic "
-                "out of Docker's drops (see docs/firewall-backends.md)" % WHERE]
+def neighbour_warnings(tool):  # pylint: disable=unused-argument
+    """What the nftables driver cannot do beside the tables it sees. Docker 29 in nftables mode is told about per
+    network, from the model of the other firewalls (``_hostfw.docker_nft_warnings``, and its filter-FORWARD policy
+    drop by ``_hostfw.network_warnings``): none here."""
     return []
 
 

@@ -757,6 +757,7 @@ def fixes(block, fw, bridge, mapping=None):
         if what == "published-replies":
             return ["%s -i %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" % (pre, bridge)]
         proto, port, cip, cport = mapping
+        port, cport = str(port).replace("-", ":"), str(cport).replace("-", ":")     # iptables ranges: LO:HI
         if hook == "prerouting":
             return ["%s -p %s -m %s --dport %s -j ACCEPT" % (pre, proto, proto, port)]
         return ["%s -o %s -d %s -p %s -m %s --dport %s -m conntrack --ctstate DNAT -j ACCEPT"

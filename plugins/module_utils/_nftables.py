@@ -276,6 +276,130 @@ class ReadRule:
     def key(self):
         return (self.chain, self.comment)
 
+    def altered(self, text):
+        """Is this rule's body, as read, other than ``text`` (the wanted rule's, whose comment it carries)? A
+        rule edited by hand with its comment kept. False when the body cannot be printed back (an expression
+        this version does not print): never a rewrite on doubt."""
+        if not self.expr:
+            return False
+        body = print_expr(self.expr)
+        return body is not None and body != text
+
+
+# --- the read JSON printed back in the renderer's syntax (tamper detection) ----------------------------
+def _pv(right):
+    """A JSON value in the renderer's syntax, or None."""
+    if isinstance(right, bool):
+        return None
+    if isinstance(right, (int, str)):
+        return "%s" % right
+    if isinstance(right, dict):
+        if "prefix" in right:
+            return "%s/%s" % (right["prefix"].get("addr"), right["prefix"].get("len"))
+        if "range" in right and len(right["range"]) == 2:
+            return "%s-%s" % tuple(right["range"])
+        if "set" in right:
+            return _pset(right["set"])
+    if isinstance(right, list):
+        return _pset(right)
+    return None
+
+
+def _pset(items):
+    vals = [_pv(v) for v in items]
+    if any(v is None for v in vals):
+        return None
+    if all(v.isdigit() for v in vals):
+        return "{ %s }" % ", ".join(str(v) for v in sorted(int(v) for v in vals))
+    return ",".join(vals)
+
+
+def _pmatch(m):
+    op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
+    if op not in ("==", "!=", "in") or not isinstance(left, dict):
+        return None
+    neg = "!= " if op == "!=" else ""
+    val = _pv(right)
+    if val is None:
+        return None
+    if "meta" in left:
+        key = left["meta"].get("key")
+        if key in ("iifname", "oifname"):
+            return '%s %s"%s"' % (key, neg, val)
+        if key in ("nfproto", "l4proto"):
+            return "meta %s %s%s" % (key, neg, val)
+        return None
+    if "payload" in left:
+        pl = left["payload"]
+        if pl.get("protocol") == "ip" and pl.get("field") in ("saddr", "daddr"):
+            return "ip %s %s%s" % (pl["field"], neg, val)
+        if pl.get("protocol") in ("tcp", "udp") and pl.get("field") == "dport":
+            return "%s dport %s%s" % (pl["protocol"], neg, val)
+        return None
+    if "ct" in left and left["ct"].get("key") in ("state", "status") and not neg:
+        return "ct %s %s" % (left["ct"]["key"], val)
+    if "fib" in left and left["fib"].get("result") == "type" and left["fib"].get("flags") == ["daddr"] and not neg:
+        return "fib daddr type %s" % val
+    return None
+
+
+def _pdnat(d):
+    if not isinstance(d, dict) or d.get("family") != "ip":
+        return None
+    addr = d.get("addr")
+    if isinstance(addr, str):
+        port = _pv(d.get("port"))
+        return None if port is None else "dnat ip to %s:%s" % (addr, port)
+    mp = addr.get("map") if isinstance(addr, dict) else None
+    try:
+        proto = mp["key"]["payload"]["protocol"]
+        pairs = ", ".join("%d : %s . %d" % (k, v["concat"][0], v["concat"][1]) for k, v in mp["data"]["set"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return "dnat ip addr . port to %s dport map { %s }" % (proto, pairs)
+
+
+def _pmangle(m):
+    if (m.get("key") or {}).get("meta", {}).get("key") != "mark":
+        return None
+    v = m.get("value")
+    if isinstance(v, int) and not isinstance(v, bool):
+        return "meta mark set 0x%08x" % v
+    return _mark_set_raw(m)
+
+
+def _mark_set_raw(m):
+    try:
+        (dummy, (left, mark)), = m["value"].items()
+        (dummy2, (dummy3, keep)), = left.items()
+        return "meta mark set meta mark & 0x%08x | 0x%08x" % (keep, mark)
+    except (AttributeError, ValueError, TypeError, KeyError):
+        return None
+
+
+def print_expr(expr):
+    """The rule's JSON expressions printed in the renderer's syntax (``ip daddr 172.18.0.0/16 iifname != "br0"
+    drop``), or None when one of them is not a form the renderer writes."""
+    out = []
+    for e in expr:
+        if not isinstance(e, dict) or len(e) != 1:
+            return None
+        (key, val), = e.items()
+        if key == "match":
+            text = _pmatch(val) if isinstance(val, dict) else None
+        elif key in ("accept", "drop", "return", "masquerade") and val is None:
+            text = key
+        elif key == "dnat":
+            text = _pdnat(val)
+        elif key == "mangle" and isinstance(val, dict):
+            text = _pmangle(val)
+        else:
+            text = None
+        if text is None:
+            return None
+        out.append(text)
+    return " ".join(out)
+
 
 class NftState:
     """Our table as read: does it exist, its chains (name -> (type, hook, prio) or None for a regular chain)
@@ -331,6 +455,10 @@ class NftState:
                 intents.extend(_iptables.Rule(*(_IPT_HOOK.get(r.chain, ("filter", r.chain))
                                                 + (["-m", "comment", "--comment", owner], owner))) for r in rules)
                 continue
+            if found is not None:
+                texts = dict((w.key, w.text_) for w in render([found]))
+                if any(r.altered(texts.get(r.key, "")) for r in rules):
+                    found, why = None, "altered"
             if found is not None:
                 intents.append(found)
             else:
@@ -402,12 +530,12 @@ class UnreadRule:
         if self.owner_read is None:
             return (self.text(), "in our table without our owner comment: the next run of container_network "
                                  "removes it")
-        if self.why == "disagree":
-            return (self.text(), "a rule of ours (owner %s) whose rules disagree on the container's address or port "
-                                 "(edited by hand with its comment kept?): not read back; a run compares the "
-                                 "comments and does not rewrite it: delete the rules of %s (nft delete rule %s "
-                                 "CHAIN handle N) and run container_network again"
-                    % (self.owner_read, self.owner_read, WHERE))
+        if self.why in ("disagree", "altered"):
+            return (self.text(), "a rule of ours (owner %s) edited by hand with its comment kept (%s): not read "
+                                 "back; the next run that manages %s replaces it (its check mode reports it)"
+                    % (self.owner_read, "its rules disagree on the container's address or port"
+                       if self.why == "disagree" else "its body is not what its comment's digest names",
+                       self.owner_read))
         return (self.text(), "a rule of ours (owner %s) that is not what netplumb renders for any network or "
                              "published port (changed by hand?): not read back; the next run that manages %s "
                              "rewrites it" % (self.owner_read, self.owner_read))
@@ -629,14 +757,18 @@ class NftablesDriver(FirewallDriver):
         return out
 
     def changed_owners(self, state, owned, intents):
-        cur = {}
+        wanted = render(intents)
+        texts = dict((r.key, r.text_) for r in wanted)
+        cur, altered = {}, set()
         for r in state.all_rules():
             if r.owner and owned(r.owner):
                 cur.setdefault(r.owner, set()).add(r.key)
+                if r.key in texts and r.altered(texts[r.key]):
+                    altered.add(r.owner)
         want = {}
-        for r in render(intents):
+        for r in wanted:
             want.setdefault(r.owner, set()).add(r.key)
-        return set(o for o in set(cur) | set(want) if cur.get(o, set()) != want.get(o, set()))
+        return altered | set(o for o in set(cur) | set(want) if cur.get(o, set()) != want.get(o, set()))
 
     def foreign_icc(self, bridge):
         return IptablesDriver.foreign_icc_in(self.saved.get("nft", "") + self.saved.get("legacy", ""), bridge)
@@ -645,7 +777,7 @@ class NftablesDriver(FirewallDriver):
     def desired(self, state, owned, wanted):
         """{chain: [NftRule or ReadRule]} after the change: others' rules kept in place (once), ``wanted``
         merged in, sorted by rank (stable)."""
-        wanted_keys = set(r.key for r in wanted)
+        wanted_text = dict((r.key, r.text_) for r in wanted)
         keep = {}
         for chain, rules in state.by_chain.items():
             seen, lst = set(), []
@@ -653,7 +785,7 @@ class NftablesDriver(FirewallDriver):
                 if r.owner is None or r.key in seen:
                     continue
                 seen.add(r.key)
-                if not owned(r.owner) or r.key in wanted_keys:
+                if not owned(r.owner) or (r.key in wanted_text and not r.altered(wanted_text[r.key])):
                     lst.append(r)
             keep[chain] = lst
         by_chain = {}
@@ -751,11 +883,16 @@ def _chain_edit(chain, cur, want):
     want_keys = [r.key for r in want]
     pos = dict((k, i) for i, k in enumerate(want_keys))
     mine = set(r.key for r in want if isinstance(r, NftRule))     # what this plan can write again
+    texts = dict((r.key, r.text_) for r in want if isinstance(r, NftRule))
     kept, dels, seen, last = {}, [], set(), -1
     for r in cur:
         if r.owner is None:
             notes.append("%s chain %s held a rule netplumb did not write (comment %r); removed"
                          % (WHERE, chain, r.comment))
+            dels.append(r)
+        elif r.key in texts and r.altered(texts[r.key]):
+            notes.append("%s chain %s held a rule with our comment %r whose body was changed (%s); replaced"
+                         % (WHERE, chain, r.comment, print_expr(r.expr)))
             dels.append(r)
         elif r.key in seen:
             notes.append("%s chain %s held copies of the rule with comment %r; reduced to one"

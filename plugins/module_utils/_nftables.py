@@ -683,7 +683,6 @@ def nft_works(tool):
     return rc == 0, (err or out or "").strip()
 
 
-DOCKER_TABLES = (("ip", "docker-bridges"), ("ip6", "docker-bridges"))
 
 
 def neighbour_warnings(tool):  # pylint: disable=unused-argument

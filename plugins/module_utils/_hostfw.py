@@ -879,15 +879,14 @@ def docker_nft_warnings(fw, bridge, accept_fwmark=None, backend=None):
     if accept_fwmark is None:
         if not nets:
             return []
+        theirs = (" (Docker's is set: %s)" % ", ".join(_fmt_mark(a) for a in accepted) if accepted else
+                  "; Docker's is not set (e.g. \"bridge-accept-fwmark\": \"0x100/0x100\" in /etc/docker/daemon.json)")
         return ["%s: its networks' chains (%s) drop the new connections of network %s into Docker's networks, "
                 "whatever table inet netplumb accepts (an accept in nftables is not final). Docker's documented hook is "
                 "its daemon option bridge-accept-fwmark: packets carrying that mark are accepted%s. To let our "
                 "containers reach Docker's, set the same value as this network's docker_accept_fwmark (netplumb then "
                 "marks the traffic from %s at priority filter - 1, firewall_backend nftables); see "
-                "docs/firewall-backends.md" % (where, ", ".join(DOCKER_FWD_IN + n for n in nets), bridge,
-                                                " (Docker's is set: %s)" % ", ".join(_fmt_mark(a) for a in accepted)
-                                                if accepted else "; Docker's is not set (e.g. \"bridge-accept-fwmark\": "
-                                                "\"0x100/0x100\" in /etc/docker/daemon.json)", bridge)]
+                "docs/firewall-backends.md" % (where, ", ".join(DOCKER_FWD_IN + n for n in nets), bridge, theirs, bridge)]
     out = []
     if backend is not None and backend != "nftables":
         out.append("docker_accept_fwmark=%s: only the nftables driver sets the mark; this run's firewall backend is "

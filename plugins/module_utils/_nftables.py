@@ -683,8 +683,6 @@ def nft_works(tool):
     return rc == 0, (err or out or "").strip()
 
 
-
-
 def neighbour_warnings(tool):  # pylint: disable=unused-argument
     """What the nftables driver cannot do beside the tables it sees. Docker 29 in nftables mode is told about per
     network, from the model of the other firewalls (``_hostfw.docker_nft_warnings``, and its filter-FORWARD policy

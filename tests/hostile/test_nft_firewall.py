@@ -104,8 +104,8 @@ def tamper(kind):
         text = sh("nft", "-a", "list", "chain", "inet", "netplumb", chain).stdout
         [line] = [ln.strip() for ln in text.splitlines() if "# handle %d" % rule["handle"] in ln]
         body = line.split(" comment ", 1)[0].rsplit(" " + old, 1)[0] + " " + new
-        sh("nft", "replace rule inet netplumb %s handle %d %s comment \"%s\"" % (chain, rule["handle"], body,
-                                                                                rule["comment"]))
+        sh("nft", "replace rule inet netplumb %s handle %d %s comment \"%s\""
+           % (chain, rule["handle"], body, rule["comment"]))
 
 
 @pytest.mark.category("firewall")

@@ -14,7 +14,8 @@ replies, the mark, ICC, and drops the rest ("UNPUBLISHED PORT DROP"). An accept 
 * a mark Docker does not accept (its option unset) is warned about, and the packets prove it;
 * Docker's filter-FORWARD policy drop (set when Docker enabled IP forwarding itself) drops all our forwarded
   traffic whatever the mark; the warning names ip-forward-no-drop, and its second fix opens it;
-* the iptables driver does not set the mark: it says so.
+* the iptables driver does not set the mark: it says so;
+* the module container_network takes it per network (networks[].docker_accept_fwmark, the role's schema).
 """
 import os
 import subprocess
@@ -231,3 +232,24 @@ def test_the_iptables_driver_says_it_does_not_set_the_mark(wired, run):
     assert any("only the nftables driver sets the mark" in w for w in res["warnings"]), res["warnings"]
     assert http_get("c0", "172.17.0.2", 80, timeout=0.5) is None
     assert docker_table() == before
+
+
+def test_the_module_container_network_takes_the_option_per_network(wired, run):
+    """networks[].docker_accept_fwmark (the role's container_networks[] alike) reaches container_nat: the mark rule
+    in check mode exactly as in real mode, then the network's container reaches Docker's."""
+    load(docker_ruleset())
+    before = docker_table()
+    nets = [dict(name="web", bridge="br-y", subnet="172.20.0.0/24", docker_accept_fwmark="0x2/0x3",
+                 containers=[dict(name="c1", address="172.20.0.10")])]
+    args = dict(networks=nets, **NFT)
+    check = run("container_network", args, check=True)
+    real = run("container_network", args)
+    assert not check.get("failed") and not real.get("failed"), (check, real)
+    assert (check["changed"], check["commands"]) == (True, real["commands"])
+    again = run("container_network", args)
+    assert again["changed"] is False and again["commands"] == [], again
+    assert any("forward-mark" in c and '"br-y"' in c for c in real["commands"]), real["commands"]
+    assert http_get("c1", "172.17.0.2", 80) == "172.17.0.1"
+    assert docker_table() == before
+    res = run("container_network", dict(networks=[dict(nets[0], state="absent")], **NFT))
+    assert res["changed"] and not res.get("failed"), res

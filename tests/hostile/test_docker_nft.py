@@ -192,6 +192,8 @@ def test_with_the_mark_docker_accepts_our_traffic(wired, run):
     info = run("container_network_info", NFT)
     assert not info.get("failed"), info
     assert not [u for u in info.get("unmanaged", []) if BRIDGE in str(u)], info.get("unmanaged")
+    [net] = [n for n in info["container_networks"] if n["bridge"] == BRIDGE]
+    assert net["docker_accept_fwmark"] == "0x2/0x3", net
     # unset: the mark rule goes, Docker drops again
     res = run("container_nat", NAT)
     assert res["changed"] and any("forward-mark" in c for c in res["commands"]), res
@@ -251,5 +253,11 @@ def test_the_module_container_network_takes_the_option_per_network(wired, run):
     assert any("forward-mark" in c and '"br-y"' in c for c in real["commands"]), real["commands"]
     assert http_get("c1", "172.17.0.2", 80) == "172.17.0.1"
     assert docker_table() == before
+    # container_network_info gives it back in the same schema: fed to container_network, nothing to do
+    info = run("container_network_info", NFT)
+    [web] = [n for n in info["container_networks"] if n["bridge"] == "br-y"]
+    assert web["docker_accept_fwmark"] == "0x2/0x3", web
+    again = run("container_network", dict(networks=[web], **NFT))
+    assert again["changed"] is False, again
     res = run("container_network", dict(networks=[dict(nets[0], state="absent")], **NFT))
     assert res["changed"] and not res.get("failed"), res

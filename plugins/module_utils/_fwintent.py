@@ -34,6 +34,8 @@ __metaclass__ = type
 
 import ipaddress
 
+from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
+
 OWNER_PREFIX = "netplumb:"
 LOOPBACK = ipaddress.ip_network(u"127.0.0.0/8")
 SWARM = OWNER_PREFIX + "swarm"
@@ -77,14 +79,17 @@ class NetworkIntent(Intent):
     bridge talk to each other. Always: forwarding of its egress and replies, invalid-state drops, hairpin
     masquerade, and the early drop of traffic to its subnet that does not come from its bridge."""
 
-    __slots__ = ("bridge", "subnet", "masquerade", "isolate", "icc")
+    __slots__ = ("bridge", "subnet", "masquerade", "isolate", "icc", "accept_fwmark")
 
-    def __init__(self, bridge, subnet, masquerade=True, isolate=True, icc=True):
+    def __init__(self, bridge, subnet, masquerade=True, isolate=True, icc=True, accept_fwmark=None):
         self.bridge = bridge
         self.subnet = ipaddress.ip_network(u"%s" % (subnet,))
         self.masquerade = bool(masquerade)
         self.isolate = bool(isolate)
         self.icc = bool(icc)
+        # (mark, mask or None): the firewall mark Docker's nftables rules accept (its bridge-accept-fwmark),
+        # set on the traffic from the bridge before Docker's forward chain sees it (nftables driver only)
+        self.accept_fwmark = None if accept_fwmark is None else tuple(accept_fwmark)
 
     @property
     def owner(self):
@@ -190,6 +195,42 @@ def owners_of(intents):
         else:
             out.add(i.owner)
     return out
+
+
+MARK_BITS = 0xffffffff
+
+
+def parse_fwmark(field, value):
+    """``docker_accept_fwmark``: ``MARK`` or ``MARK/MASK`` (decimal or 0x hex, 32 bits), as Docker's daemon option
+    ``bridge-accept-fwmark`` takes it -> (mark, mask or None); None when unset. Docker accepts a packet whose mark
+    equals MARK (no mask), or whose mark AND MASK equals MARK."""
+    if value is None or value == "":
+        return None
+    text = u"%s" % (value,)
+    mark_s, sep, mask_s = text.strip().partition("/")
+    try:
+        mark = int(mark_s, 0)
+        mask = int(mask_s, 0) if sep else None
+    except ValueError:
+        raise ValidationError(field, value, "a firewall mark MARK or MARK/MASK (decimal or 0x hex), the value of "
+                              "Docker's bridge-accept-fwmark, e.g. 0x100/0x100")
+    for what, n in (("mark", mark), ("mask", mask)):
+        if n is not None and not 0 <= n <= MARK_BITS:
+            raise ValidationError(field, value, "the %s must fit 32 bits (0 to 0xffffffff)" % what)
+    if mask is None and mark == 0:
+        raise ValidationError(field, value, "mark 0 is every unmarked packet's mark; choose a mark no one else uses")
+    if mask is not None and (mask == 0 or mark & ~mask & MARK_BITS):
+        raise ValidationError(field, value, "the mark must lie within a non-zero mask (mark AND mask == mark), else "
+                              "Docker's match (meta mark and MASK == MARK) never matches")
+    return (mark, mask)
+
+
+def format_fwmark(fwmark):
+    """(mark, mask) -> ``0x2/0x3`` (the form Docker's bridge-accept-fwmark takes); None -> None."""
+    if fwmark is None:
+        return None
+    mark, mask = fwmark
+    return "0x%x" % mark if mask is None else "0x%x/0x%x" % (mark, mask)
 
 
 def network_of(owner):

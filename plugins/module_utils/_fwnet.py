@@ -24,7 +24,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils import _conntrack, _firewall
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
-    OWNER_PREFIX, NetworkIntent, PortForward, network_of, parse_forward_owner)
+    OWNER_PREFIX, NetworkIntent, PortForward, network_of, parse_forward_owner, parse_fwmark)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._owner import is_ours
@@ -87,6 +87,7 @@ def validate_nat(spec):
         _ranges.refuse("subnet", net, spec["subnet"])
     v.choice("state", spec["state"], ["present", "absent"])
     v.choice("firewall_backend", spec.get("firewall_backend", "auto"), ["auto", "iptables", "nftables"])
+    parse_fwmark("docker_accept_fwmark", spec.get("docker_accept_fwmark"))
     return net
 
 
@@ -343,8 +344,9 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     for w in driver.warnings:
         p.warn(w)
     current = driver.read()
+    fwmark = parse_fwmark("docker_accept_fwmark", spec.get("docker_accept_fwmark")) if present else None
     if present:     # other firewalls that drop this network's traffic: told, never changed
-        for w in _hostfw.network_warnings(_hostfw.read(driver), bridge, net):
+        for w in _hostfw.network_warnings(_hostfw.read(driver), bridge, net, fwmark, driver.backend):
             p.warn(w)
     if present and not spec.get("icc", True):
         _check_foreign_icc(driver, bridge, host)
@@ -357,7 +359,7 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
                 raise StateError("subnet %s overlaps %s of network %s already managed by netplumb"
                                  % (net, other, other_bridge))
     wanted = [NetworkIntent(bridge, net, spec.get("masquerade", True), spec.get("isolate", True),
-                            spec.get("icc", True))] if present else []
+                            spec.get("icc", True), fwmark)] if present else []
     before, after = driver.plan(p, current, lambda o: o == owner, wanted)
     fwd_before = sysctl_read("net.ipv4.ip_forward", nl)
     p.before = dict(state="present" if before else "absent", backend=driver.backend, rules=before)

@@ -51,6 +51,7 @@ import re
 from ansible_collections.netplumb.container.plugins.module_utils import _hostfw, _netspec, _preflight, _vxlan
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import format_fwmark
 from ansible_collections.netplumb.container.plugins.module_utils._fwnet import PROTOCOLS, nat_rules, sysctl_read
 from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
 from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink
@@ -159,6 +160,7 @@ class Network:
         self.icc = True
         self.isolate = False
         self.mtu = None
+        self.fwmark = None          # docker_accept_fwmark (nftables driver)
         self.rules = []             # names of rules of others this network stands for
         self.our_nat = []           # our rules of owner netplumb:BRIDGE
         self.owners = []            # the owner comments of our rules it stands for
@@ -172,6 +174,8 @@ class Network:
                    masquerade=self.masquerade, icc=self.icc, isolate=self.isolate)
         if self.mtu is not None:
             out["mtu"] = self.mtu
+        if self.fwmark is not None:
+            out["docker_accept_fwmark"] = self.fwmark
         if adopt and self.adopting():
             out["adopt"] = True
         out["containers"] = [c.value() for c in self.containers]
@@ -196,6 +200,10 @@ class Gather:
         self.uplinks = facts.uplinks()
         self.namespaces = namespaces
         self.ours_rules = list(ruleset.rules()) if ruleset is not None else []
+        # the nftables driver's marks for Docker (docker_accept_fwmark), read back with its network intents
+        self.fwmarks = dict((i.bridge, format_fwmark(i.accept_fwmark)) for i in
+                            (ruleset.intents()[0] if hasattr(ruleset, "intents") else [])
+                            if getattr(i, "accept_fwmark", None) is not None)
         self.fw = firewalls
         self.ours = ours or (lambda ns, lk: is_ours(lk))
         self.unmanaged = []
@@ -222,6 +230,7 @@ class Gather:
         self.rules_of_ours()
         for net in self.networks:
             self.flags(net)
+            net.fwmark = self.fwmarks.get(net.bridge)
         for (tool, where, chain), count in sorted(self.tool_chains.items()):
             self.note("chain", "%s chain %s" % (where, chain),
                       "%s's chain (%d rule%s): another tool's, not gathered" % (tool, count, "" if count == 1 else "s"))

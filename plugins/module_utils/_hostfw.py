@@ -75,13 +75,14 @@ class Cond:
 
 
 class Rule:
-    __slots__ = ("conds", "verdict", "target", "text")
+    __slots__ = ("conds", "verdict", "target", "text", "expr")
 
-    def __init__(self, conds, verdict, target=None, text=""):
+    def __init__(self, conds, verdict, target=None, text="", expr=None):
         self.conds = conds
         self.verdict = verdict      # accept drop reject jump goto return dnat ours, or None (goes on)
         self.target = target        # the chain of jump/goto, the destination of a dnat
         self.text = text
+        self.expr = expr            # nftables: the JSON expressions as read (Docker's fwmark accept is read there)
 
 
 class Chain:
@@ -690,7 +691,9 @@ def parse_nft(data):
             table = tables.get((r.get("family"), r.get("table")))
             if table is None or r.get("chain") not in table.chains:
                 continue
-            table.chains[r["chain"]].rules.append(_nft_rule(r.get("expr") or []))
+            rule = _nft_rule(r.get("expr") or [])
+            rule.expr = r.get("expr") or []
+            table.chains[r["chain"]].rules.append(rule)
     return list(tables.values())
 
 
@@ -754,10 +757,19 @@ def fixes(block, fw, bridge, mapping=None):
         if what == "published-replies":
             return ["%s -i %s -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" % (pre, bridge)]
         proto, port, cip, cport = mapping
+        port, cport = str(port).replace("-", ":"), str(cport).replace("-", ":")     # iptables ranges: LO:HI
         if hook == "prerouting":
             return ["%s -p %s -m %s --dport %s -j ACCEPT" % (pre, proto, proto, port)]
         return ["%s -o %s -d %s -p %s -m %s --dport %s -m conntrack --ctstate DNAT -j ACCEPT"
                 % (pre, bridge, cip, proto, proto, cport)]
+    if kind == "docker" and hook == "forward" and block.rule is None:
+        # Docker 29 in nftables mode, its filter-FORWARD policy drop (set when Docker enabled IP forwarding
+        # itself): no rule of that base chain checks bridge-accept-fwmark, so a mark does not help
+        return ["set \"ip-forward-no-drop\": true in /etc/docker/daemon.json and restart dockerd (Docker then leaves "
+                "the policy of %s %s %s at accept; its bridge-accept-fwmark does not help against this policy)"
+                % (table.family, table.name, chain.name),
+                "until then: nft add chain %s %s %s '{ policy accept; }' (Docker sets it again when it restarts)"
+                % (table.family, table.name, chain.name)]
     pre = "nft insert rule %s %s %s" % (table.family, table.name, chain.name)
     if what == "egress":
         return ['%s iifname "%s" accept' % (pre, bridge)]
@@ -809,8 +821,98 @@ def warnings(blocks, fw, bridge, net=None, mapping=None):
     return out
 
 
-def network_warnings(fw, bridge, subnet):
-    return warnings(fw.blocks(network_packets(bridge, subnet)), fw, bridge, "%s (%s)" % (bridge, subnet))
+def network_warnings(fw, bridge, subnet, accept_fwmark=None, backend=None):
+    out = warnings(fw.blocks(network_packets(bridge, subnet)), fw, bridge, "%s (%s)" % (bridge, subnet))
+    return out + docker_nft_warnings(fw, bridge, accept_fwmark, backend)
+
+
+DOCKER_NFT = ("ip", "docker-bridges")
+DOCKER_FWD_IN = "filter-forward-in__"
+
+
+def docker_fwmark(expr):
+    """(mark, mask or None) that a rule of Docker's accepts (``meta mark M accept``, ``meta mark and K == M
+    accept``: what its bridge-accept-fwmark renders, comment "ALLOW FW MARK"), or None."""
+    if not any(isinstance(e, dict) and "accept" in e for e in expr or []):
+        return None
+    for e in expr or []:
+        m = e.get("match") if isinstance(e, dict) else None
+        if not isinstance(m, dict) or m.get("op", "==") != "==":
+            continue
+        left, right = m.get("left"), m.get("right")
+        if not isinstance(right, int) or isinstance(right, bool) or not isinstance(left, dict):
+            continue
+        if (left.get("meta") or {}).get("key") == "mark":
+            return (right, None)
+        try:
+            (op, (inner, mask)), = left.items()
+        except (ValueError, TypeError, AttributeError):
+            continue
+        if op == "&" and isinstance(inner, dict) and (inner.get("meta") or {}).get("key") == "mark" \
+                and isinstance(mask, int):
+            return (right, mask)
+    return None
+
+
+def _fmt_mark(fwmark):
+    mark, mask = fwmark
+    return "0x%x" % mark if mask is None else "0x%x/0x%x" % (mark, mask)
+
+
+def docker_nft_warnings(fw, bridge, accept_fwmark=None, backend=None):
+    """Docker 29 in nftables mode (table ip docker-bridges): each of its networks' chain filter-forward-in__BRIDGE
+    drops new connections into that network (but for published ports) whatever our table accepts, except packets
+    carrying the mark of its daemon option bridge-accept-fwmark ("ALLOW FW MARK"). The warnings: our network's
+    traffic into Docker's networks is dropped (docker_accept_fwmark unset), or the mark we set is not the one
+    Docker accepts, or the backend does not set it (iptables)."""
+    table = next((t for t in fw.tables if (t.family, t.name) == DOCKER_NFT and not t.iptables), None)
+    if table is None:
+        return []
+    nets = sorted(c[len(DOCKER_FWD_IN):] for c in table.chains if c.startswith(DOCKER_FWD_IN))
+    accepted = []
+    for name in nets:
+        for rule in table.chains[DOCKER_FWD_IN + name].rules:
+            found = docker_fwmark(rule.expr)
+            if found is not None and found not in accepted:
+                accepted.append(found)
+    where = "Docker runs with its nftables firewall backend (table ip docker-bridges)"
+    if accept_fwmark is None:
+        if not nets:
+            return []
+        theirs = (" (Docker's is set: %s)" % ", ".join(_fmt_mark(a) for a in accepted) if accepted else
+                  "; Docker's is not set (e.g. \"bridge-accept-fwmark\": \"0x100/0x100\" in /etc/docker/daemon.json)")
+        return ["%s: its networks' chains (%s) drop the new connections of network %s into Docker's networks, "
+                "whatever table inet netplumb accepts (an accept in nftables is not final). Docker's documented hook is "
+                "its daemon option bridge-accept-fwmark: packets carrying that mark are accepted%s. To let our "
+                "containers reach Docker's, set the same value as this network's docker_accept_fwmark (netplumb then "
+                "marks the traffic from %s at priority filter - 1, firewall_backend nftables); see "
+                "docs/firewall-backends.md" % (where, ", ".join(DOCKER_FWD_IN + n for n in nets), bridge, theirs, bridge)]
+    out = []
+    if backend is not None and backend != "nftables":
+        out.append("docker_accept_fwmark=%s: only the nftables driver sets the mark; this run's firewall backend is "
+                   "%s, so the traffic of %s is not marked and Docker's nftables chains still drop it where they "
+                   "would. Use firewall_backend=nftables (see docs/firewall-backends.md)"
+                   % (_fmt_mark(accept_fwmark), backend, bridge))
+    if nets and not any(_mark_accepted(accept_fwmark, a) for a in accepted):
+        out.append("docker_accept_fwmark=%s: %s, but its chains accept %s: Docker drops the traffic of %s into its "
+                   "networks. Give Docker's daemon option bridge-accept-fwmark the same value (\"bridge-accept-fwmark\": "
+                   "\"%s\" in /etc/docker/daemon.json) and restart dockerd"
+                   % (_fmt_mark(accept_fwmark), where, "the marks " + ", ".join(_fmt_mark(a) for a in accepted)
+                      if accepted else "no mark (its bridge-accept-fwmark is not set)", bridge,
+                      _fmt_mark(accept_fwmark)))
+    return out
+
+
+def _mark_accepted(ours, theirs):
+    """Does a packet marked by ours (mark, mask: only the mask's bits set) pass Docker's match theirs?"""
+    mark, mask = ours
+    tmark, tmask = theirs
+    if mask is None:        # the whole mark is ours
+        return (mark if tmask is None else mark & tmask) == tmark
+    # only our mask's bits are known: Docker's match must look at no other bit
+    if tmask is None or tmask & ~mask:
+        return False
+    return mark & tmask == tmark
 
 
 def publish_warnings(fw, bridge, protocol, host_port, container_ip, container_port, host_ip=None):

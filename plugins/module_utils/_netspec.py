@@ -29,6 +29,7 @@ import hashlib
 import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
+from ansible_collections.netplumb.container.plugins.module_utils._fwintent import parse_fwmark
 from ansible_collections.netplumb.container.plugins.module_utils import _ranges
 from ansible_collections.netplumb.container.plugins.module_utils import _schema
 from ansible_collections.netplumb.container.plugins.module_utils._options import FIREWALL_BACKEND, NETWORK
@@ -150,6 +151,8 @@ class _Parser:
             if gateway is not None and not self.usable(pre + ".gateway", gateway, subnet):
                 gateway = None
         flags = dict((flag, net[flag]) for flag, dummy in FLAGS)
+        flags["docker_accept_fwmark"] = net.get("docker_accept_fwmark")
+        self.check(parse_fwmark, pre + ".docker_accept_fwmark", flags["docker_accept_fwmark"])
         ok, mtu = self.check(v.mtu, pre + ".mtu", net["mtu"])
         out = dict(field="%s (%s)" % (pre, name), name=name, state=state, bridge=bridge, mtu=mtu,
                    subnet=str(subnet) if subnet is not None else None,
@@ -322,7 +325,8 @@ def calls(networks, firewall_backend="auto"):
                                   adopt=n["adopt"])))
         out.append(dict(module="container_nat", label=label,
                         args=dict(fw, bridge=n["bridge"], subnet=n["subnet"], masquerade=n["masquerade"],
-                                  icc=n["icc"], isolate=n["isolate"])))
+                                  icc=n["icc"], isolate=n["isolate"],
+                                  docker_accept_fwmark=n.get("docker_accept_fwmark"))))
         out.append(dict(module="port_publish", label=label,
                         args=dict(fw, ports=n["ports"], bridge=n["bridge"], prune=True)))
     return out

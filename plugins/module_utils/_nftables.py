@@ -35,7 +35,7 @@ import json
 from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
-    NFT_FAMILY, NFT_TABLE, OWNER_PREFIX, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, Exemption, FirewallDriver,
+    MARK_BITS, NFT_FAMILY, NFT_TABLE, OWNER_PREFIX, SWARM_DROP, SWARM_LOCAL, SWARM_PEER, Exemption, FirewallDriver,
     InputAllowance, NetworkIntent, PortForward, SwarmAllowance, network_of, parse_forward_owner)
 from ansible_collections.netplumb.container.plugins.module_utils import _iptables
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import (
@@ -49,6 +49,7 @@ CHAINS = (
     ("prerouting-nat", ("nat", "prerouting", -100)),
     ("output-nat", ("nat", "output", -100)),
     ("postrouting-nat", ("nat", "postrouting", 100)),
+    ("forward-mark", ("filter", "forward", -1)),
     ("forward", ("filter", "forward", 0)),
     ("input", ("filter", "input", -10)),
 )
@@ -137,7 +138,39 @@ def network_rules(n):
         rules.append(NftRule("prerouting-raw", "meta nfproto ipv4 iifname %s return" % b, o, 2))
     # container addresses are reached through the bridge (or published ports), never directly
     rules.append(NftRule("prerouting-raw", "ip daddr %s iifname != %s drop" % (s, b), o, 1 if n.isolate else 3))
+    if n.accept_fwmark is not None:
+        # Docker 29 in nftables mode (its bridge-accept-fwmark): the mark its forward chains accept, set before
+        # them (priority filter - 1) on the traffic from our bridge; an accept in our table is not final
+        rules.append(NftRule("forward-mark", "meta nfproto ipv4 iifname %s %s" % (b, mark_set(n.accept_fwmark)), o, 0))
     return rules
+
+
+def mark_set(fwmark):
+    """The statement that gives a packet the mark (mark, mask): the whole mark without a mask, else only the
+    mask's bits (``meta mark & (~MASK | MARK) | MARK``: the form nft itself prints, so the text is stable)."""
+    mark, mask = fwmark
+    if mask is None:
+        return "meta mark set 0x%08x" % mark
+    return "meta mark set meta mark & 0x%08x | 0x%08x" % ((~mask | mark) & MARK_BITS, mark)
+
+
+def mark_read(expr):
+    """(mark, mask or None) of a read rule's ``meta mark set`` (the inverse of mark_set), or None."""
+    for e in expr:
+        m = e.get("mangle") if isinstance(e, dict) else None
+        if not isinstance(m, dict) or (m.get("key") or {}).get("meta", {}).get("key") != "mark":
+            continue
+        v = m.get("value")
+        if isinstance(v, int) and not isinstance(v, bool):
+            return (v, None)
+        try:
+            (op, (left, mark)), = v.items()
+            (op2, (dummy, keep)), = left.items()
+        except (AttributeError, ValueError, TypeError):
+            return None
+        if op == "|" and op2 == "&" and isinstance(mark, int) and isinstance(keep, int):
+            return (mark, ((~keep) & MARK_BITS) | mark)
+    return None
 
 
 def _dnat(m):
@@ -243,6 +276,130 @@ class ReadRule:
     def key(self):
         return (self.chain, self.comment)
 
+    def altered(self, text):
+        """Is this rule's body, as read, other than ``text`` (the wanted rule's, whose comment it carries)? A
+        rule edited by hand with its comment kept. False when the body cannot be printed back (an expression
+        this version does not print): never a rewrite on doubt."""
+        if not self.expr:
+            return False
+        body = print_expr(self.expr)
+        return body is not None and body != text
+
+
+# --- the read JSON printed back in the renderer's syntax (tamper detection) ----------------------------
+def _pv(right):
+    """A JSON value in the renderer's syntax, or None."""
+    if isinstance(right, bool):
+        return None
+    if isinstance(right, (int, str)):
+        return "%s" % right
+    if isinstance(right, dict):
+        if "prefix" in right:
+            return "%s/%s" % (right["prefix"].get("addr"), right["prefix"].get("len"))
+        if "range" in right and len(right["range"]) == 2:
+            return "%s-%s" % tuple(right["range"])
+        if "set" in right:
+            return _pset(right["set"])
+    if isinstance(right, list):
+        return _pset(right)
+    return None
+
+
+def _pset(items):
+    vals = [_pv(v) for v in items]
+    if any(v is None for v in vals):
+        return None
+    if all(v.isdigit() for v in vals):
+        return "{ %s }" % ", ".join(str(v) for v in sorted(int(v) for v in vals))
+    return ",".join(vals)
+
+
+def _pmatch(m):
+    op, left, right = m.get("op", "=="), m.get("left"), m.get("right")
+    if op not in ("==", "!=", "in") or not isinstance(left, dict):
+        return None
+    neg = "!= " if op == "!=" else ""
+    val = _pv(right)
+    if val is None:
+        return None
+    if "meta" in left:
+        key = left["meta"].get("key")
+        if key in ("iifname", "oifname"):
+            return '%s %s"%s"' % (key, neg, val)
+        if key in ("nfproto", "l4proto"):
+            return "meta %s %s%s" % (key, neg, val)
+        return None
+    if "payload" in left:
+        pl = left["payload"]
+        if pl.get("protocol") == "ip" and pl.get("field") in ("saddr", "daddr"):
+            return "ip %s %s%s" % (pl["field"], neg, val)
+        if pl.get("protocol") in ("tcp", "udp") and pl.get("field") == "dport":
+            return "%s dport %s%s" % (pl["protocol"], neg, val)
+        return None
+    if "ct" in left and left["ct"].get("key") in ("state", "status") and not neg:
+        return "ct %s %s" % (left["ct"]["key"], val)
+    if "fib" in left and left["fib"].get("result") == "type" and left["fib"].get("flags") == ["daddr"] and not neg:
+        return "fib daddr type %s" % val
+    return None
+
+
+def _pdnat(d):
+    if not isinstance(d, dict) or d.get("family") != "ip":
+        return None
+    addr = d.get("addr")
+    if isinstance(addr, str):
+        port = _pv(d.get("port"))
+        return None if port is None else "dnat ip to %s:%s" % (addr, port)
+    mp = addr.get("map") if isinstance(addr, dict) else None
+    try:
+        proto = mp["key"]["payload"]["protocol"]
+        pairs = ", ".join("%d : %s . %d" % (k, v["concat"][0], v["concat"][1]) for k, v in mp["data"]["set"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+    return "dnat ip addr . port to %s dport map { %s }" % (proto, pairs)
+
+
+def _pmangle(m):
+    if (m.get("key") or {}).get("meta", {}).get("key") != "mark":
+        return None
+    v = m.get("value")
+    if isinstance(v, int) and not isinstance(v, bool):
+        return "meta mark set 0x%08x" % v
+    return _mark_set_raw(m)
+
+
+def _mark_set_raw(m):
+    try:
+        (dummy, (left, mark)), = m["value"].items()
+        (dummy2, (dummy3, keep)), = left.items()
+        return "meta mark set meta mark & 0x%08x | 0x%08x" % (keep, mark)
+    except (AttributeError, ValueError, TypeError, KeyError):
+        return None
+
+
+def print_expr(expr):
+    """The rule's JSON expressions printed in the renderer's syntax (``ip daddr 172.18.0.0/16 iifname != "br0"
+    drop``), or None when one of them is not a form the renderer writes."""
+    out = []
+    for e in expr:
+        if not isinstance(e, dict) or len(e) != 1:
+            return None
+        (key, val), = e.items()
+        if key == "match":
+            text = _pmatch(val) if isinstance(val, dict) else None
+        elif key in ("accept", "drop", "return", "masquerade") and val is None:
+            text = key
+        elif key == "dnat":
+            text = _pdnat(val)
+        elif key == "mangle" and isinstance(val, dict):
+            text = _pmangle(val)
+        else:
+            text = None
+        if text is None:
+            return None
+        out.append(text)
+    return " ".join(out)
+
 
 class NftState:
     """Our table as read: does it exist, its chains (name -> (type, hook, prio) or None for a regular chain)
@@ -290,13 +447,18 @@ class NftState:
             bridge = network_of(owner)
             why = None
             if _network_owner(owner):
-                found = _network_intent(bridge, keys, self.subnets.get(bridge, []))
+                marks = [None] + [mark_read(r.expr) for r in rules if r.chain == "forward-mark"]
+                found = _network_intent(bridge, keys, self.subnets.get(bridge, []), [m for m in marks if m or m is None])
             elif _forward_owner(owner):
                 found, why = _forward_intent(parse_forward_owner(owner), rules, keys)
             else:
                 intents.extend(_iptables.Rule(*(_IPT_HOOK.get(r.chain, ("filter", r.chain))
                                                 + (["-m", "comment", "--comment", owner], owner))) for r in rules)
                 continue
+            if found is not None:
+                texts = dict((w.key, w.text_) for w in render([found]))
+                if any(r.altered(texts.get(r.key, "")) for r in rules):
+                    found, why = None, "altered"
             if found is not None:
                 intents.append(found)
             else:
@@ -337,7 +499,7 @@ def parse_json(doc):
 # the iptables (table, built-in chain) a chain of ours corresponds to, for the iptables-shaped records
 _IPT_HOOK = {"prerouting-raw": ("raw", "PREROUTING"), "prerouting-nat": ("nat", "PREROUTING"),
              "output-nat": ("nat", "OUTPUT"), "postrouting-nat": ("nat", "POSTROUTING"),
-             "forward": ("filter", "FORWARD"), "input": ("filter", "INPUT")}
+             "forward": ("filter", "FORWARD"), "input": ("filter", "INPUT"), "forward-mark": ("filter", "FORWARD")}
 
 
 class UnreadRule:
@@ -368,12 +530,12 @@ class UnreadRule:
         if self.owner_read is None:
             return (self.text(), "in our table without our owner comment: the next run of container_network "
                                  "removes it")
-        if self.why == "disagree":
-            return (self.text(), "a rule of ours (owner %s) whose rules disagree on the container's address or port "
-                                 "(edited by hand with its comment kept?): not read back; a run compares the "
-                                 "comments and does not rewrite it: delete the rules of %s (nft delete rule %s "
-                                 "CHAIN handle N) and run container_network again"
-                    % (self.owner_read, self.owner_read, WHERE))
+        if self.why in ("disagree", "altered"):
+            return (self.text(), "a rule of ours (owner %s) edited by hand with its comment kept (%s): not read "
+                                 "back; the next run that manages %s replaces it (its check mode reports it)"
+                    % (self.owner_read, "its rules disagree on the container's address or port"
+                       if self.why == "disagree" else "its body is not what its comment's digest names",
+                       self.owner_read))
         return (self.text(), "a rule of ours (owner %s) that is not what netplumb renders for any network or "
                              "published port (changed by hand?): not read back; the next run that manages %s "
                              "rewrites it" % (self.owner_read, self.owner_read))
@@ -392,15 +554,17 @@ def _keys(rules):
     return set(r.key for r in rules)
 
 
-def _network_intent(bridge, keys, subnets):
-    """The NetworkIntent whose rules are exactly ``keys`` (its subnet one of ``subnets``), or None."""
+def _network_intent(bridge, keys, subnets, marks=(None,)):
+    """The NetworkIntent whose rules are exactly ``keys`` (its subnet one of ``subnets``, its accept_fwmark one
+    of ``marks``), or None."""
     for subnet in sorted(set(subnets), key=str):
-        for masq in (True, False):
-            for isolate in (True, False):
-                for icc in (True, False):
-                    n = NetworkIntent(bridge, subnet, masq, isolate, icc)
-                    if _keys(network_rules(n)) == keys:
-                        return n
+        for mark in marks:
+            for masq in (True, False):
+                for isolate in (True, False):
+                    for icc in (True, False):
+                        n = NetworkIntent(bridge, subnet, masq, isolate, icc, mark)
+                        if _keys(network_rules(n)) == keys:
+                            return n
     return None
 
 
@@ -519,25 +683,10 @@ def nft_works(tool):
     return rc == 0, (err or out or "").strip()
 
 
-DOCKER_TABLES = (("ip", "docker-bridges"), ("ip6", "docker-bridges"))
-
-
-def neighbour_warnings(tool):
-    """What the nftables driver cannot do beside the tables it sees: Docker 29 in nftables mode drops in its own
-    tables what our table accepts (an accept is not final across tables)."""
-    rc, out, dummy = tool.cmd("list tables", json_out=True)
-    try:
-        tables = set((t["table"]["family"], t["table"]["name"]) for t in json.loads(out or "{}").get("nftables", [])
-                     if "table" in t) if rc == 0 else set()
-    except (ValueError, KeyError, TypeError):
-        tables = set()
-    if any(t in tables for t in DOCKER_TABLES):
-        return ["Docker runs with its nftables firewall backend (table ip docker-bridges): an accept in table %s is "
-                "not final, so Docker's drops in its own tables still apply to our networks' forwarded traffic. "
-                "Docker's documented hook is its daemon option --bridge-accept-fwmark (packets carrying that "
-                "mark, set at filter forward priority filter - 1 or lower, are accepted by Docker's rules); "
-                "netplumb does not set that mark yet: use firewall_backend=iptables or keep our bridges' traffic "
-                "out of Docker's drops (see docs/firewall-backends.md)" % WHERE]
+def neighbour_warnings(tool):  # pylint: disable=unused-argument
+    """What the nftables driver cannot do beside the tables it sees. Docker 29 in nftables mode is told about per
+    network, from the model of the other firewalls (``_hostfw.docker_nft_warnings``, and its filter-FORWARD policy
+    drop by ``_hostfw.network_warnings``): none here."""
     return []
 
 
@@ -605,14 +754,18 @@ class NftablesDriver(FirewallDriver):
         return out
 
     def changed_owners(self, state, owned, intents):
-        cur = {}
+        wanted = render(intents)
+        texts = dict((r.key, r.text_) for r in wanted)
+        cur, altered = {}, set()
         for r in state.all_rules():
             if r.owner and owned(r.owner):
                 cur.setdefault(r.owner, set()).add(r.key)
+                if r.key in texts and r.altered(texts[r.key]):
+                    altered.add(r.owner)
         want = {}
-        for r in render(intents):
+        for r in wanted:
             want.setdefault(r.owner, set()).add(r.key)
-        return set(o for o in set(cur) | set(want) if cur.get(o, set()) != want.get(o, set()))
+        return altered | set(o for o in set(cur) | set(want) if cur.get(o, set()) != want.get(o, set()))
 
     def foreign_icc(self, bridge):
         return IptablesDriver.foreign_icc_in(self.saved.get("nft", "") + self.saved.get("legacy", ""), bridge)
@@ -621,7 +774,7 @@ class NftablesDriver(FirewallDriver):
     def desired(self, state, owned, wanted):
         """{chain: [NftRule or ReadRule]} after the change: others' rules kept in place (once), ``wanted``
         merged in, sorted by rank (stable)."""
-        wanted_keys = set(r.key for r in wanted)
+        wanted_text = dict((r.key, r.text_) for r in wanted)
         keep = {}
         for chain, rules in state.by_chain.items():
             seen, lst = set(), []
@@ -629,7 +782,7 @@ class NftablesDriver(FirewallDriver):
                 if r.owner is None or r.key in seen:
                     continue
                 seen.add(r.key)
-                if not owned(r.owner) or r.key in wanted_keys:
+                if not owned(r.owner) or (r.key in wanted_text and not r.altered(wanted_text[r.key])):
                     lst.append(r)
             keep[chain] = lst
         by_chain = {}
@@ -727,11 +880,16 @@ def _chain_edit(chain, cur, want):
     want_keys = [r.key for r in want]
     pos = dict((k, i) for i, k in enumerate(want_keys))
     mine = set(r.key for r in want if isinstance(r, NftRule))     # what this plan can write again
+    texts = dict((r.key, r.text_) for r in want if isinstance(r, NftRule))
     kept, dels, seen, last = {}, [], set(), -1
     for r in cur:
         if r.owner is None:
             notes.append("%s chain %s held a rule netplumb did not write (comment %r); removed"
                          % (WHERE, chain, r.comment))
+            dels.append(r)
+        elif r.key in texts and r.altered(texts[r.key]):
+            notes.append("%s chain %s held a rule with our comment %r whose body was changed (%s); replaced"
+                         % (WHERE, chain, r.comment, print_expr(r.expr)))
             dels.append(r)
         elif r.key in seen:
             notes.append("%s chain %s held copies of the rule with comment %r; reduced to one"

@@ -62,6 +62,22 @@ FIREWALL_BACKEND = opt(
     default="auto", choices=["auto", "iptables", "nftables"],
 )
 
+# Docker 29 in nftables mode: the mark of its daemon option bridge-accept-fwmark (container_nat, the networks).
+DOCKER_ACCEPT_FWMARK = opt(
+    "str",
+    [
+        ("Docker 29 with its nftables firewall backend drops new connections into its networks whatever our table "
+         "accepts (an accept in nftables is not final), except packets carrying the mark of its daemon option "
+         "C(bridge-accept-fwmark). Set this to the same value (C(MARK) or C(MARK/MASK), decimal or C(0x) hex, e.g. "
+         "V(0x100/0x100)) and the nftables driver marks the traffic from the bridge (chain C(forward-mark), "
+         "priority C(filter - 1): only the mask's bits, without a mask the whole mark), so its containers reach "
+         "Docker's containers, unpublished ports included."),
+        ("Unset (the default) nothing is marked; where Docker's nftables table has networks, a warning names "
+         "C(bridge-accept-fwmark) and this option. The iptables driver does not set the mark (a warning says so). "
+         "See docs/firewall-backends.md."),
+    ],
+)
+
 # Doc fragment name -> the options it documents.
 FRAGMENTS = dict(host_lock=dict(lock_timeout=LOCK_TIMEOUT), firewall_backend=dict(firewall_backend=FIREWALL_BACKEND))
 
@@ -87,6 +103,12 @@ NETWORK = dict(
     ),
     icc=opt("bool", "Containers on this bridge may talk to each other.", default=True),
     isolate=opt("bool", "Drop traffic between this bridge and other netplumb bridges.", default=True),
+    docker_accept_fwmark=dict(DOCKER_ACCEPT_FWMARK, description=[
+        ("Docker 29 in nftables mode: the mark of Docker's daemon option C(bridge-accept-fwmark) (C(MARK) or "
+         "C(MARK/MASK)), set on the traffic from this bridge so that Docker's chains accept it, as "
+         "the option C(docker_accept_fwmark) of M(netplumb.container.container_nat). Unset: nothing is "
+         "marked. See docs/firewall-backends.md."),
+    ]),
     adopt=opt(
         "bool",
         [
@@ -199,6 +221,7 @@ CONTAINER_NAT = dict(
         ],
         default=True,
     ),
+    docker_accept_fwmark=DOCKER_ACCEPT_FWMARK,
     state=present_absent(
         ("V(present) converges the rules of O(bridge); V(absent) removes them (and our chains and jump rules once "
          "nothing of ours remains)."),

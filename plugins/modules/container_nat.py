@@ -74,6 +74,17 @@ options:
         br_netfilter is off for the bridge, that hairpin is routed and works.
     type: bool
     default: true
+  docker_accept_fwmark:
+    description:
+      - 'Docker 29 with its nftables firewall backend drops new connections into its networks whatever our table
+        accepts (an accept in nftables is not final), except packets carrying the mark of its daemon option C(bridge-accept-fwmark).
+        Set this to the same value (C(MARK) or C(MARK/MASK), decimal or C(0x) hex, e.g. V(0x100/0x100)) and the
+        nftables driver marks the traffic from the bridge (chain C(forward-mark), priority C(filter - 1): only the
+        mask''s bits, without a mask the whole mark), so its containers reach Docker''s containers, unpublished
+        ports included.'
+      - Unset (the default) nothing is marked; where Docker's nftables table has networks, a warning names C(bridge-accept-fwmark)
+        and this option. The iptables driver does not set the mark (a warning says so). See docs/firewall-backends.md.
+    type: str
   state:
     description: V(present) converges the rules of O(bridge); V(absent) removes them (and our chains and jump rules
       once nothing of ours remains).

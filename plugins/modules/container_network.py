@@ -84,6 +84,12 @@ options:
         description: Drop traffic between this bridge and other netplumb bridges.
         type: bool
         default: true
+      docker_accept_fwmark:
+        description:
+          - 'Docker 29 in nftables mode: the mark of Docker''s daemon option C(bridge-accept-fwmark) (C(MARK) or
+            C(MARK/MASK)), set on the traffic from this bridge so that Docker''s chains accept it, as the option
+            C(docker_accept_fwmark) of M(netplumb.container.container_nat). Unset: nothing is marked. See docs/firewall-backends.md.'
+        type: str
       adopt:
         description:
           - Take over, on purpose, this network's bridge, namespaces and veths that exist without netplumb's mark

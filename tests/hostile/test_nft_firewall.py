@@ -1,8 +1,9 @@
 """The nftables driver attacked on the sandbox's own ruleset.
 
 "firewall": after a converged container_nat + port_publish with firewall_backend=nftables, someone deletes,
-duplicates, inserts, flushes or deletes the table behind our back; one re-run repairs it (check mode predicting
-exactly what real mode does) and a second re-run writes nothing. Other tables are never touched.
+duplicates, inserts, flushes or deletes the table behind our back, or edits a rule's body keeping its comment;
+one re-run repairs it (check mode predicting exactly what real mode does) and a second re-run writes nothing.
+Other tables are never touched.
 "atomicity": a fake ``nft`` that fails the transaction: nothing is changed, the module says so, and a re-run
 without the fake converges.
 """
@@ -92,11 +93,25 @@ def tamper(kind):
         sh("nft", "delete", "table", "inet", "netplumb")
     elif kind == "flush-ruleset":
         sh("nft", "flush", "ruleset")
+    elif kind in ("altered-accept-to-drop", "altered-early-drop-to-accept"):
+        # the body edited, the comment (owner #rank:digest) kept: only the read back of the body can see it
+        chain, owner, old, new = (("forward", "netplumb:br0:tcp/5000 ", "accept", "drop")
+                                  if kind == "altered-accept-to-drop" else
+                                  ("prerouting-raw", "netplumb:br0 ", "drop", "accept"))
+        doc = json.loads(sh("nft", "-j", "-a", "list", "chain", "inet", "netplumb", chain).stdout)
+        [rule] = [o["rule"] for o in doc["nftables"] if "rule" in o and o["rule"].get("comment", "").startswith(owner)
+                  and any(old in e for e in o["rule"]["expr"])][:1]
+        text = sh("nft", "-a", "list", "chain", "inet", "netplumb", chain).stdout
+        [line] = [ln.strip() for ln in text.splitlines() if "# handle %d" % rule["handle"] in ln]
+        body = line.split(" comment ", 1)[0].rsplit(" " + old, 1)[0] + " " + new
+        sh("nft", "replace rule inet netplumb %s handle %d %s comment \"%s\""
+           % (chain, rule["handle"], body, rule["comment"]))
 
 
 @pytest.mark.category("firewall")
 @pytest.mark.parametrize("kind", ["delete-a-drop", "foreign-accept-on-top", "duplicate", "flush-chain",
-                                  "delete-table", "flush-ruleset"])
+                                  "delete-table", "flush-ruleset", "altered-accept-to-drop",
+                                  "altered-early-drop-to-accept"])
 def test_one_rerun_repairs_what_was_done_behind_our_back(converged, run, kind):
     tamper(kind)
     assert sorted(our_lines()) != converged["lines"] or kind == "duplicate" or kind == "foreign-accept-on-top"
@@ -104,6 +119,8 @@ def test_one_rerun_repairs_what_was_done_behind_our_back(converged, run, kind):
     assert any(r["changed"] for r in res)
     if kind in ("foreign-accept-on-top", "duplicate"):
         assert any("did not write" in w or "copies" in w for r in res for w in r["warnings"]), res
+    if kind.startswith("altered-"):
+        assert any("whose body was changed" in w for r in res for w in r["warnings"]), res
     assert sorted(our_lines()) == converged["lines"]
     assert_quiet(run)
     if kind != "flush-ruleset":

@@ -1,12 +1,12 @@
 """The firewall planners against a driver that records intents (fakes.RecordingDriver): what each planner
 hands the driver and what it asks, with no rule syntax of any backend. Rendering: test_fw_render.py; the
-iptables driver: test_firewall.py; the nftables driver: test_nftables.py."""
+iptables driver: test_firewall_iptables.py; the nftables driver: test_nftables.py."""
 import ipaddress
 
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _hostgw, _swarm
-from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
+from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
     Exemption, NetworkIntent, PortForward, SwarmAllowance)
@@ -119,3 +119,53 @@ def test_prune_finds_undeclared_networks_through_the_driver_queries():
                          PortForward("br-gone", "tcp", None, (80, 80), "172.30.0.5", (80, 80))])
     found = _prune.read(host(), [dict(bridge="br0"), dict(bridge="br1")], d.read(), d)
     assert found == [dict(bridge="br-gone", subnet="172.30.0.0/24", ours=True)]
+
+
+# --- the planners' input: validation, listeners (no driver) ------------------------------------------------
+_LISTENERS = _fwnet.listeners     # the real one (no_kernel replaces it in every test)
+
+
+@pytest.mark.parametrize("spec,field", [
+    (dict(host_port=0, container_ip="172.18.0.10"), "host_port"),
+    (dict(host_port="9-8", container_ip="172.18.0.10"), "host_port"),
+    (dict(host_port="1-2-3", container_ip="172.18.0.10"), "host_port"),
+    (dict(host_port=5, container_ip="172.18.0.10", protocol="icmp"), "protocol"),
+    (dict(host_port=5, container_ip="2001:db8::1"), "container_ip"),
+    (dict(host_port=5, container_ip="127.0.0.2"), "container_ip"),
+    (dict(host_port=5, container_ip="172.18.0.10", host_ip="x"), "host_ip"),
+    (dict(ports=[dict(host_port=5, container_ip="172.18.0.10"), dict(host_port="1-9", container_ip="172.18.0.11")]),
+     "ports"),
+    (dict(ports=[dict(host_port=5, container_ip="172.18.0.10", typo=1)]), "ports[0].typo"),
+])
+def test_publish_validation_names_field(spec, field):
+    spec = dict(dict(state="present"), **spec)
+    with pytest.raises(ValidationError) as err:
+        _fwnet.validate_mappings(spec)
+    assert err.value.field == field
+
+
+def test_nat_validation():
+    base = dict(bridge="br0", state="present")
+    for subnet in ("172.18.0.1/16", "x", "127.0.0.0/8", "2001:db8::/64"):
+        with pytest.raises(ValidationError) as err:
+            _fwnet.validate_nat(dict(base, subnet=subnet))
+        assert err.value.field == "subnet"
+
+
+def test_listener_conflicts():
+    m = _fwnet.validate_mappings(dict(host_port="5000-5002", container_ip="172.18.0.10", state="present"))[0]
+    lo = ipaddress.ip_address(u"127.0.0.1")
+    anyaddr = ipaddress.ip_address(u"0.0.0.0")
+    assert _fwnet.listener_conflict(m, [(lo, 5001)]) is None      # loopback is not published
+    assert _fwnet.listener_conflict(m, [(anyaddr, 5001)]) == (anyaddr, 5001)
+    assert _fwnet.listener_conflict(m, [(anyaddr, 5003)]) is None
+
+
+def test_proc_net_parsing(tmp_path):
+    (tmp_path / "tcp").write_text("  sl  local_address rem_address   st\n"
+                                  "   0: 00000000:1388 00000000:0000 0A 0\n"
+                                  "   1: 0100007F:1389 00000000:0000 01 0\n")
+    (tmp_path / "tcp6").write_text("  sl  local_address\n"
+                                   "   0: 00000000000000000000000001000000:138A 0000:0000 0A 0\n")
+    socks = _LISTENERS("tcp", str(tmp_path))
+    assert socks == [(ipaddress.ip_address(u"0.0.0.0"), 5000), (ipaddress.ip_address(u"::1"), 5002)]

@@ -4,7 +4,7 @@ of the commit before it), in the same chain order."""
 import ipaddress
 import os
 
-from ansible_collections.netplumb.container.plugins.module_utils import _iptables
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _iptables
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
     Exemption, NetworkIntent, PortForward, SwarmAllowance)
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import Ruleset, desired_chains, quote_args
@@ -59,3 +59,22 @@ def test_queries_answer_from_the_rules_read():
     assert same == set()
     changed = d.changed_owners(rs, lambda o: o == "netplumb:br0", [NetworkIntent("br0", "172.18.0.0/16", icc=False)])
     assert changed == set(["netplumb:br0"])
+
+
+# --- the iptables rules of a published port, as the planner's module renders them ---------------------------
+def test_publish_rules_loopback_never_in_prerouting():
+    m = _fwnet.validate_mappings(dict(host_port=6000, container_ip="172.18.0.10", container_port=80,
+                                      host_ip="127.0.0.1", state="present"))[0]
+    rules = _fwnet.publish_rules(m, "br0")
+    assert not any(r.table == "nat" and r.hook == "PREROUTING" for r in rules)
+    assert any(r.table == "raw" and "127.0.0.0/8" in r.args and "lo" in r.args for r in rules)
+    out = [r for r in rules if r.hook == "OUTPUT"][0]
+    assert out.args[-1] == "172.18.0.10:80"
+
+
+def test_publish_range_offset():
+    m = _fwnet.validate_mappings(dict(host_port="8000-8010", container_ip="172.18.0.10",
+                                      container_port="9000-9010", state="present"))[0]
+    pre = [r for r in _fwnet.publish_rules(m, "br0") if r.hook == "PREROUTING" and r.table == "nat"][0]
+    assert pre.args[-1] == "172.18.0.10:9000-9010/8000"
+    assert "8000:8010" in pre.args and "!" in pre.args

@@ -12,7 +12,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._iptables impor
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
 from fakes import FakeNetlink, link, state
-from test_firewall import FakeRunner
+from test_firewall_iptables import FakeRunner
 
 
 def act(kind, target, command):

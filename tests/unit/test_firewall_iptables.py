@@ -1,4 +1,6 @@
-"""Pure tests of the firewall layer: iptables-save parsing, rule rendering, planning, validation."""
+"""The iptables driver (no kernel): iptables-save parsing, planning against it, one restore per table, rollback
+of a failed commit, repair of what was done behind our back, backend selection. Planners against a recording
+driver: test_fw_planners.py; rendering: test_fw_render.py; the nftables driver: test_nftables.py."""
 import ipaddress
 
 import pytest
@@ -129,70 +131,6 @@ def test_converged_state_plans_nothing(monkeypatch):
     text = text.replace("-A NETPLUMB-POSTROUTING -s 10.1", "\n".join(lines["nat"]) + "\n-A NETPLUMB-POSTROUTING -s 10.1")
     p = _fwnet.plan_nat(host(), spec, driver=driver(text.replace('"', "")))
     assert p.commands == []
-
-
-def test_publish_rules_loopback_never_in_prerouting():
-    m = _fwnet.validate_mappings(dict(host_port=6000, container_ip="172.18.0.10", container_port=80,
-                                      host_ip="127.0.0.1", state="present"))[0]
-    rules = _fwnet.publish_rules(m, "br0")
-    assert not any(r.table == "nat" and r.hook == "PREROUTING" for r in rules)
-    assert any(r.table == "raw" and "127.0.0.0/8" in r.args and "lo" in r.args for r in rules)
-    out = [r for r in rules if r.hook == "OUTPUT"][0]
-    assert out.args[-1] == "172.18.0.10:80"
-
-
-def test_publish_range_offset():
-    m = _fwnet.validate_mappings(dict(host_port="8000-8010", container_ip="172.18.0.10",
-                                      container_port="9000-9010", state="present"))[0]
-    pre = [r for r in _fwnet.publish_rules(m, "br0") if r.hook == "PREROUTING" and r.table == "nat"][0]
-    assert pre.args[-1] == "172.18.0.10:9000-9010/8000"
-    assert "8000:8010" in pre.args and "!" in pre.args
-
-
-@pytest.mark.parametrize("spec,field", [
-    (dict(host_port=0, container_ip="172.18.0.10"), "host_port"),
-    (dict(host_port="9-8", container_ip="172.18.0.10"), "host_port"),
-    (dict(host_port="1-2-3", container_ip="172.18.0.10"), "host_port"),
-    (dict(host_port=5, container_ip="172.18.0.10", protocol="icmp"), "protocol"),
-    (dict(host_port=5, container_ip="2001:db8::1"), "container_ip"),
-    (dict(host_port=5, container_ip="127.0.0.2"), "container_ip"),
-    (dict(host_port=5, container_ip="172.18.0.10", host_ip="x"), "host_ip"),
-    (dict(ports=[dict(host_port=5, container_ip="172.18.0.10"), dict(host_port="1-9", container_ip="172.18.0.11")]),
-     "ports"),
-    (dict(ports=[dict(host_port=5, container_ip="172.18.0.10", typo=1)]), "ports[0].typo"),
-])
-def test_publish_validation_names_field(spec, field):
-    spec = dict(dict(state="present"), **spec)
-    with pytest.raises(ValidationError) as err:
-        _fwnet.validate_mappings(spec)
-    assert err.value.field == field
-
-
-def test_nat_validation():
-    base = dict(bridge="br0", state="present")
-    for subnet in ("172.18.0.1/16", "x", "127.0.0.0/8", "2001:db8::/64"):
-        with pytest.raises(ValidationError) as err:
-            _fwnet.validate_nat(dict(base, subnet=subnet))
-        assert err.value.field == "subnet"
-
-
-def test_listener_conflicts():
-    m = _fwnet.validate_mappings(dict(host_port="5000-5002", container_ip="172.18.0.10", state="present"))[0]
-    lo = ipaddress.ip_address(u"127.0.0.1")
-    anyaddr = ipaddress.ip_address(u"0.0.0.0")
-    assert _fwnet.listener_conflict(m, [(lo, 5001)]) is None      # loopback is not published
-    assert _fwnet.listener_conflict(m, [(anyaddr, 5001)]) == (anyaddr, 5001)
-    assert _fwnet.listener_conflict(m, [(anyaddr, 5003)]) is None
-
-
-def test_proc_net_parsing(tmp_path):
-    (tmp_path / "tcp").write_text("  sl  local_address rem_address   st\n"
-                                  "   0: 00000000:1388 00000000:0000 0A 0\n"
-                                  "   1: 0100007F:1389 00000000:0000 01 0\n")
-    (tmp_path / "tcp6").write_text("  sl  local_address\n"
-                                   "   0: 00000000000000000000000001000000:138A 0000:0000 0A 0\n")
-    socks = _fwnet.listeners("tcp", str(tmp_path))
-    assert socks == [(ipaddress.ip_address(u"0.0.0.0"), 5000), (ipaddress.ip_address(u"::1"), 5002)]
 
 
 def test_backend_selection_and_split_brain():

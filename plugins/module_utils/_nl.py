@@ -445,6 +445,57 @@ def parse_default_route(payload):
     return (4 if family == socket.AF_INET else 6), ipaddress.ip_address(bytes(gw)), proto
 
 
+_RTA_KINDS = dict(RTA_DST=(1, "ip"), RTA_OIF=(4, "u32"), RTA_GATEWAY=(5, "ip"), RTA_MULTIPATH=(9, "hops"),
+                  RTA_TABLE=(15, "u32"), RTA_NH_ID=(30, "u32"))
+_IFA_KINDS = dict(IFA_ADDRESS=(1, "ip"), IFA_LOCAL=(2, "ip"))
+_RTNEXTHOP = struct.Struct("=HBBi")     # length, flags, hops, ifindex
+
+
+class MsgView(object):
+    """A message (or a multipath hop) as pyroute2 would hand it to a reader: header fields by [name], the
+    attributes the readers ask for by get_attr(name), each decoded only when asked for."""
+
+    __slots__ = ("fields", "slots", "kinds")
+
+    def __init__(self, fields, slots, kinds):
+        self.fields, self.slots, self.kinds = fields, slots, kinds
+
+    def __getitem__(self, name):
+        return self.fields[name]
+
+    def get(self, name, default=None):
+        return self.fields.get(name, default)
+
+    def get_attr(self, name, default=None):
+        kind = self.kinds.get(name)
+        raw = None if kind is None else self.slots.get(kind[0])
+        if raw is None:
+            return default
+        if kind[1] == "u32":
+            return _u32(raw)
+        if kind[1] == "ip":
+            return str(ipaddress.ip_address(bytes(raw))) if len(raw) in (4, 16) else default
+        hops, offset = [], 0
+        while offset + _RTNEXTHOP.size <= len(raw):
+            size, flags, nhops, index = _RTNEXTHOP.unpack_from(raw, offset)
+            if size < _RTNEXTHOP.size:
+                break
+            hops.append(MsgView(dict(flags=flags, hops=nhops, oif=index),
+                                attrs(raw[offset:offset + size], _RTNEXTHOP.size), _RTA_KINDS))
+            offset += (size + 3) & ~3
+        return hops
+
+
+def route_view(payload):
+    return MsgView(dict(zip(("family", "dst_len", "src_len", "tos", "table", "proto", "scope", "type", "flags"),
+                            _RTMSG.unpack_from(payload))), attrs(payload, _RTMSG.size), _RTA_KINDS)
+
+
+def addr_view(payload):
+    return MsgView(dict(zip(("family", "prefixlen", "flags", "scope", "index"), _IFADDRMSG.unpack_from(payload))),
+                   attrs(payload, _IFADDRMSG.size), _IFA_KINDS)
+
+
 def state_of(ns, links, addrs, routes):
     """NsState from the payloads of the three dumps."""
     lks = [parse_link(m) for m in links]
@@ -550,6 +601,14 @@ class Writer:
 
     def dump_addrs(self):
         return self.dump(RTM_GETADDR, _IFADDRMSG.pack(0, 0, 0, 0, 0))
+
+    def addresses(self):
+        """Every address, as MsgViews (what _preflight reads of them)."""
+        return [addr_view(m) for m in self.dump_addrs()]
+
+    def routes(self, family):
+        """Every route of one family, of every table, as MsgViews."""
+        return [route_view(m) for m in self.dump(RTM_GETROUTE, _RTMSG.pack(family, 0, 0, 0, 0, 0, 0, 0, 0))]
 
     def dump_routes(self):
         """The main table's routes (filtered by the kernel where it checks dump requests strictly, and here)."""

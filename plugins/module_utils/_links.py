@@ -104,13 +104,18 @@ def op_bridge_stp(nl, name, stp):
     return Action("link_set", name, "ip link set %s type bridge stp_state %d" % (name, 1 if stp else 0), fn)
 
 
-def op_veth_add(nl, name, peer, peer_ns, mtu):
+def op_veth_add(nl, name, peer, peer_ns, mtu, master=None, up=False):
+    """`ip link add NAME [mtu M] [master BR] [up] type veth peer name PEER [mtu M] [netns NS]`: the host end is
+    created with its final MTU, bridge and state in one request, the peer in its namespace with its name and
+    MTU (not up: the kernel refuses to open a peer before the pair is linked, ENOTCONN)."""
     def fn(index):
         def add(fd=None):
             # the peer is registered first: in this namespace it gets the next ifindex, chosen too
             peer_index = _next_ifindex(nl) if peer_ns is None else 0
             peer_body = link_msg(peer_index, name=peer, mtu=mtu, ns_fd=fd)
-            nl.writer(None).link_add(link_msg(index, name=name, mtu=mtu, linkinfo=veth_linkinfo(peer_body)))
+            nl.writer(None).link_add(link_msg(index, name=name, mtu=mtu, up=True if up else None,
+                                              master=None if master is None else nl.index(None, master),
+                                              linkinfo=veth_linkinfo(peer_body)))
             nl.known(None, name, index)
             if peer_ns is None:
                 nl.known(None, peer, peer_index)
@@ -119,8 +124,9 @@ def op_veth_add(nl, name, peer, peer_ns, mtu):
         else:
             nl.with_ns_fd(peer_ns, add)
     m = "" if mtu is None else " mtu %d" % mtu
-    return Action("link_add", name, "ip link add %s%s type veth peer name %s%s%s" % (
-        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), _creating(nl, name, "veth", fn))
+    return Action("link_add", name, "ip link add %s%s%s%s type veth peer name %s%s%s" % (
+        name, m, "" if master is None else " master %s" % master, " up" if up else "", peer, m,
+        "" if peer_ns is None else " netns %s" % peer_ns), _creating(nl, name, "veth", fn))
 
 
 IFINDEX_TRIES = 64
@@ -627,9 +633,14 @@ def _plan_pair(world, p, pair, f=""):
     world.check_ns(p, f + "peer_netns", peer_ns, adopt)
     target = world.state(peer_ns)
     created = moved = False
+    # a new host end is created as a port of its bridge, and up unless its port is to be isolated first (an
+    # isolated port never forwards before isolation is on)
+    new_master, new_up = pair.get("bridge"), not pair.get("isolated")
+    if new_master and (h is None or pl is None or cur_ns is False or pl.name != peer):     # (re)created
+        world.check_new_port(f + "bridge", new_master)
     if h is None:
         _check_peer_name_free(world, target, peer, peer_ns, None)
-        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu")))
+        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu"), new_master, new_up))
         created = True
     elif pl is None or cur_ns is False or pl.name != peer:
         # the other end is in a namespace we cannot name, or carries another name: rebuild the pair
@@ -638,14 +649,15 @@ def _plan_pair(world, p, pair, f=""):
         p.warn("veth %s: %s; deleting and recreating the pair" % (name, why))
         _check_peer_name_free(world, target, peer, peer_ns, None)
         p.add(op_link_del(nl, None, name))
-        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu")))
+        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu"), new_master, new_up))
         created = True
     elif cur_ns != peer_ns:
         _check_peer_name_free(world, target, peer, peer_ns, pl)
         p.add(op_move(nl, cur_ns, peer, peer_ns))
         moved = True
     if created:
-        h_cur = dict(mtu=pair.get("mtu") or 1500, master=None, up=False, alias=None, addresses=[], hairpin=None)
+        h_cur = dict(mtu=pair.get("mtu") or 1500, master=new_master, up=new_up, alias=None, addresses=[],
+                     hairpin=False if new_master else None)     # a new bridge port starts with hairpin off
         p_cur = dict(mtu=pair.get("mtu") or 1500, up=False, addresses=[])
     else:
         h_cur = dict(mtu=h.mtu, master=world.host.name_of(h.master) if h.master else None, up=h.up,
@@ -670,7 +682,8 @@ def _plan_pair(world, p, pair, f=""):
     if pair.get("bridge") and hairpin != pair["hairpin"]:
         p.add(op_hairpin(nl, name, pair["hairpin"]))
         hairpin = pair["hairpin"]
-    isolated = _isolation.plan_port(p, nl, pair, None if created else h, h_cur["master"] != pair.get("bridge"))
+    isolated = _isolation.plan_port(p, nl, pair, None if created else h,
+                                    created or h_cur["master"] != pair.get("bridge"))
     if h_cur["alias"] != OWNER_ALIAS:
         p.add(op_alias(nl, None, name))
     if pair.get("addresses") is not None:

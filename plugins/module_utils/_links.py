@@ -17,7 +17,7 @@ from ansible_collections.netplumb.container.plugins.module_utils import _isolati
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import (
-    Link, NsState, brport_linkinfo, dump, link_msg, parse_link, veth_linkinfo)
+    Link, NsState, brport_linkinfo, dump, link_msg, netnsid_reader, parse_link, veth_linkinfo)
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, ns_inode, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
@@ -421,9 +421,9 @@ class _World:
 
     def _read_nsids(self):
         out = {}
-        sock = self.nl.sock(None)
+        netnsid = netnsid_reader(self.nl)
         for name in self.nl.ns_list():
-            nsid = self.nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
+            nsid = self.nl.with_ns_fd(name, netnsid)
             if nsid is not None and nsid != NSID_NONE:
                 out[nsid] = name
         return out

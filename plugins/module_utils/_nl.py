@@ -256,6 +256,10 @@ RTM_DELADDR = 21
 RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
+RTM_GETNSID = 90
+NETNSA_NSID = 1
+NETNSA_FD = 3
+_RTGENMSG = b"\0\0\0\0"       # struct rtgenmsg (family AF_UNSPEC), padded to 4 bytes
 SOL_NETLINK = 270
 NETLINK_GET_STRICT_CHK = 12
 IFLA_IFNAME = 3
@@ -621,6 +625,12 @@ class Writer:
         except OSError:
             pass
 
+    def netnsid(self, fd):
+        """The nsid this namespace gives the namespace of descriptor fd (`ip netns list-id`), or None."""
+        reply = self.request(RTM_GETNSID, _RTGENMSG + nla_u32(NETNSA_FD, fd), 0)
+        nsid = _s32(attrs(reply, len(_RTGENMSG)).get(NETNSA_NSID)) if reply is not None else None
+        return None if nsid is None or nsid < 0 else nsid
+
     def link_set(self, index, **kwargs):
         self.request(RTM_NEWLINK, link_msg(index, **kwargs))
 
@@ -878,8 +888,8 @@ class Netlink:
         for msg in dump(sock.get_addr):
             if msg["scope"] != RT_SCOPE_UNIVERSE:
                 continue
-            attrs = attr_map(msg)
-            ip = attrs.get("IFA_LOCAL") or attrs.get("IFA_ADDRESS")
+            am = attr_map(msg)
+            ip = am.get("IFA_LOCAL") or am.get("IFA_ADDRESS")
             if ip is None:
                 continue
             addrs.setdefault(msg["index"], []).append(
@@ -889,13 +899,13 @@ class Netlink:
         for msg in dump(sock.get_routes, table=RT_TABLE_MAIN):
             if msg["dst_len"] != 0:
                 continue
-            attrs = attr_map(msg)
-            if attrs.get("RTA_GATEWAY") is None:
+            am = attr_map(msg)
+            if am.get("RTA_GATEWAY") is None:
                 continue
-            if attrs.get("RTA_TABLE") not in (None, RT_TABLE_MAIN) and msg["table"] != RT_TABLE_MAIN:
+            if am.get("RTA_TABLE") not in (None, RT_TABLE_MAIN) and msg["table"] != RT_TABLE_MAIN:
                 continue
             fam = 4 if msg["family"] == socket.AF_INET else 6
-            routes[fam] = ipaddress.ip_address(u"%s" % attrs.get("RTA_GATEWAY"))
+            routes[fam] = ipaddress.ip_address(u"%s" % am.get("RTA_GATEWAY"))
             protos[fam] = msg["proto"]
         return NsState(ns, links, addrs, routes, protos)
 
@@ -920,6 +930,15 @@ class Netlink:
     def forget(self):
         """Drop the remembered indexes (a link was deleted or moved, a namespace deleted)."""
         self._indexes = {}
+
+
+def netnsid_reader(nl):
+    """fd -> the nsid our namespace gives the namespace of fd, or None: through nl's Writer, or (a Netlink
+    without one: the render filter's empty host, unit tests' fakes) its socket's get_netnsid."""
+    if hasattr(nl, "writer"):
+        return nl.writer(None).netnsid
+    sock = nl.sock(None)
+    return lambda fd: sock.get_netnsid(fd=fd).get("nsid")
 
 
 def _is_nsfs(path):

@@ -37,7 +37,7 @@ import socket
 import struct
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
-from ansible_collections.netplumb.container.plugins.module_utils._nl import dump
+from ansible_collections.netplumb.container.plugins.module_utils._nl import dump, netnsid_reader
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB
 
 RT_TABLE_LOCAL = 255
@@ -312,10 +312,10 @@ def read_host(nl, state=None, ignore=()):
 def _named_nsids(nl):
     def read():
         out = {}
-        sock = nl.sock(None)
+        netnsid = netnsid_reader(nl)
         for name in nl.ns_list():
             try:
-                nsid = nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
+                nsid = nl.with_ns_fd(name, netnsid)
             except Exception:   # a namespace going away meanwhile
                 continue
             if nsid is not None and nsid != NSID_NONE:

@@ -108,6 +108,9 @@ class ReplayWriter(object):
     def addresses(self):
         return [_nl.addr_view(m) for m in self.dump_addrs()]
 
+    def netnsid(self, fd):     # fd: the namespace's name (ReplayNetlink.with_ns_fd)
+        return self.doc["calls"][nlrecord.key(self.ns, "get_netnsid", (), {"fd": fd})]["value"]["nsid"]
+
     def routes(self, family):
         return [_nl.route_view(m) for m in self._messages("get_routes", dict(family=family))]
 

@@ -17,7 +17,7 @@ from ansible_collections.netplumb.container.plugins.module_utils import _isolati
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import (
-    Link, NsState, brport_linkinfo, dump, link_msg, netnsid_reader, parse_link, veth_linkinfo)
+    Link, NsState, brport_linkinfo, link_msg, netnsid_reader, parse_link, veth_linkinfo)
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, ns_inode, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges

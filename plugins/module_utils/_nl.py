@@ -237,7 +237,6 @@ class NsState:
         return lk.name if lk else None
 
 
-
 # --- writes on a plain netlink socket ------------------------------------------------------------------------
 # The kernel's message layouts (linux/netlink.h, linux/rtnetlink.h, linux/if_link.h, linux/if_addr.h): what
 # `ip link/addr/route` sends for the commands our actions print.

@@ -739,7 +739,7 @@ class Netlink:
         if w is not None:
             self._writers.move_to_end(ns)
             return w
-        while sum(1 for k in self._writers if k is not None) >= MAX_NS_WRITERS:
+        while len(self._writers) - (None in self._writers) >= MAX_NS_WRITERS:
             old = next(k for k in self._writers if k is not None)
             self._writers.pop(old).close()
         if ns is None:
@@ -808,7 +808,7 @@ class Netlink:
         if old is not None:
             old.close()
         self._writers[ns] = w
-        while sum(1 for k in self._writers if k is not None) > MAX_NS_WRITERS:
+        while len(self._writers) - (None in self._writers) > MAX_NS_WRITERS:
             self._writers.pop(next(k for k in self._writers if k is not None)).close()
 
     def ns_delete(self, name):

@@ -328,7 +328,7 @@ def main():
     machine = benchlib.machine_info()
     machine["managed"] = benchlib.managed_python(MANAGED_PYTHON)
     print("machine: " + benchlib.machine_line(machine))
-    print("targets (issue 8):\n  " + "\n  ".join(t[4] for t in benchlib.TARGETS), flush=True)
+    print("targets (issue 18):\n  " + "\n  ".join(t[4] for t in benchlib.TARGETS), flush=True)
     rows = []
     LOADS.append(loadavg())
     started = time.perf_counter()

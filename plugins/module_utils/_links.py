@@ -16,7 +16,8 @@ __metaclass__ = type
 from ansible_collections.netplumb.container.plugins.module_utils import _isolation
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._nl import Link, NsState, dump
+from ansible_collections.netplumb.container.plugins.module_utils._nl import (
+    Link, NsState, brport_linkinfo, link_msg, netnsid_reader, parse_link, veth_linkinfo)
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, ns_inode, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
@@ -31,14 +32,14 @@ def _ip(ns):
 
 
 def op_link_set(nl, ns, name, what, **kwargs):
-    """`ip [-n NS] link set NAME <what>` through link('set', ...)."""
+    """`ip [-n NS] link set NAME <what>`: one RTM_NEWLINK (_nl.link_msg's keywords: up, mtu, alias, master)."""
     def fn():
-        nl.sock(ns).link("set", index=nl.index(ns, name), **kwargs)
+        nl.writer(ns).link_set(nl.index(ns, name), **kwargs)
     return Action("link_set", name, "%s link set %s %s" % (_ip(ns), name, what), fn)
 
 
 def op_up(nl, ns, name):
-    return op_link_set(nl, ns, name, "up", state="up")
+    return op_link_set(nl, ns, name, "up", up=True)
 
 
 def op_mtu(nl, ns, name, mtu):
@@ -46,14 +47,14 @@ def op_mtu(nl, ns, name, mtu):
 
 
 def op_alias(nl, ns, name):
-    action = op_link_set(nl, ns, name, "alias %s" % OWNER_ALIAS, ifalias=OWNER_ALIAS)
+    action = op_link_set(nl, ns, name, "alias %s" % OWNER_ALIAS, alias=OWNER_ALIAS)
     action.fn = marking(ns, name, action.fn)
     return action
 
 
 def op_master(nl, name, bridge):
     def fn():
-        nl.sock(None).link("set", index=nl.index(None, name), master=nl.index(None, bridge))
+        nl.writer(None).link_set(nl.index(None, name), master=nl.index(None, bridge))
     return Action("link_master", name, "ip link set %s master %s" % (name, bridge), fn)
 
 
@@ -61,7 +62,7 @@ def op_hairpin(nl, name, on):
     """Hairpin mode on a bridge port: frames may leave by the port they came in on, which a container needs
     to reach its own published port (the DNATed packet is bridged back to it)."""
     def fn():
-        nl.sock(None).brport("set", index=nl.index(None, name), mode=1 if on else 0)
+        nl.writer(None).link_set(nl.index(None, name), linkinfo=brport_linkinfo(1 if on else 0))
     return Action("brport_set", name, "ip link set %s type bridge_slave hairpin %s" % (name, "on" if on else "off"), fn)
 
 
@@ -77,16 +78,13 @@ def op_link_del(nl, ns, name):
 
 def op_addr(nl, ns, name, iface, verb):
     def fn():
-        nl.sock(ns).addr(verb, index=nl.index(ns, name), address=str(iface.ip), prefixlen=iface.network.prefixlen)
+        nl.writer(ns).addr(verb, nl.index(ns, name), iface)
     return Action("addr_" + verb, name, "%s addr %s %s dev %s" % (_ip(ns), verb, iface.with_prefixlen, name), fn)
 
 
 def op_default_route(nl, ns, gateway):
-    fam = 2 if gateway.version == 4 else 10
-    dst = "0.0.0.0" if gateway.version == 4 else "::"
-
     def fn():
-        nl.sock(ns).route("replace", dst=dst, dst_len=0, gateway=str(gateway), family=fam, proto=RTPROT_NETPLUMB)
+        nl.writer(ns).default_route(gateway, RTPROT_NETPLUMB)
     return Action("route_replace", ns or "host", "%s %sroute replace default via %s proto %d" % (
         _ip(ns), "" if gateway.version == 4 else "-6 ", gateway, RTPROT_NETPLUMB), fn)
 
@@ -106,21 +104,29 @@ def op_bridge_stp(nl, name, stp):
     return Action("link_set", name, "ip link set %s type bridge stp_state %d" % (name, 1 if stp else 0), fn)
 
 
-def op_veth_add(nl, name, peer, peer_ns, mtu):
+def op_veth_add(nl, name, peer, peer_ns, mtu, master=None, up=False):
+    """`ip link add NAME [mtu M] [master BR] [up] type veth peer name PEER [mtu M] [netns NS]`: the host end is
+    created with its final MTU, bridge and state in one request, the peer in its namespace with its name and
+    MTU (not up: the kernel refuses to open a peer before the pair is linked, ENOTCONN)."""
     def fn(index):
-        extra = {} if mtu is None else dict(mtu=mtu)
-        peer_spec = dict(ifname=peer, **extra)
-        if peer_ns is None:     # the peer is registered first: it gets the next ifindex, chosen too
-            peer_spec["index"] = _next_ifindex(nl)
-            nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, index=index, **extra)
+        def add(fd=None):
+            # the peer is registered first: in this namespace it gets the next ifindex, chosen too
+            peer_index = _next_ifindex(nl) if peer_ns is None else 0
+            peer_body = link_msg(peer_index, name=peer, mtu=mtu, ns_fd=fd)
+            nl.writer(None).link_add(link_msg(index, name=name, mtu=mtu, up=True if up else None,
+                                              master=None if master is None else nl.index(None, master),
+                                              linkinfo=veth_linkinfo(peer_body)))
+            nl.known(None, name, index)
+            if peer_ns is None:
+                nl.known(None, peer, peer_index)
+        if peer_ns is None:
+            add()
         else:
-            def add(fd):
-                peer_spec["net_ns_fd"] = fd
-                nl.sock(None).link("add", ifname=name, kind="veth", peer=peer_spec, index=index, **extra)
             nl.with_ns_fd(peer_ns, add)
     m = "" if mtu is None else " mtu %d" % mtu
-    return Action("link_add", name, "ip link add %s%s type veth peer name %s%s%s" % (
-        name, m, peer, m, "" if peer_ns is None else " netns %s" % peer_ns), _creating(nl, name, "veth", fn))
+    return Action("link_add", name, "ip link add %s%s%s%s type veth peer name %s%s%s" % (
+        name, m, "" if master is None else " master %s" % master, " up" if up else "", peer, m,
+        "" if peer_ns is None else " netns %s" % peer_ns), _creating(nl, name, "veth", fn))
 
 
 IFINDEX_TRIES = 64
@@ -139,7 +145,7 @@ def _creating(nl, name, kind, add):
             except Exception as exc:
                 # EEXIST: the name or the ifindex is taken, EBUSY: the ifindex; only an ifindex is worth a retry
                 if getattr(exc, "code", None) not in (16, 17) or attempt == IFINDEX_TRIES - 1 \
-                        or nl.sock(None).link_lookup(ifname=name):
+                        or nl.writer(None).lookup(name) is not None:
                     raise
         return None     # not reached
     return run
@@ -150,7 +156,7 @@ def _next_ifindex(nl):
     links, the first time)."""
     last = getattr(nl, "_netplumb_last_ifindex", None)
     if last is None:
-        last = max([m["index"] for m in dump(nl.sock(None).get_links)] + [1])
+        last = max([parse_link(m).index for m in nl.writer(None).dump_links()] + [1])
     nl._netplumb_last_ifindex = last + 1
     return last + 1
 
@@ -415,9 +421,9 @@ class _World:
 
     def _read_nsids(self):
         out = {}
-        sock = self.nl.sock(None)
+        netnsid = netnsid_reader(self.nl)
         for name in self.nl.ns_list():
-            nsid = self.nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
+            nsid = self.nl.with_ns_fd(name, netnsid)
             if nsid is not None and nsid != NSID_NONE:
                 out[nsid] = name
         return out
@@ -627,9 +633,14 @@ def _plan_pair(world, p, pair, f=""):
     world.check_ns(p, f + "peer_netns", peer_ns, adopt)
     target = world.state(peer_ns)
     created = moved = False
+    # a new host end is created as a port of its bridge, and up unless its port is to be isolated first (an
+    # isolated port never forwards before isolation is on)
+    new_master, new_up = pair.get("bridge"), not pair.get("isolated")
+    if new_master and (h is None or pl is None or cur_ns is False or pl.name != peer):     # (re)created
+        world.check_new_port(f + "bridge", new_master)
     if h is None:
         _check_peer_name_free(world, target, peer, peer_ns, None)
-        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu")))
+        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu"), new_master, new_up))
         created = True
     elif pl is None or cur_ns is False or pl.name != peer:
         # the other end is in a namespace we cannot name, or carries another name: rebuild the pair
@@ -638,14 +649,15 @@ def _plan_pair(world, p, pair, f=""):
         p.warn("veth %s: %s; deleting and recreating the pair" % (name, why))
         _check_peer_name_free(world, target, peer, peer_ns, None)
         p.add(op_link_del(nl, None, name))
-        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu")))
+        p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu"), new_master, new_up))
         created = True
     elif cur_ns != peer_ns:
         _check_peer_name_free(world, target, peer, peer_ns, pl)
         p.add(op_move(nl, cur_ns, peer, peer_ns))
         moved = True
     if created:
-        h_cur = dict(mtu=pair.get("mtu") or 1500, master=None, up=False, alias=None, addresses=[], hairpin=None)
+        h_cur = dict(mtu=pair.get("mtu") or 1500, master=new_master, up=new_up, alias=None, addresses=[],
+                     hairpin=False if new_master else None)     # a new bridge port starts with hairpin off
         p_cur = dict(mtu=pair.get("mtu") or 1500, up=False, addresses=[])
     else:
         h_cur = dict(mtu=h.mtu, master=world.host.name_of(h.master) if h.master else None, up=h.up,
@@ -670,7 +682,8 @@ def _plan_pair(world, p, pair, f=""):
     if pair.get("bridge") and hairpin != pair["hairpin"]:
         p.add(op_hairpin(nl, name, pair["hairpin"]))
         hairpin = pair["hairpin"]
-    isolated = _isolation.plan_port(p, nl, pair, None if created else h, h_cur["master"] != pair.get("bridge"))
+    isolated = _isolation.plan_port(p, nl, pair, None if created else h,
+                                    created or h_cur["master"] != pair.get("bridge"))
     if h_cur["alias"] != OWNER_ALIAS:
         p.add(op_alias(nl, None, name))
     if pair.get("addresses") is not None:

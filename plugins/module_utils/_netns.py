@@ -165,11 +165,11 @@ def _bind(fn, *args):
 
 
 def _lo_up(nl, name):
-    return lambda: nl.sock(name).link("set", index=1, state="up")
+    return lambda: nl.writer(name).link_set(1, up=True)
 
 
 def _lo_mark(nl, name):
-    return lambda: nl.sock(name).link("set", index=1, ifalias=OWNER_ALIAS)
+    return lambda: nl.writer(name).link_set(1, alias=OWNER_ALIAS)
 
 
 def _write(path, content):

@@ -37,7 +37,7 @@ import socket
 import struct
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
-from ansible_collections.netplumb.container.plugins.module_utils._nl import dump
+from ansible_collections.netplumb.container.plugins.module_utils._nl import dump, netnsid_reader
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB
 
 RT_TABLE_LOCAL = 255
@@ -312,10 +312,10 @@ def read_host(nl, state=None, ignore=()):
 def _named_nsids(nl):
     def read():
         out = {}
-        sock = nl.sock(None)
+        netnsid = netnsid_reader(nl)
         for name in nl.ns_list():
             try:
-                nsid = nl.with_ns_fd(name, lambda fd: sock.get_netnsid(fd=fd)).get("nsid")
+                nsid = nl.with_ns_fd(name, netnsid)
             except Exception:   # a namespace going away meanwhile
                 continue
             if nsid is not None and nsid != NSID_NONE:
@@ -324,25 +324,19 @@ def _named_nsids(nl):
     return lambda: nl.memo(("nsid_map",), read)
 
 
-def _read_routes(sock, family):
-    """Route messages of every table, RTA_NH_ID decoded (pyroute2 does not know it)."""
-    marshal = getattr(sock, "marshal", None)
-    if marshal is None:     # a recorded host (unit tests)
-        return dump(sock.get_routes, family=family)
-    rtmsg_nh = _nh_classes()[1]
-    old = marshal.msg_map.get(RTM_NEWROUTE)
-    marshal.msg_map[RTM_NEWROUTE] = rtmsg_nh
-    try:
-        return dump(sock.get_routes, family=family)     # every table (0.7 and 0.9 dump them all)
-    finally:
-        marshal.msg_map[RTM_NEWROUTE] = old
-
-
 def _read_host(nl, state, ignore):
     sock = nl.sock(None)
     state = state or nl.read(None)
     addrs = []
-    for msg in dump(sock.get_addr):
+    if hasattr(nl, "writer"):   # addresses and routes parsed by _nl (only what is read here is decoded)
+        writer = nl.writer(None)
+        addr_msgs, route_msgs = writer.addresses(), writer.routes
+    else:   # a Netlink without a Writer (the render filter's empty host, unit tests' fakes): pyroute2's dumps
+        addr_msgs = dump(sock.get_addr)
+
+        def route_msgs(family):
+            return dump(sock.get_routes, family=family)
+    for msg in addr_msgs:
         ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         if ip is None:
             continue
@@ -354,7 +348,7 @@ def _read_host(nl, state, ignore):
     nexthops = read_nexthops(sock)
     routes = []
     for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in _read_routes(sock, family):
+        for msg in route_msgs(family):
             table = msg.get_attr("RTA_TABLE") or msg["table"]
             rtype = ROUTE_TYPES.get(msg["type"])
             if table == RT_TABLE_LOCAL or rtype is None:

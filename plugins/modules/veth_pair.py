@@ -186,11 +186,9 @@ commands:
   type: list
   elements: str
   sample:
-    - ip link add veth0 type veth peer name ceth0 netns netns0
-    - ip link set veth0 master br0
+    - ip link add veth0 master br0 up type veth peer name ceth0 netns netns0
     - ip link set veth0 type bridge_slave hairpin on
     - ip link set veth0 alias netplumb
-    - ip link set veth0 up
     - ip -n netns0 addr add 172.18.0.10/16 dev ceth0
     - ip -n netns0 link set ceth0 up
     - ip -n netns0 route replace default via 172.18.0.1 proto 151

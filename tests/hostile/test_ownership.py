@@ -129,7 +129,8 @@ def test_our_pair_whose_namespace_vanished_is_recreated(run, unnamed):
     converge(run, "veth_pair", PAIR)
     sh("ip -n netns0 link set ceth0 netns %d" % unnamed.pid)
     res = converge(run, "veth_pair", PAIR)
-    assert res["commands"][:2] == ["ip link del veth0", "ip link add veth0 type veth peer name ceth0 netns netns0"]
+    assert res["commands"][:2] == ["ip link del veth0",
+                                   "ip link add veth0 master br0 up type veth peer name ceth0 netns netns0"]
     assert any("no name" in w for w in res["warnings"])
 
 
@@ -150,7 +151,8 @@ def test_foreign_veth_absent_is_refused(run, foreign_veth):
 
 def test_foreign_veth_adopted_on_purpose(run, foreign_veth):
     res = converge(run, "veth_pair", dict(PAIR, adopt=True))
-    assert res["commands"][:2] == ["ip link del veth0", "ip link add veth0 type veth peer name ceth0 netns netns0"]
+    assert res["commands"][:2] == ["ip link del veth0",
+                                   "ip link add veth0 master br0 up type veth peer name ceth0 netns netns0"]
     assert "ip link set veth0 alias netplumb" in res["commands"]
     converge(run, "veth_pair", PAIR, expect_changed=False)
     assert ip_json("link", "show", "veth0")[0]["ifalias"] == "netplumb"

@@ -161,7 +161,7 @@ def test_round_trip_of_the_tutorial_network_built_by_hand(sandbox, run):
 
     # fed to container_network: the same names, addresses, routes, and packets
     real = converge(run, got["container_networks"])
-    assert "ip link add veth0 type veth peer name ceth0 netns netns0" in real["commands"]
+    assert "ip link add veth0 master br0 up type veth peer name ceth0 netns netns0" in real["commands"]
     assert picture() == before, changes(before, picture())
     packets()
 

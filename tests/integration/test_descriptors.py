@@ -51,8 +51,8 @@ def test_failure_messages_stay_short(sandbox):
     import ansible_collections.netplumb.container.plugins.module_utils._links as links
     real = links.op_veth_add
 
-    def sabotaged(nl, name, peer, peer_ns, mtu):
-        action = real(nl, name, peer, peer_ns, mtu)
+    def sabotaged(nl, name, peer, peer_ns, mtu, *args):
+        action = real(nl, name, peer, peer_ns, mtu, *args)
         if name == "vs39":
             def fn():
                 raise OSError(2, "No such file or directory")

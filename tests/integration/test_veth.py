@@ -33,7 +33,7 @@ def ping(target, ns=None):
 def test_single_pair_lifecycle(sandbox, run):
     base(run)
     res = converge(run, "veth_pair", TUTORIAL_PAIR)
-    assert res["commands"][0] == "ip link add veth0 type veth peer name ceth0 netns netns0"
+    assert res["commands"][0] == "ip link add veth0 master br0 up type veth peer name ceth0 netns netns0"
     assert "ip -n netns0 route replace default via 172.18.0.1 proto 151" in res["commands"]
     host = ip_json("link", "show", "veth0")[0]
     assert host["master"] == "br0" and "UP" in host["flags"] and host["ifalias"] == "netplumb"

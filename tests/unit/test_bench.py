@@ -90,12 +90,12 @@ def test_targets_met_and_missed():
     rows = table_rows()
     got = dict((r["label"] + " " + r["mode"], benchlib.evaluate(r, rows)) for r in rows)
     assert got["100 script"] == []
-    assert got["100 converge"] == [("converge K=100 <= 1.0x script", "0.80x", True)]
-    assert got["100 no-op"] == [("no-op K=100 <= 0.6x script", "0.80x", False)]
-    assert got["1000 converge"] == [("converge K=1000 <= 0.5x script", "0.38x", True),
+    assert got["100 converge"] == [("converge K=100 <= 0.7x script", "0.80x", False)]
+    assert got["100 no-op"] == [("no-op K=100 <= 0.5x script", "0.80x", False)]
+    assert got["1000 converge"] == [("converge K=1000 <= 0.3x script", "0.38x", False),
                                     ("converge K=1000 <= 11x converge K=100", "7.5x", True),
                                     ("peak RSS K=1000 <= 100 MB", "120 MB", False)]
-    assert got["1000 check"] == [("check K=1000 <= 0.15x script", "0.12x", True), ("peak RSS K=1000 <= 100 MB", "90 MB", True)]
+    assert got["1000 check"] == [("check K=1000 <= 0.1x script", "0.12x", False), ("peak RSS K=1000 <= 100 MB", "90 MB", True)]
     assert got["5000 ports no-op"] == []
     assert got["100 fleet 3 hosts"] == [("fleet 3 hosts x 100 <= 1.5x one host", "1.50x", True)]
 

@@ -107,8 +107,8 @@ def test_veth_create_in_check_mode_on_fresh_host_warns():
     nl = FakeNetlink({None: state(None, [LO])})
     p = _links.plan_pairs(nl, pairs(PAIR), check_mode=True)
     assert p.commands == [
-        "ip link add veth0 type veth peer name ceth0 netns netns0", "ip link set veth0 master br0",
-        "ip link set veth0 type bridge_slave hairpin on", "ip link set veth0 alias netplumb", "ip link set veth0 up",
+        "ip link add veth0 master br0 up type veth peer name ceth0 netns netns0",
+        "ip link set veth0 type bridge_slave hairpin on", "ip link set veth0 alias netplumb",
         "ip -n netns0 addr add 172.18.0.10/16 dev ceth0",
         "ip -n netns0 link set ceth0 up", "ip -n netns0 route replace default via 172.18.0.1 proto 151"]
     assert len(p.warnings) == 2
@@ -269,7 +269,7 @@ def test_veth_prune_frees_the_peer_name_for_a_new_pair():
         _links.plan_pairs(nl, pairs(PAIR, new), check_mode=False)
     p = _links.plan_pairs(nl, pairs(PAIR, new), check_mode=False, prune=True)
     assert p.commands[:3] == ["ip link del vh-hp", "ip link del vh-old",
-                              "ip link add vh-new type veth peer name eth0 netns old"]
+                              "ip link add vh-new master br0 up type veth peer name eth0 netns old"]
 
 
 def test_veth_prune_extra_bridges_with_an_empty_batch():
@@ -321,7 +321,7 @@ def test_veth_not_ours_is_refused(alias, st, check):
 def test_veth_ours_with_peer_in_unnamed_namespace_is_recreated_with_a_warning():
     p = _links.plan_pairs(uplink_host("netplumb"), pairs(dict(name="eth0", peer="ceth9", peer_netns="netns0")),
                           check_mode=False)
-    assert p.commands[:2] == ["ip link del eth0", "ip link add eth0 type veth peer name ceth9 netns netns0"]
+    assert p.commands[:2] == ["ip link del eth0", "ip link add eth0 up type veth peer name ceth9 netns netns0"]
     assert "no name" in p.warnings[0]
 
 
@@ -380,7 +380,8 @@ def test_new_port_only_on_a_bridge_of_ours_without_foreign_ports():
                      nsids={"netns0": 0})
     p = _links.plan_pairs(nl, pairs(PAIR, dict(name="vold", peer="cold", peer_netns="netns0", adopt=True)),
                           check_mode=True)
-    assert "ip link set veth0 master br0" in p.commands and "ip link set vold alias netplumb" in p.commands
+    assert "ip link add veth0 master br0 up type veth peer name ceth0 netns netns0" in p.commands
+    assert "ip link set vold alias netplumb" in p.commands
 
 
 def test_prune_never_touches_look_alikes():

@@ -44,7 +44,7 @@ def test_the_tutorial_network_reads_like_the_tutorial():
     assert cmds[:5] == ["ip link add br0 type bridge stp_state 0", "ip link set br0 alias netplumb",
                         "ip addr add 172.18.0.1/16 dev br0", "ip link set br0 type bridge nf_call_iptables 1",
                         "sysctl -w net.ipv6.conf.br0.disable_ipv6=1"]
-    for cmd in ("ip netns add netns0", "ip link add vn-netns0 type veth peer name eth0 netns netns0",
+    for cmd in ("ip netns add netns0", "ip link add vn-netns0 master br0 up type veth peer name eth0 netns netns0",
                 "ip -n netns0 addr add 172.18.0.10/16 dev eth0",
                 "ip -n netns0 route replace default via 172.18.0.1 proto 151",
                 "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0 -m comment --comment "

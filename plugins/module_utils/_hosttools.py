@@ -45,6 +45,8 @@ PACKAGES = {
     "conntrack": "conntrack",
     "nft": "nftables",
     "modprobe": "kmod",
+    "bird": "bird2",
+    "birdc": "bird2",
 }
 
 TOOL = "tool"

@@ -357,6 +357,54 @@ VXLAN_OVERLAY = dict(
                          "neighbour and FDB entries) and our rules for the port."),
 )
 
+BGP_SPEAKER = dict(
+    local=opt("str", ("This host's underlay address: the source of its BGP sessions (TCP 179) and the next hop it "
+                      "announces for its subnets. Required with O(state=present).")),
+    router_id=opt("str", "BIRD's router id. Default O(local)."),
+    asn=opt("int", "The fleet's AS number (iBGP: every host of the fleet in the same AS); a private ASN by default.",
+            default=64512),
+    announce=opt("list", ("This host's container subnets to announce (its fleet subnet), each inside "
+                          "O(cluster_cidr). Empty on a route reflector that has no containers."),
+                 elements="str", default=[]),
+    cluster_cidr=opt("str", ("The fleet's cluster CIDR. Only routes inside it are announced, learned and sent to the "
+                             "kernel; nothing outside it (a default route offered by a peer) is ever learned. "
+                             "Required with O(state=present).")),
+    peers=opt(
+        "list",
+        [("The BGP peers, each a mapping with C(address), and optionally C(name) (for messages and the session's "
+          "description), C(asn) (default O(asn): iBGP), C(rr_client) (this host is a route reflector and the peer "
+          "its client) and C(multihop) (a TTL, for an eBGP peer that is not directly connected)."),
+         ("The session of a peer is the BIRD protocol C(np_) + its address with C(_) for dots, so a peer added or "
+          "removed changes no other session: C(birdc configure) restarts only the protocols whose configuration "
+          "changed.")],
+        elements="dict", default=[],
+    ),
+    route_reflector=opt("bool", ("This host is a route reflector (its C(rr_client) peers are its clients; its "
+                                 "cluster id is its router id)."), default=False),
+    hold_time=opt("int", "The BGP hold time of every session, in seconds (0, or 3-65535).", default=90),
+    connect_retry=opt("int", "Seconds between attempts to connect to a peer that does not answer.", default=5),
+    config=opt("path", ("BIRD's configuration file. Ours: its first line is netplumb's mark; a file without it is "
+                        "refused unless O(adopt=true) (Debian's untouched example file counts as nobody's). With "
+                        "O(supervisor=systemd) it must be the unit's C(/etc/bird/bird.conf).")),
+    supervisor=opt("str", [
+        ("Who runs bird. V(systemd): its unit C(bird.service) (enabled and started; the socket is "
+         "C(/run/bird/bird.ctl)). V(self): the module starts C(bird -c CONFIG -s SOCKET -P PIDFILE) itself and "
+         "finds it again by its pid file (containers, hosts without systemd)."),
+        ("V(auto) picks V(systemd) where C(/run/systemd/system) exists and C(systemctl) answers, else V(self).")],
+        default="auto", choices=["auto", "systemd", "self"]),
+    socket=opt("path", ("BIRD's control socket. Default C(/run/bird/bird.ctl) with systemd, C(/run/netplumb/bird.ctl) "
+                        "when the module supervises bird itself.")),
+    pidfile=opt("path", "The pid file of the bird the module supervises itself.", default="/run/netplumb/bird.pid"),
+    extra_config=opt("str", ("BIRD configuration appended verbatim to the rendered file (BFD, timers, logging...). "
+                             "It is validated with the rest by C(bird -p): a file BIRD refuses is never installed."),
+                     default=""),
+    adopt=opt("bool", ("Take over a BIRD configuration that does not carry netplumb's mark (it is replaced by the "
+                       "rendered one)."), default=False),
+    state=present_absent("V(present) writes the configuration and runs bird; V(absent) stops our bird (which "
+                         "withdraws its routes), removes our configuration and any learned route left behind "
+                         "(protocol 12, metric 151). A configuration that is not ours is left alone."),
+)
+
 HOST_GW_ROUTES = dict(
     routes=opt(
         "list",
@@ -789,6 +837,7 @@ MODULES = dict(
     swarm_firewall=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=SWARM_FIREWALL),
     veth_pair=dict(fragments=('attributes', 'host_lock'), options=VETH_PAIR),
     vxlan_overlay=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=VXLAN_OVERLAY),
+    bgp_speaker=dict(fragments=('attributes', 'host_lock'), options=BGP_SPEAKER),
 )
 
 # The role container_network's firewall driver: the modules' option (firewall_backend), passed on.

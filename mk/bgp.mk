@@ -28,3 +28,10 @@ $(BUILD)/.apt-bird-stamp: $(BUILD)/.apt-stamp
 
 integration: $(BUILD)/.apt-bird-stamp
 TEST_DEPS += bird-deps
+
+# The molecule scenario bgp on the routed lab, its router a BGP peer (NETLAB_BGP=1). Uses mk/fleet.mk's FLEET_ENV.
+molecule-bgp: deps fleet-deps $(BUILD)/.apt-bird-stamp
+	cd $(ROOT) && $(FLEET_ENV) molecule test -s bgp
+
+# A suite of its own in make test (tests/suites/run.sh runs each suite in its own make).
+TEST_SUITES += molecule-bgp

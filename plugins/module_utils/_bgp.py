@@ -564,6 +564,15 @@ def learned_routes(nl):
     return out
 
 
+def underlay_of(state, local):
+    """The interface holding the address local (the sessions' source): the fleet exemptions' underlay."""
+    holders = sorted(name for name in state.links if any(i.ip == local for i in state.addresses(name)))
+    if not holders:
+        raise ValidationError("local", str(local), "is an address of no interface of this host (the source of its "
+                              "BGP sessions and the next hop it announces)")
+    return holders[0]
+
+
 def plan(nl, spec, host=None):
     s = validate(spec)
     host = host or Host()
@@ -616,6 +625,8 @@ def plan(nl, spec, host=None):
         raise StateError("TCP port %d is already listened on in this network namespace, by another BGP speaker "
                          "than ours (%s); refusing to start a second one" % (BGP_PORT, "no bird answers on %s"
                                                                               % sock))
+    if nl is not None:
+        p.extra["underlay"] = underlay_of(nl.read(None), s.local)
     text = render(s)
     _hosttools.need_tool(p, "bird", "to validate the configuration (bird -p) and to run it")
     if text != current:

@@ -997,9 +997,15 @@ CONTAINER_NETWORK_ROLE = dict(
                      "and FDB entry; UDP O(container_vxlan_port) accepted from the fleet's underlay addresses only; "
                      "no masquerade between fleet subnets. Networks on the fleet subnet get the overlay's MTU (the "
                      "underlay's minus 50) unless they declare one, which must fit."),
+                    ("V(bgp) announces each host's fleet subnet over BGP and learns the others' through BIRD 2 "
+                     "(M(netplumb.container.bgp_speaker), Calico's way; docs/cross-host.md): an iBGP full mesh of the "
+                     "fleet, or sessions to the route reflectors of O(container_bgp_route_reflectors), plus "
+                     "O(container_bgp_peers); learned routes in the kernel with protocol 12 and metric 151; no "
+                     "masquerade between fleet subnets (the exemptions of V(host_gw), on the interface holding "
+                     "O(container_underlay_address)). The other modes stop our bird and remove our configuration."),
                     "V(none) removes them (with O(container_cluster_cidr) set).",
                 ],
-                default="none", choices=["none", "host_gw", "vxlan"],
+                default="none", choices=["none", "host_gw", "vxlan", "bgp"],
             ),
             container_underlay_address=opt(
                 "str",
@@ -1022,6 +1028,46 @@ CONTAINER_NETWORK_ROLE = dict(
                 ("The interface holding O(container_underlay_address) (only read - its MTU); default found from "
                  "that address."),
             ),
+            container_bgp_asn=opt(
+                "int", "With V(bgp): the fleet's AS number (iBGP, the same on every host); a private ASN by default.",
+                default=64512,
+            ),
+            container_bgp_route_reflectors=opt(
+                "str",
+                ("With V(bgp): the inventory group of the fleet's route reflectors. Empty (the default): an iBGP "
+                 "full mesh of the fleet. Set: each reflector peers with every other host of the fleet (its "
+                 "clients) and the other reflectors; every other host peers with the reflectors only."),
+                default="",
+            ),
+            container_bgp_node_mesh=opt(
+                "bool",
+                ("With V(bgp) and no route reflector group: peer with every other host of the fleet (full mesh). "
+                 "V(false): only with O(container_bgp_peers) (a route reflector outside the inventory)."),
+                default=True,
+            ),
+            container_bgp_peers=opt(
+                "list",
+                ("With V(bgp): further BGP peers of every host of the fleet, outside the inventory - a top-of-rack "
+                 "router, a route reflector - each a mapping with C(address) and optionally C(name), C(asn) (default "
+                 "O(container_bgp_asn)) and C(multihop) (M(netplumb.container.bgp_speaker)'s O(peers))."),
+                elements="dict", default=[],
+            ),
+            container_bgp_install=opt(
+                "bool",
+                ("With V(bgp): install BIRD 2 (the package O(container_bgp_package)) on a host that lacks C(bird); "
+                 "V(false) only requires it."),
+                default=True,
+            ),
+            container_bgp_package=opt("str", "The package that brings BIRD 2.", default="bird2"),
+            container_bgp_supervisor=opt(
+                "str",
+                ("Who runs bird: V(auto) (systemd's C(bird.service) where systemd runs the host, else the module "
+                 "itself, socket C(/run/netplumb/bird.ctl), pid file C(/run/netplumb/bird.pid)), V(systemd) or "
+                 "V(self)."),
+                default="auto", choices=["auto", "systemd", "self"],
+            ),
+            container_bgp_hold_time=opt("int", "With V(bgp): the BGP hold time of every session (seconds).",
+                                        default=90),
         ),
     ),
     plan=dict(

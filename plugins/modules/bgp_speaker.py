@@ -182,6 +182,10 @@ router_id:
   description: BIRD's router id.
   returned: with state=present
   type: str
+underlay:
+  description: The interface holding O(local) (where the traffic to the other hosts' subnets leaves).
+  returned: with state=present
+  type: str
 config_sha256:
   description: The SHA-256 of the rendered configuration.
   returned: with state=present

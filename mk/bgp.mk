@@ -35,3 +35,6 @@ molecule-bgp: deps fleet-deps $(BUILD)/.apt-bird-stamp
 
 # A suite of its own in make test (tests/suites/run.sh runs each suite in its own make).
 TEST_SUITES += molecule-bgp
+
+# make demo CROSS_HOST=bgp runs bird on the lab's hosts and router: installed (masked) first.
+demo: $(if $(filter bgp,$(CROSS_HOST)),$(BUILD)/.apt-bird-stamp)

@@ -33,7 +33,7 @@ fleet-deps: venv collection $(FLEET_STAMP)
 # Role schema parser, the probe helper, the demo table printer and the fleet membership (--limit, serial), no kernel.
 fleet-unit: fleet-deps
 	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py tests/fleet/test_pyroute2.py tests/fleet/test_table.py \
-		tests/fleet/test_fleet_group.py
+		tests/fleet/test_fleet_group.py tests/fleet/test_bgp_peers.py
 
 # FIREWALL: the role's firewall_backend for the demo (auto, iptables or nftables; docs/firewall-backends.md).
 FIREWALL ?= auto

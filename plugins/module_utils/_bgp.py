@@ -623,8 +623,8 @@ def plan(nl, spec, host=None):
                          "supervisor=self" % (UNIT, UNIT))
     if not running and host.listening(BGP_PORT):
         raise StateError("TCP port %d is already listened on in this network namespace, by another BGP speaker "
-                         "than ours (%s); refusing to start a second one" % (BGP_PORT, "no bird answers on %s"
-                                                                              % sock))
+                         "than ours (no bird of ours runs, pid file %s); refusing to start a second one"
+                         % (BGP_PORT, s.pidfile))
     if nl is not None:
         p.extra["underlay"] = underlay_of(nl.read(None), s.local)
     text = render(s)

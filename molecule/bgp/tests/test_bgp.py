@@ -2,7 +2,6 @@
 the lab's hosts have no systemd), its sessions to the other hosts and to the lab's router are established, every
 host has a route to every other host's fleet subnet learned over BGP (protocol bird, metric 151, via the router),
 the router learned them all, and a container on h1 reaches one on h3 with its own address."""
-import json
 import os
 import sys
 import time

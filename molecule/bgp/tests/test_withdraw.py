@@ -10,15 +10,14 @@ import sys
 import netcheck
 import pytest
 
-from test_bgp import ADDR, SOCK, learned, proto, sessions, subnet, wait
+from test_bgp import ADDR, SOCK, proto, subnet, wait
 
 LAB = netcheck.lab_dir()
 
 
 def inventory(path):
-    hosts = dict(h1=dict(ansible_host=ADDR["h1"], container_networks=[dict(
-        name="fleet", bridge="br-fleet", subnet="cluster", containers=[dict(name="f1", address="10")])]),
-                 h2=dict(ansible_host=ADDR["h2"]))
+    fleet = dict(name="fleet", bridge="br-fleet", subnet="cluster", containers=[dict(name="f1", address="10")])
+    hosts = dict(h1=dict(ansible_host=ADDR["h1"], container_networks=[fleet]), h2=dict(ansible_host=ADDR["h2"]))
     variables = dict(ansible_user="root", ansible_python_interpreter="/usr/bin/python3",
                      ansible_ssh_private_key_file=os.path.join(LAB, "id_ed25519"),
                      ansible_ssh_common_args="-F %s" % os.path.join(LAB, "ssh_config"),
@@ -27,6 +26,11 @@ def inventory(path):
                      container_bgp_peers=[dict(name="tor", address="192.0.2.1")])
     with open(path, "w") as f:
         json.dump(dict(all=dict(hosts=hosts, vars=variables)), f)
+
+
+def routes(h):
+    out = netcheck.lab_exec(h, "ip", "-4", "route", "show", "proto", "bird").stdout
+    return sorted(" ".join(r.split()) for r in out.splitlines())
 
 
 def test_h3_leaves_the_inventory(host, tmp_path):
@@ -48,10 +52,8 @@ def test_h3_leaves_the_inventory(host, tmp_path):
         assert [ln for ln in recap if ln.startswith(h + " ") and "failed=0" in ln and "changed=0" not in ln], recap[-6:]
     for h in ("h1", "h2"):
         other = [o for o in ("h1", "h2") if o != h][0]
-        routes = lambda: sorted(" ".join(r.split()) for r in netcheck.lab_exec(
-            h, "ip", "-4", "route", "show", "proto", "bird").stdout.splitlines())
         want = ["%s via 192.0.2.1 dev eth0 metric 151" % subnet(other)]
-        assert wait(lambda: routes() == want or None, "%s's routes %s" % (h, want))
+        assert wait(lambda: routes(h) == want or None, "%s's routes %s" % (h, want))
         protos = netcheck.lab_exec(h, "birdc", "-s", SOCK, "show", "protocols").stdout
         assert proto(ADDR["h3"]) not in protos and proto(ADDR[other]) in protos
     assert netcheck.lab_exec("h3", "cat", "/etc/bird/bird.conf").stdout == h3_before

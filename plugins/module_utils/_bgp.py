@@ -291,7 +291,7 @@ def render(s):
 def _run(argv, timeout=60):
     try:
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
-                           timeout=timeout)
+                           timeout=timeout, check=False)
     except OSError as exc:
         return 127, "", str(exc)
     except subprocess.TimeoutExpired:

@@ -71,8 +71,11 @@ def test_bird_runs_supervised_by_the_module(host, name):
 
 def test_sessions_established_to_the_fleet_and_the_router(host, name):
     want = sorted([proto(ADDR[o]) for o in HOSTS if o != name] + [proto("192.0.2.1")])
-    got = wait(lambda: (lambda s: s if sorted(s) == want and set(s.values()) == {"Established"} else None)(
-        sessions(host)), "sessions %s Established" % want)
+
+    def established():
+        s = sessions(host)
+        return s if sorted(s) == want and set(s.values()) == {"Established"} else None
+    got = wait(established, "sessions %s Established" % want)
     assert sorted(got) == want
 
 

@@ -99,8 +99,8 @@ def world(sandbox, run, tmp_path):
     (b / "bird.conf").write_text(B_CONF)
     paths = dict(config=str(tmp_path / "a" / "bird.conf"), socket=str(tmp_path / "a" / "bird.ctl"),
                  pidfile=str(tmp_path / "a" / "bird.pid"), b_sock=str(b / "bird.ctl"), b_pid=str(b / "bird.pid"))
-    sh("bird", "-c", str(b / "bird.conf"), "-s", paths["b_sock"], "-P", paths["b_pid"], ns="B")
     try:
+        sh("bird", "-c", str(b / "bird.conf"), "-s", paths["b_sock"], "-P", paths["b_pid"], ns="B")
         yield paths
     finally:
         stop(paths["pidfile"])
@@ -261,3 +261,61 @@ def test_validation_names_the_field(sandbox, run):
         res = run("bgp_speaker", args, check=True)
         assert res.get("failed") and res["msg"].startswith(field + "="), (args, res)
         assert res["commands"] == []
+
+
+C_CONF = """router id 192.0.2.13;
+protocol device { scan time 10; }
+protocol direct { ipv4 { import where net !~ [ 10.244.0.0/16+ ]; }; }
+protocol kernel { learn; ipv4 { import where net !~ [ 10.244.0.0/16+ ]; export where source = RTS_BGP; }; }
+protocol static { ipv4; route 10.244.3.0/24 blackhole; }
+protocol bgp a {
+  local 192.0.2.13 as 64512; neighbor 192.0.2.11 as 64512;
+  connect delay time 1; connect retry time 2;
+  ipv4 { import all; export where source = RTS_STATIC; };
+}
+"""
+
+
+@pytest.fixture
+def lan(sandbox, tmp_path):
+    """A on a bridge lan0 (192.0.2.11/24) with B (.12) and C (.13) behind it, each with its own hand-made bird
+    peering with A only: A is their route reflector."""
+    sh("ip", "link", "add", "lan0", "type", "bridge")
+    sh("ip", "addr", "add", "192.0.2.11/24", "dev", "lan0")
+    sh("ip", "link", "set", "lan0", "up")
+    pids = []
+    paths = dict(config=str(tmp_path / "a" / "bird.conf"), socket=str(tmp_path / "a" / "bird.ctl"),
+                 pidfile=str(tmp_path / "a" / "bird.pid"))
+    try:
+        for name, addr, conf in (("B", "192.0.2.12", B_CONF), ("C", "192.0.2.13", C_CONF)):
+            sh("ip", "netns", "add", name)
+            sh("ip", "link", "add", "p" + name, "type", "veth", "peer", "name", "eth0", "netns", name)
+            sh("ip", "link", "set", "p" + name, "master", "lan0", "up")
+            for cmd in (["ip", "link", "set", "lo", "up"], ["ip", "addr", "add", addr + "/24", "dev", "eth0"],
+                        ["ip", "link", "set", "eth0", "up"]):
+                sh(*cmd, ns=name)
+            d = tmp_path / name
+            d.mkdir()
+            (d / "bird.conf").write_text(conf)
+            pids.append(str(d / "bird.pid"))
+            sh("bird", "-c", str(d / "bird.conf"), "-s", str(d / "bird.ctl"), "-P", str(d / "bird.pid"), ns=name)
+        yield paths
+    finally:
+        for pidfile in [paths["pidfile"]] + pids:
+            stop(pidfile)
+
+
+def test_route_reflector_reflects_between_its_clients(lan, run):
+    """A has no containers of its own: it announces nothing, and reflects B's subnet to C and C's to B with their
+    next hops unchanged (the subnets' own hosts, not A)."""
+    args = dict(local="192.0.2.11", cluster_cidr=CLUSTER, announce=[], route_reflector=True, connect_retry=2,
+                peers=[dict(name="h2", address="192.0.2.12", rr_client=True),
+                       dict(name="h3", address="192.0.2.13", rr_client=True)],
+                config=lan["config"], socket=lan["socket"], pidfile=lan["pidfile"])
+    cycle(run, args, established=["np_192_0_2_12", "np_192_0_2_13"])
+    text = open(lan["config"]).read()
+    assert "rr cluster id 192.0.2.11;" in text and text.count("rr client;") == 2
+    wait(lambda: routes("C") == ["10.244.2.0/24 via 192.0.2.12 dev eth0 metric 32"], "C learned B's subnet via A")
+    wait(lambda: routes("B") == ["10.244.3.0/24 via 192.0.2.13 dev eth0 metric 32"], "B learned C's subnet via A")
+    wait(lambda: routes() == ["10.244.2.0/24 via 192.0.2.12 dev lan0 metric 151",
+                              "10.244.3.0/24 via 192.0.2.13 dev lan0 metric 151"], "A learned both")

@@ -249,3 +249,13 @@ def test_preflight_counts_learned_routes_as_ours():
     assert not _preflight.is_ours(admins)
     with pytest.raises(_preflight.HostSafetyError):
         _preflight.check_subnet("subnet", ipaddress.ip_network(u"10.244.0.0/16"), _facts(admins))
+
+
+def test_persisted_exemptions_of_bgp_are_valid_boot_input():
+    """With bgp, the role saves host_gw_routes' arguments with no route, only the fleet exemptions on the underlay
+    bgp_speaker reported (roles/container_network/tasks/host_gw.yml, persist.yml): the boot accepts them."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _persist
+    args = dict(routes=[], cluster_cidr="10.244.0.0/16", underlay="eth0", prune=True, firewall_backend="auto",
+                networks=[dict(bridge="br-fleet", subnet="10.244.59.0/24")])
+    out = _persist.validate_cross_host(dict(module="host_gw_routes", args=args))
+    assert out["module"] == "host_gw_routes" and out["args"]["underlay"] == "eth0" and out["args"]["routes"] == []

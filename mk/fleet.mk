@@ -12,8 +12,13 @@ VERIFY_REPORT := $(BUILD)/verify-report.json
 # make demo CROSS_HOST=vxlan: the overlay on the routed lab (each host on its own segment behind a router), where
 # host-gw cannot work; without it, the inventory's mode (host_gw) on the L2 lab.
 CROSS_HOST ?=
-DEMO_TOPOLOGY = $(if $(filter vxlan,$(CROSS_HOST)),routed,l2)
-DEMO_VARS = $(if $(CROSS_HOST),-e container_cross_host=$(CROSS_HOST))
+# make demo CROSS_HOST=bgp: BIRD 2 on every host (bgp_speaker), on the routed lab whose router is their iBGP peer
+# (NETLAB_BGP=1, container_bgp_peers) so it routes the container subnets too.
+DEMO_TOPOLOGY = $(if $(filter vxlan bgp,$(CROSS_HOST)),routed,l2)
+DEMO_BGP_PEERS := {"container_bgp_peers": [{"name": "tor", "address": "192.0.2.1"}]}
+DEMO_VARS = $(if $(CROSS_HOST),-e container_cross_host=$(CROSS_HOST)) \
+	$(if $(filter bgp,$(CROSS_HOST)),-e '$(DEMO_BGP_PEERS)')
+DEMO_LAB_ENV = $(if $(filter bgp,$(CROSS_HOST)),NETLAB_BGP=1)
 
 # The venv stamp lives inside the venv, so a rebuilt venv gets the fleet packages again.
 $(FLEET_STAMP): tests/requirements-fleet.txt tests/requirements.txt | $(VENV)/.stamp
@@ -28,14 +33,14 @@ fleet-deps: venv collection $(FLEET_STAMP)
 # Role schema parser, the probe helper, the demo table printer and the fleet membership (--limit, serial), no kernel.
 fleet-unit: fleet-deps
 	$(FLEET_ENV) $(PY) -m pytest -q tests/fleet/test_plan.py tests/fleet/test_pyroute2.py tests/fleet/test_table.py \
-		tests/fleet/test_fleet_group.py
+		tests/fleet/test_fleet_group.py tests/fleet/test_bgp_peers.py
 
 # FIREWALL: the role's firewall_backend for the demo (auto, iptables or nftables; docs/firewall-backends.md).
 FIREWALL ?= auto
 
 demo: deps fleet-deps
 	@start=$$(date +%s); \
-	$(LAB) up --hosts $(N) --topology $(DEMO_TOPOLOGY) || exit $$?; \
+	$(DEMO_LAB_ENV) $(LAB) up --hosts $(N) --topology $(DEMO_TOPOLOGY) || exit $$?; \
 	$(FLEET_ENV) ansible-playbook $(DEMO_INV) $(DEMO_VARS) -e container_network_firewall_backend=$(FIREWALL) \
 		playbooks/site.yml; \
 	rc=0; $(FLEET_ENV) ansible-playbook $(DEMO_INV) $(DEMO_VARS) -e netplumb_verify_report=$(VERIFY_REPORT) \

@@ -196,7 +196,7 @@ def plan(nl, spec, driver=None):
         for n in want:
             after.pop(n, None)
     p.after = dict(routes=["%s via %s proto %d" % (n, after[n], RTPROT_NETPLUMB) for n in sorted(after, key=key)])
-    if cluster is not None and underlay is None:
+    if cluster is not None and underlay is None and networks:     # only exemptions name the underlay
         underlay = _underlay_of(host, connected, wanted)
     if cluster is not None or spec.get("prune"):
         # the exemptions of the networks named; with prune those of networks no longer named go too

@@ -46,6 +46,8 @@ PACKAGES = {
     "nft": "nftables",
     "modprobe": "kmod",
     "dbus-monitor": "dbus-bin",
+    "bird": "bird2",
+    "birdc": "bird2",
 }
 
 TOOL = "tool"

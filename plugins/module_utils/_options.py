@@ -403,6 +403,54 @@ VXLAN_OVERLAY = dict(
                          "neighbour and FDB entries) and our rules for the port."),
 )
 
+BGP_SPEAKER = dict(
+    local=opt("str", ("This host's underlay address: the source of its BGP sessions (TCP 179) and the next hop it "
+                      "announces for its subnets. Required with O(state=present).")),
+    router_id=opt("str", "BIRD's router id. Default O(local)."),
+    asn=opt("int", "The fleet's AS number (iBGP: every host of the fleet in the same AS); a private ASN by default.",
+            default=64512),
+    announce=opt("list", ("This host's container subnets to announce (its fleet subnet), each inside "
+                          "O(cluster_cidr). Empty on a route reflector that has no containers."),
+                 elements="str", default=[]),
+    cluster_cidr=opt("str", ("The fleet's cluster CIDR. Only routes inside it are announced, learned and sent to the "
+                             "kernel; nothing outside it (a default route offered by a peer) is ever learned. "
+                             "Required with O(state=present).")),
+    peers=opt(
+        "list",
+        [("The BGP peers, each a mapping with C(address), and optionally C(name) (for messages and the session's "
+          "description), C(asn) (default O(asn): iBGP), C(rr_client) (this host is a route reflector and the peer "
+          "its client) and C(multihop) (a TTL, for an eBGP peer that is not directly connected)."),
+         ("The session of a peer is the BIRD protocol C(np_) + its address with C(_) for dots, so a peer added or "
+          "removed changes no other session: C(birdc configure) restarts only the protocols whose configuration "
+          "changed.")],
+        elements="dict", default=[],
+    ),
+    route_reflector=opt("bool", ("This host is a route reflector (its C(rr_client) peers are its clients; its "
+                                 "cluster id is its router id)."), default=False),
+    hold_time=opt("int", "The BGP hold time of every session, in seconds (0, or 3-65535).", default=90),
+    connect_retry=opt("int", "Seconds between attempts to connect to a peer that does not answer.", default=5),
+    config=opt("path", ("BIRD's configuration file. Ours: its first line is netplumb's mark; a file without it is "
+                        "refused unless O(adopt=true) (Debian's untouched example file counts as nobody's). With "
+                        "O(supervisor=systemd) it must be the unit's C(/etc/bird/bird.conf).")),
+    supervisor=opt("str", [
+        ("Who runs bird. V(systemd): its unit C(bird.service) (enabled and started; the socket is "
+         "C(/run/bird/bird.ctl)). V(self): the module starts C(bird -c CONFIG -s SOCKET -P PIDFILE) itself and "
+         "finds it again by its pid file (containers, hosts without systemd)."),
+        ("V(auto) picks V(systemd) where C(/run/systemd/system) exists and C(systemctl) answers, else V(self).")],
+        default="auto", choices=["auto", "systemd", "self"]),
+    socket=opt("path", ("BIRD's control socket. Default C(/run/bird/bird.ctl) with systemd, C(/run/netplumb/bird.ctl) "
+                        "when the module supervises bird itself.")),
+    pidfile=opt("path", "The pid file of the bird the module supervises itself.", default="/run/netplumb/bird.pid"),
+    extra_config=opt("str", ("BIRD configuration appended verbatim to the rendered file (BFD, timers, logging...). "
+                             "It is validated with the rest by C(bird -p): a file BIRD refuses is never installed."),
+                     default=""),
+    adopt=opt("bool", ("Take over a BIRD configuration that does not carry netplumb's mark (it is replaced by the "
+                       "rendered one)."), default=False),
+    state=present_absent("V(present) writes the configuration and runs bird; V(absent) stops our bird (which "
+                         "withdraws its routes), removes our configuration and any learned route left behind "
+                         "(protocol 12, metric 151). A configuration that is not ours is left alone."),
+)
+
 HOST_GW_ROUTES = dict(
     routes=opt(
         "list",
@@ -835,6 +883,7 @@ MODULES = dict(
     swarm_firewall=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=SWARM_FIREWALL),
     veth_pair=dict(fragments=('attributes', 'host_lock'), options=VETH_PAIR),
     vxlan_overlay=dict(fragments=('attributes', 'host_lock', 'firewall_backend'), options=VXLAN_OVERLAY),
+    bgp_speaker=dict(fragments=('attributes', 'host_lock'), options=BGP_SPEAKER),
 )
 
 # The role container_network's firewall driver: the modules' option (firewall_backend), passed on.
@@ -994,9 +1043,15 @@ CONTAINER_NETWORK_ROLE = dict(
                      "and FDB entry; UDP O(container_vxlan_port) accepted from the fleet's underlay addresses only; "
                      "no masquerade between fleet subnets. Networks on the fleet subnet get the overlay's MTU (the "
                      "underlay's minus 50) unless they declare one, which must fit."),
+                    ("V(bgp) announces each host's fleet subnet over BGP and learns the others' through BIRD 2 "
+                     "(M(netplumb.container.bgp_speaker), Calico's way; docs/cross-host.md): an iBGP full mesh of the "
+                     "fleet, or sessions to the route reflectors of O(container_bgp_route_reflectors), plus "
+                     "O(container_bgp_peers); learned routes in the kernel with protocol 12 and metric 151; no "
+                     "masquerade between fleet subnets (the exemptions of V(host_gw), on the interface holding "
+                     "O(container_underlay_address)). The other modes stop our bird and remove our configuration."),
                     "V(none) removes them (with O(container_cluster_cidr) set).",
                 ],
-                default="none", choices=["none", "host_gw", "vxlan"],
+                default="none", choices=["none", "host_gw", "vxlan", "bgp"],
             ),
             container_underlay_address=opt(
                 "str",
@@ -1019,6 +1074,46 @@ CONTAINER_NETWORK_ROLE = dict(
                 ("The interface holding O(container_underlay_address) (only read - its MTU); default found from "
                  "that address."),
             ),
+            container_bgp_asn=opt(
+                "int", "With V(bgp): the fleet's AS number (iBGP, the same on every host); a private ASN by default.",
+                default=64512,
+            ),
+            container_bgp_route_reflectors=opt(
+                "str",
+                ("With V(bgp): the inventory group of the fleet's route reflectors. Empty (the default): an iBGP "
+                 "full mesh of the fleet. Set: each reflector peers with every other host of the fleet (its "
+                 "clients) and the other reflectors; every other host peers with the reflectors only."),
+                default="",
+            ),
+            container_bgp_node_mesh=opt(
+                "bool",
+                ("With V(bgp) and no route reflector group: peer with every other host of the fleet (full mesh). "
+                 "V(false): only with O(container_bgp_peers) (a route reflector outside the inventory)."),
+                default=True,
+            ),
+            container_bgp_peers=opt(
+                "list",
+                ("With V(bgp): further BGP peers of every host of the fleet, outside the inventory - a top-of-rack "
+                 "router, a route reflector - each a mapping with C(address) and optionally C(name), C(asn) (default "
+                 "O(container_bgp_asn)) and C(multihop) (M(netplumb.container.bgp_speaker)'s O(peers))."),
+                elements="dict", default=[],
+            ),
+            container_bgp_install=opt(
+                "bool",
+                ("With V(bgp): install BIRD 2 (the package O(container_bgp_package)) on a host that lacks C(bird); "
+                 "V(false) only requires it."),
+                default=True,
+            ),
+            container_bgp_package=opt("str", "The package that brings BIRD 2.", default="bird2"),
+            container_bgp_supervisor=opt(
+                "str",
+                ("Who runs bird: V(auto) (systemd's C(bird.service) where systemd runs the host, else the module "
+                 "itself, socket C(/run/netplumb/bird.ctl), pid file C(/run/netplumb/bird.pid)), V(systemd) or "
+                 "V(self)."),
+                default="auto", choices=["auto", "systemd", "self"],
+            ),
+            container_bgp_hold_time=opt("int", "With V(bgp): the BGP hold time of every session (seconds).",
+                                        default=90),
         ),
     ),
     plan=dict(

@@ -23,7 +23,8 @@ collides with:
 * a bridge that is the uplink, a "bridge" that is some other kind of link;
 * a host_ip that is no address of the host.
 
-"Ours" is decided by the marks of _owner: routes carrying protocol RTPROT_NETPLUMB; addresses and connected
+"Ours" is decided by the marks of _owner: routes carrying protocol RTPROT_NETPLUMB, and the routes our BIRD
+learned over BGP (protocol 12 with metric 151, see _bgp); addresses and connected
 routes of the very bridge the call manages are that network's own (its gateway address) and never collide.
 Special-purpose address ranges are checked apart, purely, by _ranges.
 """
@@ -39,6 +40,9 @@ import struct
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import dump, netnsid_reader
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB
+
+RTPROT_BIRD = 12            # the routes BIRD installs (bgp_speaker's: with the metric below, _bgp.LEARNED_METRIC)
+LEARNED_METRIC = 151
 
 RT_TABLE_LOCAL = 255
 LOOPBACK4 = ipaddress.ip_network(u"127.0.0.0/8")
@@ -63,9 +67,10 @@ class HostSafetyError(StateError):
 
 
 class Route:
-    __slots__ = ("dst", "dev", "gateway", "proto", "table", "type", "nhid")
+    __slots__ = ("dst", "dev", "gateway", "proto", "table", "type", "nhid", "metric")
 
-    def __init__(self, dst, dev, gateway, proto, table, rtype="unicast", nhid=None):
+    def __init__(self, dst, dev, gateway, proto, table, rtype="unicast", nhid=None, metric=None):
+        self.metric = metric
         self.dst = dst
         self.dev = dev
         self.gateway = gateway
@@ -380,7 +385,16 @@ def route_records(msg, family, table, rtype, nexthops, name_of):
         hops = _nh_hops(nexthops, nhid)
     if not hops:
         hops = [(None, None)]
-    return [Route(net, name_of(oif) if oif else None, gw, msg["proto"], table, rtype, nhid) for oif, gw in hops]
+    metric = msg.get_attr("RTA_PRIORITY")
+    return [Route(net, name_of(oif) if oif else None, gw, msg["proto"], table, rtype, nhid, metric)
+            for oif, gw in hops]
+
+
+def is_ours(route):
+    """A route of ours: protocol 151 (host-gw, vxlan), or one our BIRD learned over BGP (bgp_speaker: protocol 12
+    with the metric 151 - an admin's own BIRD installs its routes with protocol 12 and another metric, 32 by
+    default, and stays the admin's)."""
+    return route.proto == RTPROT_NETPLUMB or (route.proto == RTPROT_BIRD and route.metric == LEARNED_METRIC)
 
 
 def check_bridge(field, name, facts, must_exist=False):
@@ -409,7 +423,7 @@ def check_subnet(field, net, facts, bridge=None):
         if r.gateway is not None and r.gateway.version == net.version and r.gateway in net:
             raise HostSafetyError(field, net, "holds the host's default gateway %s (route %s)" % (r.gateway, r.text()))
     for r in facts.routes:
-        if r.dst.version != net.version or r.dst.prefixlen == 0 or r.proto == RTPROT_NETPLUMB:
+        if r.dst.version != net.version or r.dst.prefixlen == 0 or is_ours(r):
             continue
         if bridge is not None and r.dev == bridge and r.gateway is None:
             continue        # the connected route of the network's own bridge

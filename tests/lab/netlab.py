@@ -9,6 +9,8 @@ Everything lives inside one top-level isolated world: a long-lived process start
   (host ``eth0`` 192.0.2.(10+i)/32 peer 192.0.2.1; top ``v<host>`` 192.0.2.1/32 peer 192.0.2.(10+i)), so
   hosts never share a link (host-gw cannot work there, an overlay must). The router counts what it forwards
   between hosts in nft table ``inet netlab``: named counters ``vxlan`` (UDP to VXLAN_PORT) and ``other``;
+  with ``--bgp`` too (``NETLAB_BGP=1``), the router runs BIRD 2 as the hosts' top-of-rack iBGP peer (AS
+  BGP_ASN, 192.0.2.1): it learns every host's container subnet and routes it, never reflects (ROUTER_BIRD);
 * ``internet``: its own netns, 198.51.100.1/24 behind a veth (top side 198.51.100.254/24),
   running an HTTP echo server on port 80 that answers with the client's source address;
 * ``h1..hN``: each its own net+mount+uts+pid namespaces, a copy-on-write root (overlay of /
@@ -58,6 +60,18 @@ ROUTER_NFT = """table inet netlab {
 }
 """ % VXLAN_PORT
 SSHD = "/usr/sbin/sshd"
+BGP_ASN = 64512     # netplumb's bgp_speaker default (container_bgp_asn)
+# The routed lab's router as a top-of-rack BGP peer of every host (iBGP, not a route reflector: what one host
+# announces reaches the router only, so a host that leaves the inventory is withdrawn by the others on their next
+# run). Learned routes go to the router's kernel, next hops (the hosts' addresses) resolved through its /32 peer
+# routes. Runs in the foreground as a child of the top (dies with the lab); socket and config on the top's /run.
+ROUTER_BIRD = """router id %s;
+protocol device { scan time 10; }
+protocol direct { ipv4; }
+protocol kernel { ipv4 { import none; export where source = RTS_BGP; }; }
+template bgp host { local %s as %d; connect delay time 1; connect retry time 2; error wait time 1, 5;
+  ipv4 { import all; export none; }; }
+"""
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWNET = 0x40000000
@@ -314,6 +328,12 @@ def cmd_top(args):
              + ["link set lab0 up"])
     if routed:
         run(["nft", "-f", "-"], input=ROUTER_NFT.encode())
+    if routed and args.bgp:
+        conf = ROUTER_BIRD % (UNDERLAY_GW, UNDERLAY_GW, BGP_ASN) + "".join(
+            "protocol bgp %s from host { neighbor %s as %d; }\n" % (h, host_addr(i), BGP_ASN)
+            for i, h in enumerate(host_names(n), 1))
+        with open("/run/netlab/bird.conf", "w") as f:
+            f.write(conf)
 
     def spawn(cmd, logname):
         logf = open(os.path.join(st.dir, logname), "ab")
@@ -367,6 +387,13 @@ def cmd_top(args):
                 batch += ["link set v%s master lab0 up" % name]
         ip_batch(batch)
         mark("links")
+        if routed and args.bgp:
+            logf = open(os.path.join(st.dir, "router-bird.log"), "ab")
+            children.append(subprocess.Popen(
+                ["bird", "-f", "-c", "/run/netlab/bird.conf", "-s", "/run/netlab/bird.ctl"], stdin=subprocess.DEVNULL,
+                stdout=logf, stderr=logf, preexec_fn=pdeathsig, close_fds=True))
+            logf.close()
+            mark("router bird")
 
         def ssh_up(addr):
             try:
@@ -685,6 +712,9 @@ def cmd_up(args):
         topo = st.data.get("topology", "l2")
         if ok and topo != args.topology:
             die("lab is up with topology %s, not %s: run `netlab.py down` first" % (topo, args.topology), 1)
+        if ok and bool(st.data.get("bgp")) != bool(args.bgp):
+            die("lab is up %s the router's BGP peer: run `netlab.py down` first"
+                % ("with" if st.data.get("bgp") else "without"), 1)
         if ok and (have == n or args.hosts is None):
             print("lab already up and healthy: %d hosts (%s); inventory %s"
                   % (have, ", ".join(sorted(st.data["hosts"])), st.inventory))
@@ -703,7 +733,7 @@ def cmd_up(args):
                NETLAB_CALLER_MNTNS=ns_id("self", "mnt"))
     top = subprocess.Popen(["unshare", "--net", "--mount", "--propagation", "private", "--",
                             PY, SELF, "_top", "--state-dir", st.dir, "--hosts", str(n), "--topology", args.topology,
-                            "--ready-fd", str(w)],
+                            "--ready-fd", str(w)] + (["--bgp"] if args.bgp else []),
                            stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, pass_fds=(w,),
                            start_new_session=True, close_fds=True, env=env)
     os.close(w)
@@ -736,7 +766,7 @@ def cmd_up(args):
         teardown(st, quiet=True, keep_logs=True)
         die("bring-up failed: %s\n--- %s/top.log ---\n%s" % (line or "timeout", st.dir, tail))
     info = json.loads(line[3:])
-    data = {"version": 1, "repo": REPO, "hosts": {}, "topology": args.topology,
+    data = {"version": 1, "repo": REPO, "hosts": {}, "topology": args.topology, "bgp": bool(args.bgp),
             "top": {"pid": top.pid, "start": starttime(top.pid), "netns": ns_id(top.pid, "net"),
                     "mntns": ns_id(top.pid, "mnt")},
             "internet": {"pid": info["internet"]["pid"], "addr": INET_ADDR,
@@ -1035,6 +1065,9 @@ def main(argv=None):
     s.add_argument("--topology", choices=TOPOLOGIES, default=os.environ.get("NETLAB_TOPOLOGY") or "l2",
                    help="l2: every host on one bridge (default); routed: each host on its own segment behind "
                    "the top as router")
+    s.add_argument("--bgp", action="store_true", default=os.environ.get("NETLAB_BGP") == "1",
+                   help="routed only: the router runs BIRD 2 as every host's iBGP peer (AS %d), default $NETLAB_BGP=1"
+                   % BGP_ASN)
     s.set_defaults(fn=cmd_up)
     sub.add_parser("down", parents=[common], help="take the lab down (idempotent)").set_defaults(fn=cmd_down)
     sub.add_parser("status", parents=[common], help="exit 0 if the lab is up").set_defaults(fn=cmd_status)
@@ -1055,6 +1088,7 @@ def main(argv=None):
     s.add_argument("--topology", choices=TOPOLOGIES, default="l2")
     s.add_argument("--hosts", type=int, required=True)
     s.add_argument("--ready-fd", type=int, required=True)
+    s.add_argument("--bgp", action="store_true")
     s.set_defaults(fn=cmd_top)
     s = sub.add_parser("_internet", parents=[common])
     s.add_argument("--ready-fd", type=int, required=True)

@@ -448,7 +448,8 @@ def parse_default_route(payload):
     return (4 if family == socket.AF_INET else 6), ipaddress.ip_address(bytes(gw)), proto
 
 
-_RTA_KINDS = dict(RTA_DST=(1, "ip"), RTA_OIF=(4, "u32"), RTA_GATEWAY=(5, "ip"), RTA_MULTIPATH=(9, "hops"),
+_RTA_KINDS = dict(RTA_DST=(1, "ip"), RTA_OIF=(4, "u32"), RTA_GATEWAY=(5, "ip"), RTA_PRIORITY=(6, "u32"),
+                  RTA_MULTIPATH=(9, "hops"),
                   RTA_TABLE=(15, "u32"), RTA_NH_ID=(30, "u32"))
 _IFA_KINDS = dict(IFA_ADDRESS=(1, "ip"), IFA_LOCAL=(2, "ip"))
 _RTNEXTHOP = struct.Struct("=HBBi")     # length, flags, hops, ifindex

@@ -109,3 +109,20 @@ def test_lookup_reads_the_index_of_the_reply_and_none_for_enodev():
     assert w.lookup("nope") is None
     m = decoded(ifinfmsg, _nl.RTM_GETLINK, w.sock.sent[0][16:])
     assert m.get_attr("IFLA_IFNAME") == "veth0" and m["index"] == 0
+
+
+def test_route_view_reads_the_metric_the_preflight_tells_learned_routes_by():
+    """A route as BIRD installs it for bgp_speaker (proto 12, metric 151): route_view decodes RTA_PRIORITY, so the
+    host model sees the metric and counts the route as ours (an admin's bird route, metric 32, stays theirs)."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _preflight
+    for metric, ours in ((_bgp.LEARNED_METRIC, True), (32, False)):
+        msg = rtmsg()
+        msg["family"], msg["dst_len"], msg["table"], msg["proto"], msg["type"] = 2, 24, 254, 12, 1
+        msg["attrs"] = [("RTA_DST", "10.244.2.0"), ("RTA_GATEWAY", "192.0.2.1"), ("RTA_OIF", 3),
+                        ("RTA_PRIORITY", metric), ("RTA_TABLE", 254)]
+        msg.encode()
+        view = _nl.route_view(bytes(msg.data[16:msg["header"]["length"]]))
+        assert view.get_attr("RTA_PRIORITY") == metric
+        (route,) = _preflight.route_records(view, 2, 254, "unicast", {}, lambda i: "up0")
+        assert (route.metric, route.gateway, _preflight.is_ours(route)) == (metric, ipaddress.ip_address("192.0.2.1"),
+                                                                             ours)

@@ -21,8 +21,8 @@ import sys
 
 from ansible_collections.netplumb.container.plugins.module_utils import _converge, _firewalld, _netspec, _persist
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
-from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT, HostLock
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2
 
 USAGE = "usage: netplumb-networks.py [--check] [NETWORKS_JSON (default %s)]" % _persist.NETWORKS_FILE
 PREFIX = "netplumb-networks: "
@@ -59,11 +59,8 @@ def main(argv, out=None, err=None):
     zone = data.get("firewalld_zone")
     try:
         zone = _firewalld.validate_zone("firewalld_zone", zone)
-        with HostLock(DEFAULT_TIMEOUT):
-            firewalld = _firewalld.prepare(zone)
-            with Netlink() as nl:
-                res = _converge.converge_pruning(nl, parsed, backend, False, check, diff=False, variable=variable)
-            _firewalld.converge(res, parsed, zone, False, check, firewalld)
+        res = _converge.run_networks(parsed, zone, backend, False, check, DEFAULT_TIMEOUT, diff=False,
+                                     variable=variable)
     except _converge.RefusedError as exc:
         for line in exc.errors:
             _say(err, PREFIX + line)

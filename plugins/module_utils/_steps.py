@@ -40,7 +40,7 @@ class Step(object):
     netlink = True      # the step reads the host through netlink
 
     def __init__(self, params, label=None):
-        self.params = params
+        self.params = dict(params)      # validation may normalize values in it: the caller's stay as given
         self.label = label
 
     def name(self, detail=None):
@@ -237,48 +237,37 @@ class PublishStep(Step):
                                    readers=ctx.readers)
 
 
-class HostGwStep(Step):
-    module = "host_gw_routes"
+class PlannerStep(Step):
+    """A building block whose planner needs nothing of the run but the netlink session: its ``validators``
+    (each fn(params)) and ``planner(nl, params)``."""
+
+    validators = ()
+
+    @staticmethod
+    def planner(nl, params):
+        raise NotImplementedError
 
     def validate(self):
-        _hostgw.validate(self.params)
-        _hostgw.validate_exempt(self.params)
+        for check in self.validators:
+            check(self.params)
 
     def plan(self, ctx):
-        return _hostgw.plan(ctx.nl, self.params)
+        return self.planner(ctx.nl, self.params)
 
 
-class VxlanStep(Step):
-    module = "vxlan_overlay"
-
-    def validate(self):
-        _vxlan.validate(self.params)
-
-    def plan(self, ctx):
-        return _vxlan.plan(ctx.nl, self.params)
+def _planner_step(module, validators, planner, netlink=True):
+    return type("%sStep" % module.title().replace("_", ""), (PlannerStep,), dict(
+        module=module, netlink=netlink, validators=validators, planner=staticmethod(planner)))
 
 
-class SwarmFirewallStep(Step):
-    module = "swarm_firewall"
-
-    def validate(self):
-        _swarm.validate(self.params)
-
-    def plan(self, ctx):
-        return _swarm.plan(self.params)
-
-
-class KernelStep(Step):
-    """kernel_prerequisites: files and /proc/sys only, no netlink."""
-
-    module = "kernel_prerequisites"
-    netlink = False
-
-    def validate(self):
-        _kprereq.validate(self.params)
-
-    def plan(self, ctx):
-        return _kprereq.plan(self.params)
+HostGwStep = _planner_step("host_gw_routes", (lambda prm: _hostgw.validate(prm), lambda prm: _hostgw.validate_exempt(prm)),
+                           lambda nl, prm: _hostgw.plan(nl, prm))
+VxlanStep = _planner_step("vxlan_overlay", (lambda prm: _vxlan.validate(prm),), lambda nl, prm: _vxlan.plan(nl, prm))
+SwarmFirewallStep = _planner_step("swarm_firewall", (lambda prm: _swarm.validate(prm),),
+                                  lambda nl, prm: _swarm.plan(prm))
+# kernel_prerequisites: files and /proc/sys only, no netlink
+KernelStep = _planner_step("kernel_prerequisites", (lambda prm: _kprereq.validate(prm),),
+                           lambda nl, prm: _kprereq.plan(prm), netlink=False)
 
 
 class InputErrors(NetplumbError):

@@ -1,12 +1,12 @@
 """Truthful results (issue 18): a run that fails half-way reports exactly what it wrote, at every level -
 the plan's apply, a module's run() and a converge's step - whatever kind of error stopped it."""
-import contextlib
-
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils import _engine, _module, _steps
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
+
+from fakes import NoSession, no_lock
 
 
 def _plan(log, fail_at, exc):
@@ -62,26 +62,9 @@ class _FakeModule:
         self.warnings.append(msg)
 
 
-class _FakeNl:
-    @contextlib.contextmanager
-    def frozen(self):
-        yield
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-@contextlib.contextmanager
-def _no_lock(timeout):
-    yield
-
-
 def test_module_run_reports_the_writes_of_a_half_applied_plan(monkeypatch):
-    monkeypatch.setattr(_engine, "HostLock", _no_lock)
-    monkeypatch.setattr(_engine, "Netlink", _FakeNl)
+    monkeypatch.setattr(_engine, "HostLock", no_lock)
+    monkeypatch.setattr(_engine, "Netlink", NoSession)
     log = []
     res, err = _module.run(_FakeModule(), lambda: None, lambda nl: _plan(log, 2, StateError("bridge gone")))
     assert err and "bridge gone" in err
@@ -90,8 +73,8 @@ def test_module_run_reports_the_writes_of_a_half_applied_plan(monkeypatch):
 
 
 def test_module_run_refusal_before_any_write_is_unchanged(monkeypatch):
-    monkeypatch.setattr(_engine, "HostLock", _no_lock)
-    monkeypatch.setattr(_engine, "Netlink", _FakeNl)
+    monkeypatch.setattr(_engine, "HostLock", no_lock)
+    monkeypatch.setattr(_engine, "Netlink", NoSession)
 
     def build(nl):
         raise StateError("name=eth0: not ours")
@@ -120,7 +103,7 @@ def test_converge_reports_every_step_and_the_half_of_the_failing_one(monkeypatch
     steps = [_Step("networks[0] (a)", lambda: _plan(log, 3, None)),
              _Step("networks[1] (b)", lambda: _plan(log, 1, StateError("host changed")))]
     with pytest.raises(KernelError) as info:
-        _engine.converge(_engine.RunContext(_FakeNl(), False), steps)
+        _engine.converge(_engine.RunContext(NoSession(), False), steps)
     want = ["ip link add x0 type dummy", "ip link add x1 type dummy", "ip link add x2 type dummy",
             "ip link add x0 type dummy"]
     assert info.value.done == want == log

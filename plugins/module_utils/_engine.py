@@ -29,7 +29,8 @@ import contextlib
 from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _hosttools, _isolation, _netns
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver
-from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT, HostLock, validate_timeout
+from ansible_collections.netplumb.container.plugins.module_utils._lock import (
+    DEFAULT_TIMEOUT, HostLock, validate_timeout)
 from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink
 
 

@@ -248,7 +248,7 @@ def plan_bridge(nl, spec, removed=(), keep_foreign=False, readers=None):
                    "is never netplumb's to change or delete (see %s); detach them and run again to remove it"
                    % (name, ", ".join(foreign), SAFETY_DOC))
             p.after = dict(p.before)
-            p.kept = True       # not in the result: _dryrun does not count it as removed
+            p.kept = True       # not in the result: the run context does not count it as removed
             return p
         if lk is not None:
             if foreign:
@@ -575,7 +575,7 @@ def _plan_prune(world, p, pairs, extra_bridges=(), keep=(), orphans=None):
             # the namespace it led to carries no mark: it is left, whatever follows the prune
             p.warn("veth %s led to network namespace %s, which is not netplumb's (its lo carries no mark): the "
                    "namespace is left as it is" % (name, peer_ns))
-            p.foreign_ns = getattr(p, "foreign_ns", []) + [peer_ns]    # _dryrun queues no removal of it
+            p.foreign_ns = getattr(p, "foreign_ns", []) + [peer_ns]    # VethStep.follow queues no removal of it
         out.append(dict(name=name, peer_netns=peer_ns or None))
     return out
 

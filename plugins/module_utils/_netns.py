@@ -118,7 +118,8 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
                            "they exit" % (name, ", ".join(str(x) for x in pids[:10]), nl.run_dir))
                 p.add(Action("netns_del", name, "ip netns delete %s" % name,
                              _bind(_delete, nl, name)))
-            if cur.get("resolv_managed") or (cur["state"] == "absent" and _is_ours(resolv_path(name, etc_dir), read_file)):
+            if cur.get("resolv_managed") or (cur["state"] == "absent"
+                                             and _is_ours(resolv_path(name, etc_dir), read_file)):
                 p.add(Action("file_del", name, "rm %s" % resolv_path(name, etc_dir),
                              _bind(_remove_resolv, name, etc_dir)))
                 _hosttools.need_place(p, resolv_path(name, etc_dir), "to remove the resolv.conf of namespace %s"

@@ -242,7 +242,6 @@ class Netlink:
         self._socks = collections.OrderedDict()     # ns -> IPRoute, least recently used first
         self._indexes = {}          # (ns, name) -> ifindex found by index(), until forget()
         self._memo = None           # while frozen(): what was read, by key (nothing is written meanwhile)
-        self.predicted_sysctls = {}     # a check-mode run of several steps: what its earlier steps set
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
 
     def __enter__(self):

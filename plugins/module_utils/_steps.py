@@ -260,7 +260,8 @@ def _planner_step(module, validators, planner, netlink=True):
         module=module, netlink=netlink, validators=validators, planner=staticmethod(planner)))
 
 
-HostGwStep = _planner_step("host_gw_routes", (lambda prm: _hostgw.validate(prm), lambda prm: _hostgw.validate_exempt(prm)),
+HostGwStep = _planner_step("host_gw_routes",
+                           (lambda prm: _hostgw.validate(prm), lambda prm: _hostgw.validate_exempt(prm)),
                            lambda nl, prm: _hostgw.plan(nl, prm))
 VxlanStep = _planner_step("vxlan_overlay", (lambda prm: _vxlan.validate(prm),), lambda nl, prm: _vxlan.plan(nl, prm))
 SwarmFirewallStep = _planner_step("swarm_firewall", (lambda prm: _swarm.validate(prm),),

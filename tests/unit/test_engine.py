@@ -65,7 +65,8 @@ def test_a_module_step_failing_half_way_reports_what_it_applied(no_host):
     log = []
     res, err = _module.run_step(Module(), Step(None, ["x0", "x1", "x2"], "x2", log))
     assert res == dict(changed=True, commands=["ip link add x0", "ip link add x1"]) and log == ["x0", "x1"]
-    assert err.startswith("ip link add x2 failed: File exists (errno 17) (already applied: ip link add x0; ip link add x1)")
+    assert err.startswith("ip link add x2 failed: File exists (errno 17) "
+                          "(already applied: ip link add x0; ip link add x1)")
 
 
 def test_check_mode_predicts_a_later_step_from_an_earlier_steps_typed_write(no_host):

@@ -26,7 +26,7 @@ import re
 
 from ansible_collections.netplumb.container.plugins.module_utils import _engine, _firewalld, _netspec, _persist, _prune
 from ansible_collections.netplumb.container.plugins.module_utils import _steps
-from ansible_collections.netplumb.container.plugins.module_utils._engine import RefusedError  # noqa: F401
+from ansible_collections.netplumb.container.plugins.module_utils._engine import RefusedError  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2

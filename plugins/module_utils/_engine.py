@@ -220,6 +220,7 @@ def apply(ctx, steps, planned):
     host as the earlier ones left it. Returns [(step, Done)]; a failure is a KernelError naming the step, whose
     ``done`` lists every command this run applied."""
     checked = dict((id(step), plan) for step, plan in planned)
+    del planned[:]      # the caller's list: the plans not applied go as soon as a step writes
     out, done, real = [], [], None
     queue = list(steps)
     i = -1
@@ -241,6 +242,7 @@ def apply(ctx, steps, planned):
         done += plan.commands
         if plan.changed and real is None:
             real = ctx.real()
+            checked.clear()
         out.append((step, Done(plan, ctx.diff)))
         queue[i + 1:i + 1] = step.follow(real or ctx, plan)
     return out
@@ -255,9 +257,7 @@ def converge(ctx, steps, validated=False):
         raise refused(errors, len(steps))
     if ctx.check_mode or not any(plan.changed for dummy, plan in planned):
         return planned
-    out = apply(ctx, steps, planned)
-    del planned[:]
-    return out
+    return apply(ctx, steps, planned)
 
 
 def run(steps, check_mode, lock_timeout=DEFAULT_TIMEOUT, diff=True, readers=None):

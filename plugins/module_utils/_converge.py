@@ -26,10 +26,11 @@ import re
 
 from ansible_collections.netplumb.container.plugins.module_utils import _engine, _firewalld, _netspec, _persist, _prune
 from ansible_collections.netplumb.container.plugins.module_utils import _steps
-from ansible_collections.netplumb.container.plugins.module_utils._engine import RefusedError  # noqa: F401 pylint: disable=unused-import
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2
+
+RefusedError = _engine.RefusedError   # what container_network's callers catch (the render filter)
 
 # --- messages in the terms of the converge's user (docs/modules/container_network.md#messages) ---------------
 # Each network is one entry of the caller's list (the role's container_networks, the module's networks): a step's
@@ -72,7 +73,10 @@ def converge(nl, calls, check_mode, diff=True, drivers=None, readers=None):
     host's file readers (_engine.HostReaders; the render filter's empty host)."""
     steps = _steps.from_calls(calls)
     ctx = _engine.RunContext(nl, check_mode, readers, drivers, diff)
-    done = [(step.label, step.module, plan) for step, plan in _engine.converge(ctx, steps)]
+    try:
+        done = [(step.label, step.module, plan) for step, plan in _engine.converge(ctx, steps)]
+    except RefusedError as exc:     # each refusal in its user's terms
+        raise RefusedError([in_user_terms(e) for e in exc.errors], len(steps), exc.causes)
     warnings = step_warnings(done, created(steps))
     pruned = []
     for label, module, plan in done:

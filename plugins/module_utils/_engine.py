@@ -254,7 +254,7 @@ def converge(ctx, steps, validated=False):
     ctx.declare(steps)
     errors, planned = preflight(ctx, steps, validated=validated)
     if errors:
-        raise refused(errors, len(steps))
+        raise RefusedError([step.name(exc) for step, exc in errors], len(steps), errors)
     if ctx.check_mode or not any(plan.changed for dummy, plan in planned):
         return planned
     return apply(ctx, steps, planned)
@@ -263,19 +263,17 @@ def converge(ctx, steps, validated=False):
 def run(steps, check_mode, lock_timeout=DEFAULT_TIMEOUT, diff=True, readers=None):
     """A run of its own (a module's): validated before the lock, then converge() under session().
     Returns [(step, plan)]."""
-    errors = validate(steps)
-    if errors:
-        raise refused(errors, len(steps))
-    with session(lock_timeout, any(s.netlink for s in steps)) as nl:
-        ctx = RunContext(nl, check_mode, readers, diff=diff)
-        return converge(ctx, steps, validated=True)
-
-
-def refused(errors, total):
-    """The refusal of [(step, exception)]: a run of one step is refused with that step's own error."""
-    if total == 1 and len(errors) == 1:
-        return errors[0][1]
-    return RefusedError([step.name(exc) for step, exc in errors], total, errors)
+    try:
+        errors = validate(steps)
+        if errors:
+            raise RefusedError([step.name(exc) for step, exc in errors], len(steps), errors)
+        with session(lock_timeout, any(s.netlink for s in steps)) as nl:
+            return converge(RunContext(nl, check_mode, readers, diff=diff), steps, validated=True)
+    except RefusedError as exc:
+        if len(exc.causes) != 1 or len(steps) != 1:
+            raise
+        own = exc.causes[0][1]
+    raise own       # a module's one step is refused with its own error
 
 
 def failure(exc):

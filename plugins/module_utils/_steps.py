@@ -239,12 +239,13 @@ class PublishStep(Step):
 
 class PlannerStep(Step):
     """A building block whose planner needs nothing of the run but the netlink session: its ``validators``
-    (each fn(params)) and ``planner(nl, params)``."""
+    (each fn(params)) and ``planner`` (planner(nl, params), or planner(params) when not ``with_nl``)."""
 
     validators = ()
+    with_nl = True
 
     @staticmethod
-    def planner(nl, params):
+    def planner(*args):
         raise NotImplementedError
 
     def validate(self):
@@ -252,23 +253,19 @@ class PlannerStep(Step):
             check(self.params)
 
     def plan(self, ctx):
-        return self.planner(ctx.nl, self.params)
+        return self.planner(ctx.nl, self.params) if self.with_nl else self.planner(self.params)
 
 
-def _planner_step(module, validators, planner, netlink=True):
+def _planner_step(module, validators, planner, with_nl=True, netlink=True):
     return type("%sStep" % module.title().replace("_", ""), (PlannerStep,), dict(
-        module=module, netlink=netlink, validators=validators, planner=staticmethod(planner)))
+        module=module, netlink=netlink, with_nl=with_nl, validators=validators, planner=staticmethod(planner)))
 
 
-HostGwStep = _planner_step("host_gw_routes",
-                           (lambda prm: _hostgw.validate(prm), lambda prm: _hostgw.validate_exempt(prm)),
-                           lambda nl, prm: _hostgw.plan(nl, prm))
-VxlanStep = _planner_step("vxlan_overlay", (lambda prm: _vxlan.validate(prm),), lambda nl, prm: _vxlan.plan(nl, prm))
-SwarmFirewallStep = _planner_step("swarm_firewall", (lambda prm: _swarm.validate(prm),),
-                                  lambda nl, prm: _swarm.plan(prm))
+HostGwStep = _planner_step("host_gw_routes", (_hostgw.validate, _hostgw.validate_exempt), _hostgw.plan)
+VxlanStep = _planner_step("vxlan_overlay", (_vxlan.validate,), _vxlan.plan)
+SwarmFirewallStep = _planner_step("swarm_firewall", (_swarm.validate,), _swarm.plan, with_nl=False)
 # kernel_prerequisites: files and /proc/sys only, no netlink
-KernelStep = _planner_step("kernel_prerequisites", (lambda prm: _kprereq.validate(prm),),
-                           lambda nl, prm: _kprereq.plan(prm), netlink=False)
+KernelStep = _planner_step("kernel_prerequisites", (_kprereq.validate,), _kprereq.plan, with_nl=False, netlink=False)
 
 
 class InputErrors(NetplumbError):

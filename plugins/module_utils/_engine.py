@@ -263,6 +263,7 @@ def converge(ctx, steps, validated=False):
 def run(steps, check_mode, lock_timeout=DEFAULT_TIMEOUT, diff=True, readers=None):
     """A run of its own (a module's): validated before the lock, then converge() under session().
     Returns [(step, plan)]."""
+    own = None
     try:
         errors = validate(steps)
         if errors:

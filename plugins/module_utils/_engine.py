@@ -255,26 +255,35 @@ def converge(ctx, steps, validated=False):
     errors, planned = preflight(ctx, steps, validated=validated)
     if errors:
         raise RefusedError([step.name(exc) for step, exc in errors], len(steps), errors)
+    return finish(ctx, steps, planned)
+
+
+def finish(ctx, steps, planned):
+    """The checked plans as the result (check mode, or nothing changes), else the run applied."""
     if ctx.check_mode or not any(plan.changed for dummy, plan in planned):
         return planned
     return apply(ctx, steps, planned)
 
 
 def run(steps, check_mode, lock_timeout=DEFAULT_TIMEOUT, diff=True, readers=None):
-    """A run of its own (a module's): validated before the lock, then converge() under session().
-    Returns [(step, plan)]."""
-    own = None
-    try:
-        errors = validate(steps)
+    """A run of its own (a module's): validated before the lock, then converge() under session(). A run of
+    one step is refused with that step's own error. Returns [(step, plan)]."""
+    errors = validate(steps)
+    if errors:
+        raise _refusal(errors, len(steps))
+    with session(lock_timeout, any(s.netlink for s in steps)) as nl:
+        ctx = RunContext(nl, check_mode, readers, diff=diff)
+        ctx.declare(steps)
+        errors, planned = preflight(ctx, steps, validated=True)
         if errors:
-            raise RefusedError([step.name(exc) for step, exc in errors], len(steps), errors)
-        with session(lock_timeout, any(s.netlink for s in steps)) as nl:
-            return converge(RunContext(nl, check_mode, readers, diff=diff), steps, validated=True)
-    except RefusedError as exc:
-        if len(exc.causes) != 1 or len(steps) != 1:
-            raise
-        own = exc.causes[0][1]
-    raise own       # a module's one step is refused with its own error
+            raise _refusal(errors, len(steps))
+        return finish(ctx, steps, planned)
+
+
+def _refusal(errors, total):
+    if total == 1 and len(errors) == 1:
+        return errors[0][1]
+    return RefusedError([step.name(exc) for step, exc in errors], total, errors)
 
 
 def failure(exc):

@@ -11,6 +11,12 @@ step in check mode, refuse before the first write, apply (_converge) - and print
 per line on stdout (the journal), the same list the module returns as ``commands``; warnings and errors go to
 stderr. Exit status: 0 converged (or already converged: no output), 1 refused or failed, 2 bad input.
 ``--check`` prints what would be done and writes nothing.
+
+A saved cross-host step (``cross_host``: the arguments the role's vxlan_overlay or host_gw_routes task ran with)
+is converged after the networks by its module's own planner, under the same lock. It needs the underlay (the
+overlay's local address, the host-gw next hops on a connected network): early in a boot that may not be
+configured yet, so the step waits for it up to UNDERLAY_WAIT seconds - the networks are already up - and then
+fails naming what is missing.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -18,14 +24,17 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import sys
+import time
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _firewalld, _netspec, _persist
-from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _engine, _firewalld, _hostgw
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist, _vxlan
+from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2
 
 USAGE = "usage: netplumb-networks.py [--check] [NETWORKS_JSON (default %s)]" % _persist.NETWORKS_FILE
 PREFIX = "netplumb-networks: "
+UNDERLAY_WAIT = 90      # seconds a boot's cross-host step waits for its underlay address or next hops
 
 
 def _say(stream, text):
@@ -58,16 +67,28 @@ def main(argv, out=None, err=None):
         return 1
     zone = data.get("firewalld_zone")
     try:
+        cross = _persist.validate_cross_host(data.get("cross_host"))
+    except NetplumbError as exc:
+        _say(err, PREFIX + "%s: %s" % (path, exc))
+        return 2
+    done = []
+    try:
         zone = _firewalld.validate_zone("firewalld_zone", zone)
-        res = _converge.run_networks(parsed, zone, backend, False, check, DEFAULT_TIMEOUT, diff=False,
-                                     variable=variable)
+        with _engine.session(DEFAULT_TIMEOUT) as nl:     # the host lock and one netlink session
+            firewalld = _firewalld.prepare(zone)
+            res = _converge.converge_pruning(nl, parsed, backend, False, check, diff=False, variable=variable)
+            done += res["commands"]
+            if cross:
+                done += _step(nl, cross, check, err)
+            res["commands"], done = done, []    # from here res carries them (and a failure's KernelError)
+            _firewalld.converge(res, parsed, zone, False, check, firewalld)
     except _converge.RefusedError as exc:
         for line in exc.errors:
             _say(err, PREFIX + line)
         _say(err, PREFIX + "refused, nothing written")
         return 1
     except KernelError as exc:
-        for command in exc.done:
+        for command in done + exc.done:     # the steps that completed, then what the failing one applied
             _say(out, command)
         _say(err, PREFIX + str(exc))
         return 1
@@ -82,3 +103,34 @@ def main(argv, out=None, err=None):
     _say(err, PREFIX + "%d networks from %s: %s%d commands" % (
         len(parsed["networks"]), path, "check mode, would run " if check else "", len(res["commands"])))
     return 0
+
+
+def _step(nl, cross, check, err, wait=None):
+    """The saved cross-host step (vxlan_overlay or host_gw_routes), planned against the host as it is and applied
+    unless check mode, by the module's own planner: its commands (a KernelError carries the ones applied).
+    Planning is retried while the only error is a missing underlay (the field local, or a next hop on no
+    connected network), until ``wait`` seconds have passed."""
+    planner = _vxlan.plan if cross["module"] == "vxlan_overlay" else _hostgw.plan
+    deadline = time.monotonic() + (UNDERLAY_WAIT if wait is None else wait)
+    said = False
+    while True:
+        try:
+            with nl.frozen():
+                p = planner(nl, dict(cross["args"]))
+            break
+        except ValidationError as exc:
+            if not _underlay_missing(exc) or time.monotonic() >= deadline:
+                raise
+            if not said:
+                _say(err, PREFIX + "%s: waiting for the underlay (%s)" % (cross["module"], exc))
+                said = True
+        time.sleep(0.5)
+    _hosttools.check(p)
+    p.apply(check)
+    for warning in p.warnings:
+        _say(err, PREFIX + "warning: %s: %s" % (cross["module"], warning))
+    return p.commands
+
+
+def _underlay_missing(exc):
+    return exc.field == "local" or exc.field.startswith("routes[") and exc.field.endswith("].via")

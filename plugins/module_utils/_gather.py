@@ -48,7 +48,7 @@ __metaclass__ = type
 import ipaddress
 import re
 
-from ansible_collections.netplumb.container.plugins.module_utils import _hostfw, _netspec, _preflight
+from ansible_collections.netplumb.container.plugins.module_utils import _hostfw, _netspec, _preflight, _vxlan
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._fwnet import PROTOCOLS, nat_rules, sysctl_read
@@ -786,6 +786,7 @@ def read(nl, driver=None, firewall_error=None, adopt=False, keep=None):
             g.note("firewall", "iptables", "the rules could not be read (%s): networks are gathered without "
                    "masquerade, isolation and published ports" % firewall_error)
         out = g.run(adopt)
+        out["overlay"] = _vxlan.gather(nl, host)
         if keep is not None:
             keep.update(host=host, namespaces=namespaces, ruleset=ruleset, firewalls=firewalls)
     out["host"] = dict(uplinks=sorted(g.uplinks), ip_forward=sysctl_read("net.ipv4.ip_forward") == "1",

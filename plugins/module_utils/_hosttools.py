@@ -45,6 +45,7 @@ PACKAGES = {
     "conntrack": "conntrack",
     "nft": "nftables",
     "modprobe": "kmod",
+    "dbus-monitor": "dbus-bin",
 }
 
 TOOL = "tool"

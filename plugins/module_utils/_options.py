@@ -297,6 +297,29 @@ CONTAINER_NETWORK_PERSIST = dict(
             "V(present) with no network in state present removes them too.",
         ],
     ),
+    cross_host=opt(
+        "dict",
+        [
+            ("The host's cross-host step, saved with the networks and converged by the same boot unit (and reload "
+             "listener) - V(vxlan_overlay) before the networks, as the role runs it, V(host_gw_routes) after them. "
+             "Omitted: none is saved (a saved one is dropped from the file; what runs in the kernel is left)."),
+            ("The role passes the arguments its own M(netplumb.container.vxlan_overlay) or "
+             "M(netplumb.container.host_gw_routes) task ran with."),
+        ],
+        suboptions=dict(
+            module=opt(
+                "str",
+                "The module whose step it is.",
+                required=True, choices=["host_gw_routes", "vxlan_overlay"],
+            ),
+            args=opt(
+                "dict",
+                ("Its arguments, as that module takes them (omitted options take its defaults); validated by its "
+                 "own validator before anything is written."),
+                required=True,
+            ),
+        ),
+    ),
     boot=opt(
         "bool",
         [("Install the boot unit C(netplumb-networks.service) (and the sysctl file). V(false) with "

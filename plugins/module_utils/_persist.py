@@ -136,12 +136,47 @@ def exec_start(text):
     return None
 
 
-def networks_text(networks, firewall_backend, variable, firewalld_zone=None):
+def networks_text(networks, firewall_backend, variable, firewalld_zone=None, cross_host=None):
     data = dict(managed_by=MARK, format=FORMAT, variable=variable, firewall_backend=firewall_backend,
                 networks=networks)
     if firewalld_zone:
         data["firewalld_zone"] = firewalld_zone
+    if cross_host:
+        data["cross_host"] = cross_host
     return json.dumps(data, indent=1, sort_keys=True) + "\n"
+
+
+CROSS_HOST_MODULES = ("host_gw_routes", "vxlan_overlay")
+
+
+def validate_cross_host(cross, field="cross_host"):
+    """The saved cross-host step ``{module, args}`` -> the same with args completed by the module's defaults
+    (None stays None). Its args are checked by that module's own validators, so a bad one fails here, before
+    anything is written, naming ``cross_host.args.FIELD`` and the value (and again at boot, from the file)."""
+    if cross is None:
+        return None
+    from ansible_collections.netplumb.container.plugins.module_utils import _hostgw, _schema, _vxlan
+    if not isinstance(cross, dict):
+        raise ValidationError(field, cross, "must be a mapping {module, args}")
+    module, args = cross.get("module"), cross.get("args")
+    if module not in CROSS_HOST_MODULES:
+        raise ValidationError(field + ".module", module, "must be one of %s" % ", ".join(CROSS_HOST_MODULES))
+    if not isinstance(args, dict):
+        raise ValidationError(field + ".args", args, "must be a mapping of %s's options" % module)
+    unknown = sorted(set(args) - set(_schema.module_options(module)))
+    if unknown:
+        raise ValidationError(field + ".args", unknown[0], "is not an option of %s" % module)
+    params = _schema.defaults(module)
+    params.update((k, v) for k, v in args.items() if k != "lock_timeout")
+    try:
+        if module == "vxlan_overlay":
+            _vxlan.validate(params)
+        else:
+            _hostgw.validate(params)
+            _hostgw.validate_exempt(params)
+    except ValidationError as exc:
+        raise ValidationError("%s.args.%s" % (field, exc.field), exc.value, exc.reason)
+    return dict(module=module, args=params)
 
 
 def load_networks(path):
@@ -327,7 +362,7 @@ def _remove_dirs(dirs):
 
 
 def plan(networks, present, firewall_backend, variable, python, systemd_running=None, boot=True,
-         reload_listener=False, firewalld_zone=None):
+         reload_listener=False, firewalld_zone=None, cross_host=None):
     """present: at least one network with state present is declared and boot or reload_listener is on; else
     everything of ours is removed. boot: the boot unit (and the sysctl file); reload_listener: the listener of
     firewalld's reloads (docs/firewalld.md). python: the interpreter the units run (absolute)."""
@@ -346,7 +381,8 @@ def plan(networks, present, firewall_backend, variable, python, systemd_running=
     cur_reload_link = _link_target(RELOAD_WANTS_LINK)
     cur_lib = _lib_current()
     lib_files = engine_files(listener) if present else {}
-    want_net = networks_text(networks, firewall_backend, variable, firewalld_zone) if present else None
+    want_net = networks_text(networks, firewall_backend, variable, firewalld_zone,
+                             validate_cross_host(cross_host)) if present else None
     want_unit = unit_text(python) if boot else None
     want_sysctl = "%s\nnet.ipv4.ip_forward = 1\n" % HEADER if boot else None
     want_link = UNIT_FILE if boot else None
@@ -363,6 +399,8 @@ def plan(networks, present, firewall_backend, variable, python, systemd_running=
         else:
             continue
         _hosttools.need_place(p, path, "to %s %s" % ("write" if want is not None else "remove", path))
+        if path == RELOAD_UNIT_FILE and want is not None:    # what the listener listens with
+            _hosttools.need_tool(p, "dbus-monitor", "by %s (it listens for firewalld's reloads with it)" % RELOAD_UNIT)
         unit_changed = unit_changed or path in (UNIT_FILE, RELOAD_UNIT_FILE)
         reload_changed = reload_changed or path in (RELOAD_UNIT_FILE, NETWORKS_FILE)
     for link, cur, want, unit in ((WANTS_LINK, cur_link, want_link, UNIT),

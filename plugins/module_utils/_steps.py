@@ -302,7 +302,8 @@ class PersistStep(Step):
     def plan(self, ctx):
         prm = self.params
         return _persist.plan(prm["networks"], self.present, prm["firewall_backend"], prm["variable"], self.python,
-                             boot=prm["boot"], reload_listener=prm["firewalld_reload"], firewalld_zone=self.zone)
+                             boot=prm["boot"], reload_listener=prm["firewalld_reload"], firewalld_zone=self.zone,
+                             cross_host=prm.get("cross_host"))
 
 
 CLASSES = dict((cls.module, cls) for cls in (BridgeStep, NetnsStep, VethStep, NatStep, PublishStep))

@@ -470,6 +470,45 @@ def _plan_firewall(p, s, spec, driver, networks):
     p.after["rules"] = after
 
 
+def gather(nl, host):
+    """Our overlay devices (alias netplumb) as container_network_info reports them, in the arguments of this
+    module that make them again: device, vni, port, local, underlay, mtu, subnet (this host's, when a bridge
+    holds its VTEP network) and peers [{subnet, address}] (our routes through the device, each with the
+    underlay address its VTEP MAC's FDB entry names). [] without a vxlan link of ours: no dump then."""
+    if not any(lk.kind == "vxlan" and is_ours(lk) for lk in host.links.values()):
+        return []
+    sock = nl.sock(None)
+    vxlans = nl.memo(("vxlans",), lambda: read_vxlans(sock))
+    routes = read_routes(sock)
+    by_index = dict((lk.index, name) for name, lk in host.links.items())
+    out = []
+    for name in sorted(vxlans):
+        x = vxlans[name]
+        if x.alias != "netplumb":
+            continue
+        neigh, fdb, dummy = read_entries(sock, x.index)
+        peers = []
+        for net, (gw, oif, proto) in sorted(routes.items(), key=lambda r: _key(r[0])):
+            if oif != x.index or proto != RTPROT_NETPLUMB:
+                continue
+            mac = neigh.get(gw)
+            dsts = fdb.get(mac) or []
+            peers.append(dict(subnet=str(net), address=str(dsts[0]) if len(dsts) == 1 else None))
+        vtep = None
+        if x.mac and x.mac.startswith("0a:6e:"):
+            vtep = ipaddress.ip_address(u".".join(str(int(b, 16)) for b in x.mac.split(":")[2:]))
+        subnet = None
+        for lname in sorted(host.links):
+            if host.links[lname].kind != "bridge":
+                continue
+            for iface in host.addresses(lname):
+                if vtep is not None and iface.version == 4 and iface.network.network_address == vtep:
+                    subnet = str(iface.network)
+        out.append(dict(device=name, vni=x.vni, port=x.port, local=str(x.local) if x.local else None,
+                        underlay=by_index.get(x.link), mtu=x.mtu, up=x.up, subnet=subnet, peers=peers))
+    return out
+
+
 def _key(net):
     return (int(net.network_address), net.prefixlen)
 

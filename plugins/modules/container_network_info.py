@@ -139,6 +139,19 @@ unmanaged:
   elements: dict
   sample:
     - {kind: veth, name: veth9, reason: "a veth on no bridge, its peer ceth9 in namespace netns9: ..."}
+overlay:
+  description:
+    - The VXLAN overlay devices of netplumb (M(netplumb.container.vxlan_overlay), role
+      C(container_cross_host=vxlan)) in that module's arguments - C(device), C(vni), C(port), C(local),
+      C(underlay), C(mtu), C(up), C(subnet) (this host's fleet subnet, when a bridge holds the VTEP's network)
+      and C(peers) (each C(subnet) routed through the device, with the C(address) its FDB entry sends to). Empty
+      without one (read only then).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - {device: np-vxlan, vni: 151, port: 8472, local: 192.0.2.11, underlay: eth0, mtu: 1450, up: true,
+       subnet: 10.244.1.0/24, peers: [{subnet: 10.244.2.0/24, address: 192.0.2.12}]}
 host:
   description: C(uplinks) (the host's uplink links), C(ip_forward) (bool) and C(firewall) (the backend whose
     rules were read, or null).

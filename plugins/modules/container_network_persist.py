@@ -59,6 +59,25 @@ options:
     type: str
     default: present
     choices: [present, absent]
+  cross_host:
+    description:
+      - 'The host''s cross-host step, saved with the networks and converged by the same boot unit (and reload listener)
+        - V(vxlan_overlay) before the networks, as the role runs it, V(host_gw_routes) after them. Omitted: none
+        is saved (a saved one is dropped from the file; what runs in the kernel is left).'
+      - The role passes the arguments its own M(netplumb.container.vxlan_overlay) or M(netplumb.container.host_gw_routes)
+        task ran with.
+    type: dict
+    suboptions:
+      module:
+        description: The module whose step it is.
+        type: str
+        required: true
+        choices: [host_gw_routes, vxlan_overlay]
+      args:
+        description: Its arguments, as that module takes them (omitted options take its defaults); validated by
+          its own validator before anything is written.
+        type: dict
+        required: true
   boot:
     description:
       - 'Install the boot unit C(netplumb-networks.service) (and the sysctl file). V(false) with O(firewalld_reload=true)

@@ -2,7 +2,8 @@
 tests/integration/test_persist.py. The network namespace is fresh (only lo, ip_forward 0 as on a boot), /run
 is a fresh tmpfs (no /run/netns, no lock), /etc is the test's (the saved networks, the unit, the engine).
 
-argv[1]: JSON {"exec_start": [...], "probe": bool}. Runs the unit's ExecStart, then (probe) builds the
+argv[1]: JSON {"exec_start": [...], "probe": bool, "setup": [argv...], "show": {name: argv}}. Runs the setup
+commands, the unit's ExecStart, the show commands (their stdout under "show"), then (probe) builds the
 "internet" (namespace out, 192.0.2.2, behind the host's 192.0.2.1) and tries packets. Prints one JSON object:
 rc, stdout, stderr of the ExecStart, and the probes' answers."""
 import json
@@ -26,8 +27,12 @@ def main():
     sh("ip", "link", "set", "lo", "up")
     with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
         f.write("0\n")
+    for cmd in args.get("setup", []):      # what the host has before the unit runs (an underlay)
+        sh(*cmd)
     boot = subprocess.run(args["exec_start"], capture_output=True, text=True, check=False)
     out = dict(rc=boot.returncode, stdout=boot.stdout, stderr=boot.stderr)
+    out["show"] = dict((name, subprocess.run(cmd, capture_output=True, text=True, check=False).stdout)
+                       for name, cmd in args.get("show", {}).items())
     if args.get("probe") and boot.returncode == 0:
         sh("ip", "netns", "add", "out")
         sh("ip", "link", "add", "up0", "type", "veth", "peer", "name", "eth0", "netns", "out")

@@ -75,10 +75,11 @@ def persist_cycle(run, args, expect_changed=True):
     return real
 
 
-def reboot(exec_start, probe=True):
-    """boot_world.py in a fresh network namespace and /run with this /etc: its JSON."""
+def reboot(exec_start, probe=True, **more):
+    """boot_world.py in a fresh network namespace and /run with this /etc: its JSON (more: setup, show)."""
     proc = subprocess.run(["unshare", "--net", "--mount", "--propagation", "private", sys.executable,
-                           os.path.join(HERE, "boot_world.py"), json.dumps(dict(exec_start=exec_start, probe=probe))],
+                           os.path.join(HERE, "boot_world.py"),
+                           json.dumps(dict(exec_start=exec_start, probe=probe, **more))],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
@@ -176,3 +177,72 @@ def test_role_persists_with_check_real_rerun_and_removes_when_off(etc, sandbox, 
     assert off[task]["changed"] and files() == {os.path.dirname(_persist.WANTS_LINK): (0o755, None)}
     stats, dummy = role_run(tmp_path, NETS)
     assert stats["changed"] == 0
+
+
+UNDERLAY = [["ip", "link", "add", "up0", "type", "veth", "peer", "name", "up0p"],
+            ["ip", "addr", "add", "192.0.2.11/24", "dev", "up0"],
+            ["ip", "link", "set", "up0", "up"], ["ip", "link", "set", "up0p", "up"]]
+FLEET_NETS = [dict(name="fleet", bridge="brA", subnet="10.244.1.0/24", mtu=1450,
+                   containers=[dict(name="cA", address="10.244.1.10")])]
+OVERLAY = dict(subnet="10.244.1.0/24", local="192.0.2.11", cluster_cidr="10.244.0.0/16", firewall_backend="iptables",
+               peers=[dict(name="h2", subnet="10.244.2.0/24", address="192.0.2.12")],
+               networks=[dict(bridge="brA", subnet="10.244.1.0/24")])
+SHOW = dict(link=["ip", "-j", "-d", "link", "show", "np-vxlan"], fdb=["bridge", "-j", "fdb", "show", "dev", "np-vxlan"],
+            routes=["ip", "-j", "route", "show", "proto", "151"], rules=["iptables-save"])
+
+
+def test_reboot_brings_the_overlay_back(etc, sandbox, run):
+    """cross_host: the role's vxlan_overlay arguments are saved with the networks; the boot converges the
+    networks, then the overlay (device, FDB, route, port rules) by the module's own planner - the same commands
+    the module ran on this fresh host. A bad cross_host fails before anything is written, naming its field."""
+    for cmd in UNDERLAY:
+        subprocess.run(cmd, check=True)
+    nets = cycle(run, FLEET_NETS)
+    vx = run("vxlan_overlay", OVERLAY)
+    assert vx["changed"] and not vx.get("failed"), vx
+    assert run("vxlan_overlay", OVERLAY)["changed"] is False
+    cross = dict(module="vxlan_overlay", args=OVERLAY)
+    args = dict(ARGS, networks=FLEET_NETS, cross_host=cross)
+
+    bad = run("container_network_persist", dict(args, cross_host=dict(cross, args=dict(OVERLAY, vni=0))))
+    assert bad.get("failed") and "cross_host.args.vni=0" in bad["msg"], bad
+    assert (bad["changed"], bad["commands"]) == (False, [])
+    assert not os.path.exists("/etc/netplumb")
+    bad = run("container_network_persist", dict(args, cross_host=dict(cross, args=dict(OVERLAY, vnid=7))))
+    assert bad.get("failed") and "cross_host.args='vnid'" in bad["msg"], bad
+
+    res = persist_cycle(run, args)
+    saved = _persist.load_networks(_persist.NETWORKS_FILE)["cross_host"]
+    assert saved["module"] == "vxlan_overlay" and saved["args"]["vni"] == 151 and saved["args"]["local"] == "192.0.2.11"
+
+    world = reboot(res["exec_start"], probe=False, setup=UNDERLAY, show=SHOW)
+    assert world["rc"] == 0, world["stderr"]
+    assert world["stdout"].splitlines() == nets["commands"] + vx["commands"]
+    link = json.loads(world["show"]["link"])[0]
+    assert (link["linkinfo"]["info_data"]["id"], link["linkinfo"]["info_data"]["port"], link["ifalias"]) \
+        == (151, 8472, "netplumb")
+    assert [(f["mac"], f["dst"]) for f in json.loads(world["show"]["fdb"]) if "dst" in f] \
+        == [("0a:6e:0a:f4:02:00", "192.0.2.12")]
+    assert [(r["dst"], r["gateway"]) for r in json.loads(world["show"]["routes"])] == [("10.244.2.0/24", "10.244.2.0")]
+    assert "netplumb:vxlan/peer" in world["show"]["rules"]
+
+    # no cross_host any more: the file drops it (what runs is left to the role's own vxlan_overlay task)
+    res2 = persist_cycle(run, ARGS)
+    assert "cross_host" not in _persist.load_networks(_persist.NETWORKS_FILE)
+    assert res2["commands"][0].startswith("install -m 0600 /dev/stdin %s" % _persist.NETWORKS_FILE)
+
+
+def test_boot_waits_for_the_underlay(etc, sandbox, run):
+    """Early in a boot the underlay may not hold its address yet: the cross-host step waits for it (the networks
+    are already converged) and converges once it appears - here it is added while the boot waits."""
+    for cmd in UNDERLAY:
+        subprocess.run(cmd, check=True)
+    res = persist_cycle(run, dict(ARGS, networks=FLEET_NETS, cross_host=dict(module="vxlan_overlay", args=OVERLAY)))
+    late = [["sh", "-c", "ip link add up0 type veth peer name up0p && ip link set up0 up && "
+             "(until grep -q waiting /run/boot.err 2>/dev/null; do sleep 0.1; done; "
+             "ip addr add 192.0.2.11/24 dev up0) >/dev/null 2>&1 &"]]
+    world = reboot(["sh", "-c", " ".join(res["exec_start"]) + " 2>/run/boot.err; rc=$?; cat /run/boot.err >&2; "
+                    "exit $rc"], probe=False, setup=late, show=SHOW)
+    assert world["rc"] == 0, world["stderr"]
+    assert "vxlan_overlay: waiting for the underlay (local='192.0.2.11'" in world["stderr"], world["stderr"]
+    assert json.loads(world["show"]["link"])[0]["ifalias"] == "netplumb"

@@ -180,6 +180,14 @@ def test_overlay_story(world, run):
         "-A NETPLUMB-POSTROUTING -s 10.244.1.0/24 -d 10.244.0.0/16 -o np-vxlan")
     assert not [ln for ln in rules.splitlines() if "netplumb:fleet/" in ln and "up0" in ln]
 
+    # container_network_info reads the overlay back in this module's arguments (the foreign fy is not ours)
+    info = run("container_network_info", {})
+    assert info["overlay"] == [dict(device="np-vxlan", vni=151, port=8472, local="192.0.2.11", underlay="up0",
+                                    mtu=1450, up=True, subnet="10.244.1.0/24",
+                                    peers=[dict(subnet="10.244.2.0/24", address="192.0.2.12"),
+                                           dict(subnet="10.244.3.0/24", address="192.0.2.13")])], info["overlay"]
+    assert not [u for u in info["unmanaged"] if "np-vxlan" in u["name"]], info["unmanaged"]
+
     # --- the containers see each other's own addresses, both ways, through the overlay
     assert http_get("cA", "10.244.2.10", 8000) == "10.244.1.10"
     assert http_get("cB", "10.244.1.10", 8000) == "10.244.2.10"
@@ -208,6 +216,7 @@ def test_overlay_story(world, run):
     # --- absent: our device (and everything on it) and our port rules go; the foreign ones and brA's stay
     res = converge(run, "vxlan_overlay", dict(state="absent"))
     assert res["commands"][0] == "ip link del np-vxlan"
+    assert run("container_network_info", {})["overlay"] == []
     assert sh("ip", "link", "show", "np-vxlan", check=False).returncode != 0
     rules = save()
     assert "netplumb:vxlan/" not in rules and "netplumb:brA" in rules

@@ -224,3 +224,28 @@ def test_a_binding_failing_halfway_reports_what_was_written(monkeypatch, tmp_pat
     assert err.value.done[2:] == ["firewall-cmd --zone=trusted --add-interface=br-x"]
     assert "--permanent" in err.value.command and calls[-1][0] == "--permanent"
     assert os.path.exists(_firewalld.LEDGER)     # the record was written before the first binding
+
+
+def test_installing_the_listener_needs_dbus_monitor_before_any_write(root, monkeypatch):
+    """Without dbus-monitor the listener could never run: installing it is refused before the first write,
+    naming the tool and its package; a host that has it installs, and a re-run needs nothing."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _hosttools
+
+    def plan(**kw):
+        return _persist.plan(NETS, True, "auto", "v", "/usr/bin/python3", systemd_running=False, boot=False,
+                             reload_listener=True, **kw)
+    monkeypatch.setenv("PATH", str(root / "empty-bin"))
+    p = plan()
+    with pytest.raises(_hosttools.MissingError) as err:
+        _hosttools.check(p)
+    assert "dbus-monitor is not installed" in str(err.value) and "dbus-bin" in str(err.value)
+    assert not os.path.exists(_persist.NETWORKS_FILE)
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "dbus-monitor").write_text("#!/bin/sh\n")
+    (bin_dir / "dbus-monitor").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    p = _hosttools.check(plan())
+    p.apply(False)
+    monkeypatch.setenv("PATH", str(root / "empty-bin"))
+    assert _hosttools.check(plan()).actions == []      # nothing to write: nothing needed

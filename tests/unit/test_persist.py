@@ -117,3 +117,41 @@ def test_boot_input_errors_name_the_file_or_the_field(tmp_path):
     rc, out, err = boot([str(other)])
     assert rc == 2 and "format 99" in err
     assert boot(["--bogus"])[0] == 2 and boot(["a", "b"])[0] == 2
+
+
+OVERLAY = dict(subnet="10.244.1.0/24", local="192.0.2.11",
+               peers=[dict(name="h2", subnet="10.244.2.0/24", address="192.0.2.12")])
+
+
+def test_cross_host_is_completed_with_the_module_defaults_and_checked_by_its_validator():
+    assert _persist.validate_cross_host(None) is None
+    got = _persist.validate_cross_host(dict(module="vxlan_overlay", args=dict(OVERLAY, lock_timeout=5)))
+    assert got["module"] == "vxlan_overlay" and "lock_timeout" not in got["args"]
+    assert (got["args"]["vni"], got["args"]["port"], got["args"]["device"]) == (151, 8472, "np-vxlan")
+    assert got["args"]["local"] == "192.0.2.11"
+    hg = _persist.validate_cross_host(dict(module="host_gw_routes", args=dict(
+        routes=[dict(subnet="10.244.2.0/24", via="192.0.2.12")], cluster_cidr="10.244.0.0/16")))
+    assert hg["args"]["state"] == "present"
+    for cross, field, value in (
+            ("x", "cross_host", "x"),
+            (dict(module="swarm_firewall", args={}), "cross_host.module", "swarm_firewall"),
+            (dict(module="vxlan_overlay", args=[]), "cross_host.args", []),
+            (dict(module="vxlan_overlay", args=dict(OVERLAY, vnid=3)), "cross_host.args", "vnid"),
+            (dict(module="vxlan_overlay", args=dict(OVERLAY, port=4789)), "cross_host.args.port", 4789),
+            (dict(module="vxlan_overlay", args=dict(OVERLAY, local="nowhere")), "cross_host.args.local", "nowhere"),
+            (dict(module="host_gw_routes", args=dict(routes=[dict(subnet="10.244.2.0/24", via="x")])),
+             "cross_host.args.routes[0].via", "x")):
+        with pytest.raises(ValidationError) as err:
+            _persist.validate_cross_host(cross)
+        assert (err.value.field, err.value.value) == (field, value), err.value
+
+
+def test_the_networks_file_carries_the_cross_host_step_and_the_boot_refuses_a_bad_one(tmp_path):
+    text = _persist.networks_text([], "auto", "n", cross_host=dict(module="vxlan_overlay", args=OVERLAY))
+    assert json.loads(text)["cross_host"]["args"] == OVERLAY
+    assert "cross_host" not in json.loads(_persist.networks_text([], "auto", "n"))
+    bad = tmp_path / "bad.json"
+    cross = dict(module="vxlan_overlay", args=dict(OVERLAY, vni=0))
+    bad.write_text(_persist.networks_text([], "auto", "n", cross_host=cross))
+    rc, out, err = boot([str(bad)])
+    assert (rc, out) == (2, "") and "cross_host.args.vni=0" in err, err

@@ -85,3 +85,25 @@ def test_h1_reaches_h3_with_its_own_address_only_vxlan_crosses_the_router(host, 
     assert out.stdout.strip() == caddr("h1"), out
     after = counters()
     assert after["vxlan"] > before["vxlan"] and after["other"] == 0, (before, after)
+
+
+def test_the_overlay_comes_back_at_boot_without_ansible(host, name):
+    """container_network_persist on h1 saves the overlay's arguments (the role's vxlan_overlay task) with the
+    networks; the boot command finds the converged host converged, and puts back an FDB entry taken away by
+    hand - with the exact command the module would run, no Ansible."""
+    if name != "h1":
+        pytest.skip("only h1 persists (host_vars)")
+    saved = json.loads(host.check_output("cat /etc/netplumb/networks.json"))
+    cross = saved["cross_host"]
+    assert cross["module"] == "vxlan_overlay"
+    assert (cross["args"]["local"], cross["args"]["vni"], cross["args"]["port"]) == (ADDR["h1"], 151, 8472)
+    assert sorted(p["address"] for p in cross["args"]["peers"]) == [ADDR["h2"], ADDR["h3"]]
+    boot = "/usr/bin/python3 -E -s -B /etc/netplumb/lib/netplumb-networks.py"
+    idle = host.run(boot)
+    assert (idle.rc, idle.stdout) == (0, ""), idle
+    entry = "%s dev np-vxlan dst %s self permanent" % (mac("h3"), ADDR["h3"])
+    host.check_output("bridge fdb del " + entry)
+    back = host.run(boot)
+    assert back.rc == 0, back
+    assert back.stdout.splitlines() == ["bridge fdb append " + entry], back.stdout
+    assert "%s dst %s self permanent" % (mac("h3"), ADDR["h3"]) in host.check_output("bridge fdb show dev np-vxlan")

@@ -26,11 +26,11 @@ __metaclass__ = type
 import sys
 import time
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _firewalld, _hostgw, _hosttools
-from ansible_collections.netplumb.container.plugins.module_utils import _netspec, _persist, _vxlan
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _engine, _firewalld, _hostgw
+from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist, _vxlan
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT, HostLock
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2
 
 USAGE = "usage: netplumb-networks.py [--check] [NETWORKS_JSON (default %s)]" % _persist.NETWORKS_FILE
 PREFIX = "netplumb-networks: "
@@ -74,13 +74,12 @@ def main(argv, out=None, err=None):
     done = []
     try:
         zone = _firewalld.validate_zone("firewalld_zone", zone)
-        with HostLock(DEFAULT_TIMEOUT):
+        with _engine.session(DEFAULT_TIMEOUT) as nl:     # the host lock and one netlink session
             firewalld = _firewalld.prepare(zone)
-            with Netlink() as nl:
-                res = _converge.converge_pruning(nl, parsed, backend, False, check, diff=False, variable=variable)
-                done += res["commands"]
-                if cross:
-                    done += _step(nl, cross, check, err)
+            res = _converge.converge_pruning(nl, parsed, backend, False, check, diff=False, variable=variable)
+            done += res["commands"]
+            if cross:
+                done += _step(nl, cross, check, err)
             res["commands"], done = done, []    # from here res carries them (and a failure's KernelError)
             _firewalld.converge(res, parsed, zone, False, check, firewalld)
     except _converge.RefusedError as exc:

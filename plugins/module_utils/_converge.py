@@ -2,27 +2,35 @@
 # Private to netplumb.container: not a public API, may change without notice.
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""One converge of a host: the calls of the five building-block modules run in one process, under one host
-lock and one netlink session - what the module container_network does.
+"""One converge of a host: container_network's networks as the building blocks' typed steps (_steps.py), run by
+the one run path (_engine.converge) under one host lock and one netlink session - what the module
+container_network and the boot launcher do.
 
-1. Every call is planned in check mode by _dryrun (the preflight): every refusal of every call is collected,
-   and the run fails before its first write when there is any.
-2. Check mode stops there: those plans are the prediction. So does a run where no call would change anything
+1. Every step is planned in check mode (the preflight): every refusal of every step is collected, and the run
+   fails before its first write when there is any.
+2. Check mode stops there: those plans are the prediction. So does a run where no step would change anything
    (a no-op re-run reads the host once and writes nothing).
-3. Otherwise the calls run in order, each planned again against the host as the earlier ones left it and
-   applied - exactly what the role's separate tasks did, without a module process per task.
+3. Otherwise the plans checked are applied, in order, up to the first step that writes; each later step is
+   planned again against the host as the earlier ones left it (see _engine) - exactly what the role's
+   separate tasks did, without a module process per task.
+
+This file shapes the converge's result in its user's terms: the steps' labels, warnings said once, the prune.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
 import re
 
-from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _netspec, _prune
-from ansible_collections.netplumb.container.plugins.module_utils._errors import (
-    KernelError, NetplumbError, shorten)
+from ansible_collections.netplumb.container.plugins.module_utils import _engine, _firewalld, _netspec, _persist, _prune
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
+from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2
+
+RefusedError = _engine.RefusedError   # what container_network's callers catch (the render filter)
 
 # --- messages in the terms of the converge's user (docs/modules/container_network.md#messages) ---------------
 # Each network is one entry of the caller's list (the role's container_networks, the module's networks): a step's
@@ -45,15 +53,6 @@ _ASSUMED = ((re.compile(r"^network namespace (?P<name>\S+) does not exist; assum
             (re.compile(r"^bridge (?P<name>\S+) does not exist \(yet\): rules predicted for it"), "bridges"))
 
 
-class RefusedError(NetplumbError):
-    """The preflight refused calls: nothing was written. ``errors`` has one line per refused call."""
-
-    def __init__(self, errors, total):
-        self.errors = list(errors)
-        super(RefusedError, self).__init__("preflight refused %d of %d steps before any change: %s"
-                                           % (len(errors), total, shorten(errors)))
-
-
 def _entry(label, module, plan):
     return dict(label=label, module=module, changed=plan.changed, commands=plan.commands)
 
@@ -66,45 +65,26 @@ def _diff(label, module, plan):
     return d
 
 
-class _Done(object):
-    """What the result needs of an applied plan: its actions, their closures and (without diff) its before/after
-    views are let go as soon as it has run, so a run of thousands of containers does not hold them all."""
-
-    __slots__ = ("changed", "commands", "actions", "before", "after", "warnings", "extra")
-
-    def __init__(self, plan, keep_diff):
-        self.commands = plan.commands
-        self.actions = self.commands
-        self.changed = bool(self.commands)
-        self.before = plan.before if keep_diff else {}
-        self.after = plan.after if keep_diff else {}
-        self.warnings = plan.warnings
-        self.extra = plan.extra
-
-
-def converge(nl, calls, check_mode, diff=True, drivers=None):
+def converge(nl, calls, check_mode, diff=True, drivers=None, readers=None):
     """Returns dict(changed, commands, calls, diff, warnings, pruned). Raises RefusedError (nothing written),
     or KernelError whose ``done`` lists every command applied by this run before the failure. Without diff,
     the applied plans' before/after views are not kept. ``drivers``: the preflight's firewall drivers by
-    backend (each a check-mode ChainedDriver), when the caller read the rules already."""
-    calls = _dryrun.keeping(calls)      # a container moving between networks is re-parented, not re-made
-    errors, dummy, planned = _dryrun.run_calls(nl, calls, prune_namespaces=True,
-                                               drivers={} if drivers is None else drivers)
-    if errors:
-        raise RefusedError([in_user_terms(e) for e in errors], len(calls))
-    if check_mode or not any(p["changed"] for p in planned):
-        steps = [(p["label"], p["module"], p["plan"]) for p in planned]
-    else:
-        del planned[:]      # the preflight's plans are not needed any more: their memory goes before the apply
-        steps = _apply(nl, calls, diff)
-    warnings = step_warnings(steps, created(calls))
+    backend (each a check-mode ChainedDriver), when the caller read the rules already; ``readers``: the
+    host's file readers (_engine.HostReaders; the render filter's empty host)."""
+    steps = _steps.from_calls(calls)
+    ctx = _engine.RunContext(nl, check_mode, readers, drivers, diff)
+    try:
+        done = [(step.label, step.module, plan) for step, plan in _engine.converge(ctx, steps)]
+    except RefusedError as exc:     # each refusal in its user's terms
+        raise RefusedError([in_user_terms(e) for e in exc.errors], len(steps), exc.causes)
+    warnings = step_warnings(done, created(steps))
     pruned = []
-    for label, module, plan in steps:
+    for label, module, plan in done:
         pruned += plan.extra.get("pruned") or []
-    commands = [c for dummy, dummy2, plan in steps for c in plan.commands]
+    commands = [c for dummy, dummy2, plan in done for c in plan.commands]
     return dict(changed=bool(commands), commands=commands,
-                calls=[_entry(*s) for s in steps],
-                diff=[_diff(*s) for s in steps if s[2].changed],
+                calls=[_entry(*s) for s in done],
+                diff=[_diff(*s) for s in done if s[2].changed],
                 warnings=warnings, pruned=pruned)
 
 
@@ -120,11 +100,14 @@ def in_user_terms(line):
     return head + text
 
 
-def created(calls):
-    """(bridges, namespaces) that present calls of the run create: what check mode may assume."""
-    bridges = set(c["args"].get("name") for c in calls
-                  if c.get("module") == "linux_bridge" and (c.get("args") or {}).get("state", "present") == "present")
-    return bridges, _dryrun.declared_namespaces(calls)
+def created(steps):
+    """(bridges, namespaces) that the run's steps create: what check mode may assume."""
+    bridges, namespaces = set(), set()
+    for step in steps:
+        made = step.creates()
+        bridges.update(made[0])
+        namespaces.update(made[1])
+    return bridges, namespaces
 
 
 def step_warnings(steps, made):
@@ -184,29 +167,40 @@ def converge_pruning(nl, parsed, firewall_backend, prune, check_mode, diff=True,
     return res
 
 
-def _apply(nl, calls, keep_diff=True):
-    """Each call planned against the host as the calls before it left it, and applied."""
-    steps, done, drivers = [], [], {}
-    declared = _dryrun.declared_namespaces(calls, ("present", "absent"))
-    queue = list(calls)
-    i = -1
-    while i + 1 < len(queue):
-        i += 1
-        call = queue[i]
-        module, label = call["module"], call.get("label") or "calls[%d]" % i
-        try:
-            params = _dryrun.params_of(module, call.get("args") or {})
-            with nl.frozen():
-                plan = _dryrun.plan_call(nl, module, params, (), (), check_mode=False, drivers=drivers)
-            plan.apply(False)
-        except KernelError as exc:
-            raise KernelError("%s (%s): %s" % (label, module, exc.command), exc.error, done + exc.done)
-        except NetplumbError as exc:
-            # the host changed between the preflight and this call (someone else's hand): say what is done
-            raise KernelError("%s (%s)" % (label, module), str(exc), done)
-        done += plan.commands
-        gone = _dryrun.pruned_namespaces(module, params, plan, declared)
-        steps.append((label, module, _Done(plan, keep_diff)))
-        if gone:
-            queue.insert(i + 1, dict(module="netns", label=label, args=dict(name=gone, state="absent")))
-    return steps
+def run_networks(parsed, zone, firewall_backend, prune, check_mode, lock_timeout, diff=True, variable="networks"):
+    """The whole run of container_network (and of the boot launcher): under one host lock and one netlink
+    session (_engine.session), firewalld's zones read (refusals before the first write), converge_pruning,
+    then the bridges' firewalld bindings. Raises RefusedError, KernelError (with ``done``) or NetplumbError."""
+    with _engine.session(lock_timeout) as nl:
+        firewalld = _firewalld.prepare(zone)     # refusals before the first write
+        res = converge_pruning(nl, parsed, firewall_backend, prune, check_mode, diff=diff, variable=variable)
+        _firewalld.converge(res, parsed, zone, prune, check_mode, firewalld)
+    return res
+
+
+def run_module(params, check_mode, diff=True, missing_pyroute2=None):
+    """The module container_network's run: its ``networks`` parsed (the argument spec checked their kinds),
+    then run_networks. Returns (result, error message or None); a failure's result has ``errors`` (one line per
+    input error or refusal) and says what was applied. ``missing_pyroute2()``: the (result, error) when this
+    Python cannot import pyroute2 (_module's)."""
+    variable = params["variable"]
+    parsed = _netspec.parse(params["networks"], params["firewall_backend"], root=variable, checked=True)
+    if parsed["errors"]:
+        return dict(errors=parsed["errors"], changed=False, commands=[], calls=[]), "%s is invalid (%d errors): %s" % (
+            variable, len(parsed["errors"]), shorten(parsed["errors"]))
+    try:
+        zone = _firewalld.validate_zone("firewalld_zone", params["firewalld_zone"])
+    except NetplumbError as exc:
+        return dict(_engine.failure(exc), calls=[]), str(exc)
+    if not HAS_PYROUTE2:     # the role installs it on the key missing_pyroute2, then calls again
+        return missing_pyroute2()
+    try:
+        res = run_networks(parsed, zone, params["firewall_backend"], params["prune"], check_mode,
+                           params["lock_timeout"], diff=diff, variable=variable)
+    except NetplumbError as exc:
+        return dict(_engine.failure(exc), calls=[]), str(exc)
+    if not diff:
+        res.pop("diff")
+    # the role removes the boot files of container_network_persist only where they are (no extra call elsewhere)
+    res["persisted"] = os.path.exists(_persist.NETWORKS_FILE)
+    return res, None

@@ -72,9 +72,9 @@ def ipv4(field, value, allow_none=False):
     return ip
 
 
-def validate_nat(spec):
+def validate_nat(spec, by_owner=False):
     v.ifname("bridge", spec["bridge"])
-    if spec["state"] == "absent" and spec["subnet"] is None and spec.get("_by_owner"):
+    if spec["state"] == "absent" and spec["subnet"] is None and by_owner:
         return None     # container_network pruning a network whose subnet is unknown: its rules go by owner
     net = v.network("subnet", spec["subnet"])
     if net.version != 4:
@@ -250,11 +250,8 @@ def sysctl_path(name):
 
 
 def sysctl_read(name, nl=None):
-    """The sysctl's value; in a check-mode run of several steps, the value an earlier step of the run sets
-    (nl.predicted_sysctls, kept by _dryrun), so a later step does not predict the same write again."""
-    predicted = getattr(nl, "predicted_sysctls", None) or {}
-    if name in predicted:
-        return predicted[name]
+    """The sysctl's value on the host (the planners ask their ``sysctl`` reader: in a run of several steps, the
+    run context's, which answers what an earlier step's plan writes; _engine.RunContext.sysctl)."""
     try:
         with open(sysctl_path(name)) as f:
             return f.read().strip()
@@ -262,11 +259,19 @@ def sysctl_read(name, nl=None):
         return None
 
 
+class SysctlWrite(Action):
+    """The write of one sysctl, with its name and value (what a run context predicts from it)."""
+
+    __slots__ = ("name", "value")
+
+
 def op_sysctl(name, value):
     def fn():
         with open(sysctl_path(name), "w") as f:
             f.write("%s\n" % value)
-    return Action("sysctl", name, "sysctl -w %s=%s" % (name, value), fn)
+    action = SysctlWrite("sysctl", name, "sysctl -w %s=%s" % (name, value), fn)
+    action.name, action.value = name, value
+    return action
 
 
 def _hex_addr(text):
@@ -324,14 +329,16 @@ def listener_conflict(m, socks):
 
 
 # --- planners -------------------------------------------------------------------------------------------
-def plan_nat(nl, spec, driver=None, check_mode=False):
-    net = validate_nat(spec)
+def plan_nat(nl, spec, driver=None, check_mode=False, removed=(), by_owner=False, sysctl=None, readers=None):
+    """removed: networks (bridges) an earlier step of the same run removes (a predicted run); sysctl(name): the
+    sysctl reader (the run context's); readers: the host's file readers (_engine.HostReaders)."""
+    net = validate_nat(spec, by_owner)
     bridge = spec["bridge"]
     p = Plan()
     present = spec["state"] == "present"
     host = nl.read(None)
     if present:
-        facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+        facts = _preflight.read_host(nl, host, ignore=removed)
         _preflight.check_bridge("bridge", bridge, facts)
         _preflight.check_subnet("subnet", net, facts, bridge=bridge)
         _preflight.check_bridge("bridge", bridge, facts, must_exist=not check_mode)
@@ -351,7 +358,7 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     if present and not spec.get("icc", True):
         _check_foreign_icc(driver, bridge, host)
     owner = OWNER_PREFIX + bridge
-    gone = set(spec.get("_removed") or ())     # networks an earlier call of the same run removes (preflight)
+    gone = set(removed)     # networks an earlier step of the same run removes (a predicted run)
     claimed = driver.networks(current) if present else {}
     for other_bridge, subnets in sorted(claimed.items()):   # the subnet must not be claimed by another network
         for other in subnets:
@@ -361,7 +368,7 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
     wanted = [NetworkIntent(bridge, net, spec.get("masquerade", True), spec.get("isolate", True),
                             spec.get("icc", True), fwmark)] if present else []
     before, after = driver.plan(p, current, lambda o: o == owner, wanted)
-    fwd_before = sysctl_read("net.ipv4.ip_forward", nl)
+    fwd_before = (sysctl or sysctl_read)("net.ipv4.ip_forward")
     p.before = dict(state="present" if before else "absent", backend=driver.backend, rules=before)
     p.after = dict(state=spec["state"], backend=driver.backend, rules=after)
     if present and spec.get("ip_forward", True):
@@ -369,7 +376,10 @@ def plan_nat(nl, spec, driver=None, check_mode=False):
         p.after["ip_forward"] = "1"
         if fwd_before != "1":
             p.add(op_sysctl("net.ipv4.ip_forward", 1))
-    _isolation.plan_nat(p, nl, host, spec)
+    if readers is None:
+        _isolation.plan_nat(p, nl, host, spec)
+    else:
+        _isolation.plan_nat(p, nl, host, spec, read=readers.proc_sys)
     return p
 
 
@@ -416,7 +426,8 @@ def _bridge_for(m, host, current, check_mode, driver):
                      "bridge first (netplumb.container.linux_bridge) or set bridge" % m.container_ip)
 
 
-def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
+def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET, removed=(), sysctl=None, readers=None):
+    """removed, sysctl, readers: as plan_nat's."""
     mappings = validate_mappings(spec)
     present = spec["state"] == "present"
     p = Plan()
@@ -426,7 +437,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
         p.warn(w)
     current = driver.read()
     bridges = []
-    facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ()) if present else None
+    facts = _preflight.read_host(nl, host, ignore=removed) if present else None
     batch = spec.get("ports") is not None
     for i, m in enumerate(mappings):
         if present:
@@ -454,7 +465,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
             bridges.append(m.bridge)
     owners = set(m.owner() for m in mappings if m.bridge)
     existing = dict((o, r) for o, r in driver.published(current).items()
-                    if network_of(o) not in (spec.get("_removed") or ()))
+                    if network_of(o) not in removed)
     stale = []
     if by_bridge(spec):
         bridges.append(spec["bridge"])
@@ -485,7 +496,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
             if m.owner() in existing:
                 continue     # ours already: the DNAT is no listener
             if m.protocol not in socks:
-                socks[m.protocol] = listeners(m.protocol, proc_net)
+                socks[m.protocol] = (readers.listeners if readers else listeners)(m.protocol, proc_net)
             hit = listener_conflict(m, socks[m.protocol])
             if hit:
                 raise StateError("%s: port %d is bound by a local listener on %s" % (m.key(), hit[1], hit[0]))
@@ -506,7 +517,7 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET):
     after_lb = set(b for o, b in lb.items() if o not in owners) | set(i.bridge for i in wanted if i.loopback)
     for b in bridges:
         name = "net.ipv4.conf.%s.route_localnet" % b
-        cur = sysctl_read(name, nl)
+        cur = (sysctl or sysctl_read)(name)
         if b in after_lb and cur != "1":
             sysctl_ops.append(op_sysctl(name, 1))
         elif b in before_lb and b not in after_lb and cur == "1":

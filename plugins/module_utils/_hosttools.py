@@ -15,8 +15,8 @@ A plan's needs come from two sources:
 ``check(plan)`` looks each one up - tools on PATH (the PATH the tools are run with), places by their mount's
 read-only flag (statvfs ST_RDONLY: a read-only bind mount says so there) and access(W_OK) - and raises one
 StateError naming every missing tool (what needs it, the Debian package) and every place that cannot be
-written (why). It runs after the plan is made and before its first action, in check mode too: the modules
-through _module.run, container_network and the preflight module through _dryrun.plan_call.
+written (why). It runs after the plan is made and before its first action, in check mode too: every step of
+every run through the run path's preflight (_engine.plan_step, with the run context's readers).
 """
 
 from __future__ import absolute_import, division, print_function

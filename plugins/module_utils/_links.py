@@ -227,7 +227,10 @@ def _foreign_ports_error(field, name, foreign):
                       "bridge as it is" % (field, name, name, ", ".join(foreign)))
 
 
-def plan_bridge(nl, spec):
+def plan_bridge(nl, spec, removed=(), keep_foreign=False, readers=None):
+    """removed: networks (bridges) an earlier step of the same run removes (a predicted run); keep_foreign: an
+    absent network's bridge with ports not ours is kept (container_network); readers: the host's file readers
+    (_engine.HostReaders)."""
     name = spec["name"]
     host = nl.read(None)
     lk = host.link(name)
@@ -237,7 +240,7 @@ def plan_bridge(nl, spec):
         raise StateError("name=%s is held by a link of kind %s, not a bridge; refusing to touch it" % (
             name, lk.kind or "unknown"))
     foreign = foreign_ports(nl, host, lk) if lk is not None else []
-    facts = _preflight.read_host(nl, host, ignore=spec.get("_removed") or ()) if lk is not None else None
+    facts = _preflight.read_host(nl, host, ignore=removed) if lk is not None else None
     if lk is not None and not is_ours(lk) and not spec.get("adopt") and not pending(nl, None, lk):
         if foreign:
             raise NotOursError("name", name, "bridge", adopt_hint=False, detail=(
@@ -245,20 +248,20 @@ def plan_bridge(nl, spec):
                 % ", ".join(foreign)))
         raise NotOursError("name", name, "bridge")
     if spec.get("state", "present") == "absent":
-        if lk is not None and foreign and spec.get("_keep_foreign"):
+        if lk is not None and foreign and keep_foreign:
             # container_network removing a network: everything of ours is gone, the bridge stays as it is
             p.warn("bridge %s is kept: it has ports that are not netplumb's (%s), and a bridge with a foreign port "
                    "is never netplumb's to change or delete (see %s); detach them and run again to remove it"
                    % (name, ", ".join(foreign), SAFETY_DOC))
             p.after = dict(p.before)
-            p.kept = True       # not in the result: _dryrun does not count it as removed
+            p.kept = True       # not in the result: the run context does not count it as removed
             return p
         if lk is not None:
             if foreign:
                 raise _foreign_ports_error("name", name, foreign)
             _preflight.check_uplink("name", name, facts, "deleted")     # whatever its mark
             mine = sorted(x.name for x in host.by_index.values() if x.master == lk.index and x.name not in foreign)
-            if mine and not spec.get("_keep_foreign"):     # container_network removes them first itself
+            if mine and not keep_foreign:     # container_network removes them first itself
                 p.warn("bridge %s: its ports of ours (%s) stay, detached, with their namespaces and the network's "
                        "published ports: container_network state=absent removes a whole network" % (
                            name, ", ".join(mine)))
@@ -286,7 +289,10 @@ def plan_bridge(nl, spec):
     if spec.get("addresses") is not None:
         _plan_addresses(p, nl, None, name, host.addresses(name), spec["addresses"])
         after["addresses"] = _sorted(spec["addresses"])
-    _isolation.plan_bridge(p, nl, spec, lk, after)
+    if readers is None:
+        _isolation.plan_bridge(p, nl, spec, lk, after)
+    else:
+        _isolation.plan_bridge(p, nl, spec, lk, after, read=readers.proc_sys)
     if not after.get("up"):
         p.add(op_up(nl, None, name))
         after["up"] = True
@@ -294,7 +300,7 @@ def plan_bridge(nl, spec):
         raise _foreign_ports_error("name", name, foreign)
     if p.actions:       # adopt=true included: its mark is an action
         # never cut the host off: not the uplink, and no address whose network touches the host's own
-        facts = facts or _preflight.read_host(nl, host, ignore=spec.get("_removed") or ())
+        facts = facts or _preflight.read_host(nl, host, ignore=removed)
         if lk is not None:
             _preflight.check_uplink("name", name, facts, "changed (%s)" % "; ".join(a.command for a in p.actions))
         _preflight.check_bridge("name", name, facts)
@@ -575,7 +581,7 @@ def _plan_prune(world, p, pairs, extra_bridges=(), keep=(), orphans=None):
             # the namespace it led to carries no mark: it is left, whatever follows the prune
             p.warn("veth %s led to network namespace %s, which is not netplumb's (its lo carries no mark): the "
                    "namespace is left as it is" % (name, peer_ns))
-            p.foreign_ns = getattr(p, "foreign_ns", []) + [peer_ns]    # _dryrun queues no removal of it
+            p.foreign_ns = getattr(p, "foreign_ns", []) + [peer_ns]    # VethStep.follow queues no removal of it
         out.append(dict(name=name, peer_netns=peer_ns or None))
     return out
 

@@ -55,12 +55,12 @@ def _read_file(path):
         return None
 
 
-def read(nl, name, etc_dir=NETNS_ETC_DIR):
+def read(nl, name, etc_dir=NETNS_ETC_DIR, read_file=None):
     """Current state of one namespace as a plain dict (the diff's 'before')."""
     if not nl.ns_exists(name):
         return dict(state="absent")
     lo = nl.read(name).link("lo")     # the same read as veth_pair's of this namespace (once per run)
-    resolv = _read_file(resolv_path(name, etc_dir))
+    resolv = (read_file or _read_file)(resolv_path(name, etc_dir))
     servers = None
     if resolv is not None:
         servers = [ln.split()[1] for ln in resolv.splitlines() if ln.startswith("nameserver ") and len(ln.split()) > 1]
@@ -69,16 +69,18 @@ def read(nl, name, etc_dir=NETNS_ETC_DIR):
                 resolv_managed=bool(resolv and resolv.startswith(RESOLV_MARKER)))
 
 
-def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NETNS_ETC_DIR, adopt=False):
+def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NETNS_ETC_DIR, adopt=False,
+         readers=None):
     """Every namespace is read and its ownership checked before the first action is planned: a refusal of
-    any name leaves all of them untouched."""
+    any name leaves all of them untouched. readers: the host's file readers (_engine.HostReaders)."""
+    read_file = readers.read_file if readers else _read_file
     p = Plan()
     current = []
     held = {}
     if state == "absent" and hasattr(nl, "sock") and any(nl.ns_exists(n) for n in names):   # (not on records)
         held = _preflight.read_host(nl).uplink_namespaces()
     for i, name in enumerate(names):
-        cur = read(nl, name, etc_dir)
+        cur = read(nl, name, etc_dir, read_file)
         if name in held:    # deleting it deletes the uplink's twin, and so the uplink
             _preflight.check_uplink("name[%d]" % i, held[name], _preflight.read_host(nl),
                                     "deleted along with network namespace %s, which holds its twin" % name)
@@ -87,7 +89,7 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
             raise NotOursError("name[%d]" % i, name, "network namespace",
                                detail="its lo does not carry the alias %s" % OWNER_ALIAS)
         if cur["state"] == "absent" and state == "present":
-            check_free("name[%d]" % i, name, os.path.join(nl.run_dir, name))
+            (readers.check_free if readers else check_free)("name[%d]" % i, name, os.path.join(nl.run_dir, name))
         current.append(cur)
     for name, cur in zip(names, current):
         p.before[name] = dict((k, val) for k, val in cur.items() if k != "resolv_managed")
@@ -105,7 +107,7 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
                 p.add(Action("link_up", name, "ip -n %s link set lo up" % name, _lo_up(nl, name)))
                 after["loopback"] = True
             if nameservers is not None:
-                _plan_resolv(p, name, cur, nameservers, etc_dir)
+                _plan_resolv(p, name, cur, nameservers, etc_dir, read_file)
                 after["nameservers"] = list(nameservers) or None
             p.after[name] = after
         else:
@@ -116,7 +118,8 @@ def plan(nl, names, state="present", loopback=True, nameservers=None, etc_dir=NE
                            "they exit" % (name, ", ".join(str(x) for x in pids[:10]), nl.run_dir))
                 p.add(Action("netns_del", name, "ip netns delete %s" % name,
                              _bind(_delete, nl, name)))
-            if cur.get("resolv_managed") or (cur["state"] == "absent" and _is_ours(resolv_path(name, etc_dir))):
+            if cur.get("resolv_managed") or (cur["state"] == "absent"
+                                             and _is_ours(resolv_path(name, etc_dir), read_file)):
                 p.add(Action("file_del", name, "rm %s" % resolv_path(name, etc_dir),
                              _bind(_remove_resolv, name, etc_dir)))
                 _hosttools.need_place(p, resolv_path(name, etc_dir), "to remove the resolv.conf of namespace %s"
@@ -142,14 +145,14 @@ def _delete(nl, name):
     unpend(name, "lo")
 
 
-def _is_ours(path):
-    text = _read_file(path)
+def _is_ours(path, read_file=None):
+    text = (read_file or _read_file)(path)
     return bool(text and text.startswith(RESOLV_MARKER))
 
 
-def _plan_resolv(p, name, cur, nameservers, etc_dir):
+def _plan_resolv(p, name, cur, nameservers, etc_dir, read_file=None):
     path = resolv_path(name, etc_dir)
-    current = _read_file(path)
+    current = (read_file or _read_file)(path)
     if nameservers:
         want = resolv_content(nameservers)
         if current != want:

@@ -298,19 +298,18 @@ def calls(networks, firewall_backend="auto"):
         label = n["field"]
         out.append(dict(module="port_publish", label=label, args=dict(fw, bridge=n["bridge"], state="absent")))
         nat = dict(fw, bridge=n["bridge"], subnet=n["subnet"], state="absent")
-        if n["subnet"] is None:     # a pruned network whose subnet is unknown: its rules go by owner
-            nat["_by_owner"] = True
-        out.append(dict(module="container_nat", label=label, args=nat))
+        # a pruned network whose subnet is unknown: its rules go by owner (a field of the step, not an option)
+        out.append(dict(module="container_nat", label=label, args=nat, by_owner=n["subnet"] is None))
         if n.get("rules_only"):     # pruned: a bridge that is not ours, only our rules naming it go
             continue
         out.append(dict(module="veth_pair", label=label,
                         args=dict(pairs=[x for x in n["pairs"] if x["name"] not in kept_veths], state="absent",
-                                  bridge=n["bridge"], prune=True, adopt=n["adopt"], _orphans=n["subnet"])))
+                                  bridge=n["bridge"], prune=True, adopt=n["adopt"]), orphans=n["subnet"]))
         gone = [c for c in n["namespaces"] if c not in kept_ns]
         if gone:
             out.append(dict(module="netns", label=label, args=dict(name=gone, state="absent", adopt=n["adopt"])))
         out.append(dict(module="linux_bridge", label=label,
-                        args=dict(name=n["bridge"], state="absent", adopt=n["adopt"], _keep_foreign=True)))
+                        args=dict(name=n["bridge"], state="absent", adopt=n["adopt"]), keep_foreign=True))
     for n in networks:
         if n["state"] != "present":
             continue

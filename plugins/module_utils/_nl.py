@@ -669,7 +669,6 @@ class Netlink:
         self._writers = collections.OrderedDict()   # ns -> Writer, least recently used first
         self._indexes = {}          # (ns, name) -> ifindex found by index(), until forget()
         self._memo = None           # while frozen(): what was read, by key (nothing is written meanwhile)
-        self.predicted_sysctls = {}     # a check-mode run of several steps: what its earlier steps set
         self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
 
     def __enter__(self):

@@ -5,7 +5,7 @@
 """The one definition of every option of the collection's modules and roles (types, defaults, choices,
 elements, suboptions and description text), in the form of a module's DOCUMENTATION ``options``.
 
-From it come (``_schema``): each module's argument_spec, ``_dryrun``'s defaults, ``_netspec``'s keys and
+From it come (``_schema``): each module's argument_spec, ``_steps``' defaults, ``_netspec``'s keys and
 defaults; and (``tools/schema.py``, ``make schema``, committed): each module's DOCUMENTATION ``options``, the
 doc fragments ``host_lock`` and ``firewall_backend`` and the roles' ``meta/argument_specs.yml``.
 ``tests/unit/test_schema.py`` regenerates those in memory and fails on drift. To add an option: add it here,

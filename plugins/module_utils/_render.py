@@ -16,10 +16,11 @@ Action.command strings, in the order a real converge of that list on an empty ho
 * no listening socket, nothing under /run/netns or /etc/netns.
 
 The planners read a few of these facts from files rather than through netlink (sysctls, /proc/net listeners,
-/run/netns, /etc/netns) and check the host's tools (_hosttools). While a render runs (``offline()``, under a
-lock), those few readers of _fwnet, _isolation, _netns and _hosttools answer from the model instead; nothing
-of the planners is copied. No netlink socket is opened and pyroute2 is never used (nor needed: the filter
-runs on a controller without it).
+/run/netns, /etc/netns) and check the host's tools (_hosttools): they ask the readers of the run context
+(_engine.HostReaders), and a render hands the converge the empty host's (``EmptyReaders``); nothing of the
+planners is copied or swapped. What an earlier step of the render writes (a sysctl) is the run context's
+prediction, as in any check-mode run. No netlink socket is opened and pyroute2 is never used (nor needed: the
+filter runs on a controller without it).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -28,10 +29,8 @@ __metaclass__ = type
 
 import contextlib
 import ipaddress
-import threading
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _fwnet, _hosttools, _isolation
-from ansible_collections.netplumb.container.plugins.module_utils import _netns, _netspec
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _engine, _isolation, _netspec
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import IptablesDriver
@@ -58,28 +57,29 @@ def empty_sysctl(name):
     return None
 
 
-def _proc_sys_read(path):
-    """_isolation's reader of /proc/sys files, answered from the model."""
-    prefix = _isolation.PROC_SYS.rstrip("/") + "/"
-    if not path.startswith(prefix):
-        return None
-    return empty_sysctl(path[len(prefix):].replace("/", "."))
+class EmptyReaders(_engine.HostReaders):
+    """The empty host's file readers (the run context's readers of a render)."""
 
-
-class _Sysctls(dict):
-    """nl.predicted_sysctls of the empty host: what a check-mode step of the run set (as _dryrun records it),
-    else the empty host's value, for every name (so _fwnet.sysctl_read never opens /proc/sys)."""
-
-    def __contains__(self, name):
-        return True
-
-    def __missing__(self, name):
+    def sysctl(self, name):
         return empty_sysctl(name)
 
-    def __bool__(self):
-        return True
+    def proc_sys(self, path):
+        prefix = _isolation.PROC_SYS.rstrip("/") + "/"
+        if not path.startswith(prefix):
+            return None
+        return empty_sysctl(path[len(prefix):].replace("/", "."))
 
-    __nonzero__ = __bool__
+    def listeners(self, protocol, proc_net=None):
+        return []
+
+    def check_free(self, field, name, path):
+        return None
+
+    def read_file(self, path):
+        return None
+
+    def check_tools(self, plan):
+        return plan     # the tools are the host's business
 
 
 class _Msg(dict):
@@ -126,7 +126,6 @@ class EmptyHost(object):
     def __init__(self):
         lo = Link(1, "lo", "loopback", None, 65536, True, None, None, None, None)
         self.host = NsState(None, [lo], {}, {})
-        self.predicted_sysctls = _Sysctls()
         self._memo = {}
 
     # --- what the planners read ------------------------------------------------------------------------
@@ -204,39 +203,6 @@ def _empty_driver(backend):
     return ChainedDriver(driver, True)
 
 
-_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def offline():
-    """The planners' file readers answer from the empty host while the block runs (and only then)."""
-    saved = dict(check=_hosttools.check, listeners=_fwnet.listeners, check_free=_netns.check_free,
-                 read_file=_netns._read_file, plan_bridge=_isolation.plan_bridge, plan_nat=_isolation.plan_nat)
-
-    def plan_bridge(p, nl, spec, lk, after, read=None):
-        return saved["plan_bridge"](p, nl, spec, lk, after, read=_proc_sys_read)
-
-    def plan_nat(p, nl, host, spec, read=None):
-        return saved["plan_nat"](p, nl, host, spec, read=_proc_sys_read)
-
-    with _LOCK:
-        _hosttools.check = lambda plan, which=None, probe=None: plan    # the tools are the host's business
-        _fwnet.listeners = lambda protocol, proc_net=None: []
-        _netns.check_free = lambda field, name, path: None
-        _netns._read_file = lambda path: None
-        _isolation.plan_bridge = plan_bridge
-        _isolation.plan_nat = plan_nat
-        try:
-            yield
-        finally:
-            _hosttools.check = saved["check"]
-            _fwnet.listeners = saved["listeners"]
-            _netns.check_free = saved["check_free"]
-            _netns._read_file = saved["read_file"]
-            _isolation.plan_bridge = saved["plan_bridge"]
-            _isolation.plan_nat = saved["plan_nat"]
-
-
 def render(networks, firewall_backend="auto", root=_netspec.ROOT):
     """{errors, commands, networks, calls}: the commands a converge of ``networks`` runs on an empty host, in
     order, all of them (``commands``), per present network (``networks``: name, bridge, commands) and per module
@@ -249,8 +215,8 @@ def render(networks, firewall_backend="auto", root=_netspec.ROOT):
         return out
     try:
         drivers = {firewall_backend: _empty_driver(firewall_backend)}
-        with offline():
-            res = _converge.converge(EmptyHost(), parsed["calls"], True, diff=False, drivers=drivers)
+        res = _converge.converge(EmptyHost(), parsed["calls"], True, diff=False, drivers=drivers,
+                                 readers=EmptyReaders())
     except _converge.RefusedError as exc:
         out["errors"] = exc.errors
         return out

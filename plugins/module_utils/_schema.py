@@ -3,7 +3,7 @@
 # Copyright: netplumb.container contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What is derived from the one definition of the options (``_options``): each module's argument_spec, the
-building blocks' defaults (``_dryrun``), the documentation (``tools/schema.py`` writes it), and the structural
+building blocks' defaults (``_steps``), the documentation (``tools/schema.py`` writes it), and the structural
 check of a value no argument_spec has seen (``check``: types, choices, unknown keys), which ``_netspec`` runs
 where no Ansible validated the value before it (at boot, on what a gather returns, in the filters called on
 their own).

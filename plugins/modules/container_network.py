@@ -271,54 +271,20 @@ missing_pyroute2:
   type: bool
 """
 
-import os
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _firewalld, _netspec, _persist, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
-from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _schema
+from ansible_collections.netplumb.container.plugins.module_utils._module import missing_pyroute2
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("container_network"),
-        supports_check_mode=True,
-    )
-    parsed = _netspec.parse(module.params["networks"], module.params["firewall_backend"],
-                            root=module.params["variable"], checked=True)
-    if parsed["errors"]:
-        module.fail_json(msg="%s is invalid (%d errors): %s" % (module.params["variable"], len(parsed["errors"]),
-                                                                shorten(parsed["errors"])),
-                         errors=parsed["errors"], changed=False, commands=[], calls=[])
-    try:
-        zone = _firewalld.validate_zone("firewalld_zone", module.params["firewalld_zone"])
-    except NetplumbError as exc:
-        module.fail_json(msg=str(exc), errors=[str(exc)], changed=False, commands=[], calls=[])
-    if not HAS_PYROUTE2:     # the role installs it on this key, then calls again
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR, missing_pyroute2=True)
-    try:
-        with HostLock(validate_timeout(module.params["lock_timeout"])):
-            firewalld = _firewalld.prepare(zone)     # refusals before the first write
-            with Netlink() as nl:
-                res = _converge.converge_pruning(nl, parsed, module.params["firewall_backend"],
-                                                 module.params["prune"], module.check_mode, diff=module._diff,
-                                                 variable=module.params["variable"])
-            _firewalld.converge(res, parsed, zone, module.params["prune"], module.check_mode, firewalld)
-    except _converge.RefusedError as exc:
-        module.fail_json(msg=str(exc), errors=exc.errors, changed=False, commands=[], calls=[])
-    except KernelError as exc:
-        module.fail_json(msg=str(exc), errors=[str(exc)], changed=bool(exc.done), commands=exc.done, calls=[])
-    except NetplumbError as exc:
-        module.fail_json(msg=str(exc), errors=[str(exc)], changed=False, commands=[], calls=[])
-    for warning in res.pop("warnings"):
+    module = AnsibleModule(argument_spec=_schema.argspec("container_network"), supports_check_mode=True)
+    result, error = _converge.run_module(module.params, module.check_mode, module._diff, missing_pyroute2)
+    for warning in result.pop("warnings", ()):
         module.warn(warning)
-    if not module._diff:
-        res.pop("diff")
-    # the role removes the boot files of container_network_persist only where they are (no extra call elsewhere)
-    res["persisted"] = os.path.exists(_persist.NETWORKS_FILE)
-    module.exit_json(**res)
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -168,46 +168,18 @@ import sys
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _firewalld, _hosttools, _netspec, _persist, _schema
+from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
 # _boot is what the unit runs: imported so that it is shipped with this module (and copied by _persist)
 from ansible_collections.netplumb.container.plugins.module_utils import _boot  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, shorten
-from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("container_network_persist"),
-        supports_check_mode=True,
-    )
-    networks, variable = module.params["networks"], module.params["variable"]
-    present = False
-    if module.params["state"] == "present":
-        parsed = _netspec.parse(networks, module.params["firewall_backend"], root=variable)
-        if parsed["errors"]:
-            module.fail_json(msg="%s is invalid (%d errors): %s" % (variable, len(parsed["errors"]),
-                                                                    shorten(parsed["errors"])),
-                             errors=parsed["errors"], changed=False, commands=[])
-        present = bool(parsed["present"]) and (module.params["boot"] or module.params["firewalld_reload"])
-    plan = None
-    try:
-        zone = _firewalld.validate_zone("firewalld_zone", module.params["firewalld_zone"])
-        with HostLock(validate_timeout(module.params["lock_timeout"])):
-            plan = _persist.plan(networks, present, module.params["firewall_backend"], variable, sys.executable,
-                                 boot=module.params["boot"], reload_listener=module.params["firewalld_reload"],
-                                 firewalld_zone=zone, cross_host=module.params["cross_host"])
-            _hosttools.check(plan)
-            plan.apply(module.check_mode)
-    except KernelError as exc:
-        module.fail_json(msg=str(exc), changed=bool(exc.done), commands=exc.done)
-    except NetplumbError as exc:
-        module.fail_json(msg=str(exc), changed=False, commands=[])
-    for warning in plan.warnings:
-        module.warn(warning)
-    res = plan.result()
-    if not module._diff:
-        res.pop("diff")
-    module.exit_json(**res)
+    module = AnsibleModule(argument_spec=_schema.argspec("container_network_persist"), supports_check_mode=True)
+    result, error = run_step(module, _steps.PersistStep(module.params, sys.executable))
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -105,17 +105,13 @@ diff:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _kprereq, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
+from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("kernel_prerequisites"),
-        supports_check_mode=True,
-    )
-    spec = dict(module.params)
-    result, error = run(module, lambda: _kprereq.validate(spec), lambda nl: _kprereq.plan(spec))
+    module = AnsibleModule(argument_spec=_schema.argspec("kernel_prerequisites"), supports_check_mode=True)
+    result, error = run_step(module, _steps.KernelStep(module.params))
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

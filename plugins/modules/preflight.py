@@ -87,39 +87,21 @@ errors:
   sample: ["web (container_nat): subnet=192.0.2.0/24: overlaps 192.0.2.10/24, an address of the host on eth0; ..."]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
-from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR, Netlink
-
-MAX_SHOWN = 10
+from ansible_collections.netplumb.container.plugins.module_utils._module import missing_pyroute2, HAS_PYROUTE2
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("preflight"),
-        supports_check_mode=True,
-    )
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    try:
-        with HostLock(validate_timeout(module.params["lock_timeout"])):
-            with Netlink() as nl:
-                errors, warnings, planned = _dryrun.run_calls(nl, module.params["calls"])
-    except NetplumbError as exc:
-        module.fail_json(msg=str(exc), changed=False, calls=[], errors=[str(exc)])
-    plans = [dict((k, p[k]) for k in ("label", "module", "changed", "commands")) for p in planned]
-    for w in warnings:
-        module.warn(w)
-    if errors:
-        shown = errors[:MAX_SHOWN]
-        more = "" if len(errors) <= MAX_SHOWN else " ... and %d more" % (len(errors) - MAX_SHOWN)
-        module.fail_json(msg="preflight refused %d of %d calls before any change: %s%s"
-                         % (len(errors), len(module.params["calls"]), " | ".join(shown), more),
-                         changed=False, calls=plans, errors=errors)
-    module.exit_json(changed=False, calls=plans, errors=[])
+    module = AnsibleModule(argument_spec=_schema.argspec("preflight"), supports_check_mode=True)
+    result, error = missing_pyroute2() if not HAS_PYROUTE2 else \
+        _dryrun.check(module.params["calls"], module.params["lock_timeout"])
+    for warning in result.pop("warnings", ()):
+        module.warn(warning)
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -103,10 +103,7 @@ def build(nl, spec):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("swarm_facts"),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=_schema.argspec("swarm_facts"), supports_check_mode=True)
     spec = dict(module.params)
     result, error = run(module, lambda: validate(spec), lambda nl: build(nl, spec))
     if error:

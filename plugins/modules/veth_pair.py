@@ -210,42 +210,25 @@ diff:
   sample: {"before": {"veth0": {"state": "absent"}}, "after": {"veth0": {"state": "present", "peer_netns": "netns0"}}}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _links, _schema
-from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
+
 
 # The options of one pair (the single form; each item of pairs takes them too): the schema's (_options.VETH_PAIR).
 PAIR_OPTIONS = tuple(k for k in _schema.argspec("veth_pair") if k not in ("lock_timeout", "state", "pairs", "prune"))
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("veth_pair"),
-        mutually_exclusive=[["name", "pairs"]],
-        required_one_of=[["name", "pairs"]],
-        required_by=dict(name="peer"),
-        supports_check_mode=True,
-    )
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    pairs, field, prune_bridges = _links.veth_batch(module.params)
-    prune = module.params["prune"]
-
-    def validate():
-        if prune and not field:
-            raise ValidationError("prune", prune, "needs the batch form (pairs): a single pair names no whole set")
-        for bridge in prune_bridges:
-            v.ifname("bridge", bridge)
-        _links.validate_pairs(pairs, field)
-    result, error = run(module, validate,
-                        lambda nl: _links.plan_pairs(nl, pairs, module.check_mode, prune, prune_bridges, field))
+    module = AnsibleModule(argument_spec=_schema.argspec("veth_pair"),
+                           mutually_exclusive=[["name", "pairs"]],
+                           required_one_of=[["name", "pairs"]],
+                           required_by=dict(name="peer"),
+                           supports_check_mode=True)
+    result, error = run_step(module, _steps.VethStep(module.params))
     if error:
         module.fail_json(msg=error, **result)
-    result.setdefault("pruned", [])
     module.exit_json(**result)
 
 

@@ -167,3 +167,23 @@ class RecordingDriver:
 
     def foreign_icc(self, bridge):
         return None
+
+
+class NoSession(object):
+    """In the place of _nl.Netlink for a run of steps that read nothing (tests of the run path)."""
+
+    @contextlib.contextmanager
+    def frozen(self):
+        yield
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@contextlib.contextmanager
+def no_lock(timeout):
+    """In the place of _lock.HostLock."""
+    yield

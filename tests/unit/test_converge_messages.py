@@ -59,3 +59,14 @@ def test_check_mode_assumptions_in_one_line():
                        "earlier task creates it (check mode)"]
     one = [("n[0] (a)", "veth_pair", Plan(True, "bridge br-a does not exist; assuming an earlier task creates it"))]
     assert _converge.step_warnings(one, made) == ["check mode: 1 bridge assumed created by earlier steps of this run"]
+
+
+def test_a_refused_converge_names_the_entry_option_in_each_refusal():
+    import pytest
+    from fakes import FakeNetlink, link, state
+    nl = FakeNetlink({None: state(None, [link(1, "lo", kind=None), link(2, "eth0"),
+                                         link(7, "br-web", kind="bridge")], {2: ["192.0.2.10/24"]})})
+    calls = [dict(module="linux_bridge", label="container_networks[1] (web)", args=dict(name="br-web"))]
+    with pytest.raises(_converge.RefusedError) as info:
+        _converge.converge(nl, calls, False)
+    assert "container_networks[1].adopt: true" in info.value.errors[0] and "adopt=true" not in str(info.value)

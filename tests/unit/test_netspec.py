@@ -158,7 +158,7 @@ def test_an_absent_network_is_removed_by_ownership_whether_or_not_its_containers
         assert nat["bridge"] == "br-web" and nat["state"] == "absent"
         assert pairs["bridge"] == "br-web" and pairs["prune"] is True and pairs["state"] == "absent"
         assert [x["name"] for x in pairs["pairs"]] == [c["name"] and "vn-" + c["name"] for c in conts]
-        assert calls[-1]["module"] == "linux_bridge" and calls[-1]["args"]["_keep_foreign"] is True
+        assert calls[-1]["module"] == "linux_bridge" and calls[-1]["keep_foreign"] is True
         assert [c["module"] for c in calls].count("netns") == len(conts)
 
 

@@ -137,7 +137,6 @@ class ReplayNetlink(_nl.Netlink):
         self._socks = {}
         self._indexes = {}
         self._memo = None
-        self.predicted_sysctls = {}
         self._home = None
         self.doc, self.mode, self.tamper = doc, mode, tamper
 

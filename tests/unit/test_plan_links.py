@@ -393,17 +393,17 @@ def test_prune_never_touches_look_alikes():
 
 
 def test_bridge_absent_for_a_whole_network_keeps_a_bridge_with_a_foreign_port():
-    """container_network's absent (_keep_foreign): a foreign port keeps the bridge, with a warning naming it;
+    """container_network's absent (keep_foreign): a foreign port keeps the bridge, with a warning naming it;
     the standalone module says which of our ports stay detached."""
     links = [LO, br(), link(3, "eth1", kind=None, master=2), link(4, "vh1", master=2, alias="netplumb")]
     nl = FakeNetlink({None: state(None, links, {2: ["172.18.0.1/24"]})})
-    p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent", _keep_foreign=True)))
+    p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent")), keep_foreign=True)
     assert p.commands == [] and p.kept and p.before == p.after and p.after["addresses"] == ["172.18.0.1/24"]
     assert len(p.warnings) == 1 and "bridge br0 is kept" in p.warnings[0] and "eth1" in p.warnings[0]
     nl = FakeNetlink({None: state(None, [LO, br(), link(4, "vh1", master=2, alias="netplumb")])})
     p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent")))
     assert p.commands == ["ip link del br0"] and "vh1" in p.warnings[0] and "state=absent" in p.warnings[0]
-    p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent", _keep_foreign=True)))
+    p = _links.plan_bridge(nl, bridge(dict(name="br0", state="absent")), keep_foreign=True)
     assert p.commands == ["ip link del br0"] and p.warnings == [] and not getattr(p, "kept", False)
 
 
@@ -414,8 +414,9 @@ def test_prune_leaves_a_namespace_without_our_mark_with_a_warning():
     p = _links.plan_pairs(nl, pairs(PAIR), check_mode=False, prune=True)
     assert p.commands == ["ip link del vh-hp", "ip link del vh-old"] and p.foreign_ns == ["old"]
     assert any("namespace old" in w and "not netplumb's" in w for w in p.warnings)
-    from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
-    assert _dryrun.pruned_namespaces("veth_pair", dict(prune=True), p, set()) == []
+    from ansible_collections.netplumb.container.plugins.module_utils import _engine, _steps
+    step = _steps.VethStep(dict(pairs=[], prune=True), label="networks[0] (web)")
+    assert step.follow(_engine.RunContext(nl, False), p) == []
 
 
 def orphan_host(proto=151, address="172.18.0.10/24", gateway="172.18.0.1"):

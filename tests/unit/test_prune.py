@@ -56,7 +56,7 @@ def test_rules_naming_a_bridge_that_is_not_ours_keep_the_link_and_its_address_ou
     assert found == [dict(bridge="br-x", subnet=None, ours=False)]     # br-x's own address is not read
     calls = _netspec.calls([_prune.absent_network(f) for f in found])
     assert [c["module"] for c in calls] == ["port_publish", "container_nat"]
-    assert calls[1]["args"]["_by_owner"] is True and calls[1]["args"]["subnet"] is None
+    assert calls[1]["by_owner"] is True and calls[1]["args"]["subnet"] is None
 
 
 def test_a_pruned_network_gets_the_calls_of_a_declared_absent_one():
@@ -77,7 +77,7 @@ def test_pruned_networks_go_first_and_keep_what_a_present_network_declares():
     assert [c["label"] for c in calls[:4]] == ["prune (br-api)"] * 4
     assert [c["module"] for c in calls[:4]] == ["port_publish", "container_nat", "veth_pair", "linux_bridge"]
     assert calls[2]["args"]["pairs"] == [] and calls[2]["args"]["prune"] is True
-    assert calls[2]["args"]["_orphans"] == "172.19.0.0/24"
+    assert calls[2]["orphans"] == "172.19.0.0/24"
 
 
 def test_one_warning_names_every_network_and_both_ways_out():

@@ -1,12 +1,12 @@
 """Truthful results (issue 18): a run that fails half-way reports exactly what it wrote, at every level -
 the plan's apply, a module's run() and a converge's step - whatever kind of error stopped it."""
-import contextlib
-
 import pytest
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _dryrun, _module
+from ansible_collections.netplumb.container.plugins.module_utils import _engine, _module, _steps
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
+
+from fakes import NoSession, no_lock
 
 
 def _plan(log, fail_at, exc):
@@ -62,26 +62,9 @@ class _FakeModule:
         self.warnings.append(msg)
 
 
-class _FakeNl:
-    @contextlib.contextmanager
-    def frozen(self):
-        yield
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
-
-
-@contextlib.contextmanager
-def _no_lock(timeout):
-    yield
-
-
 def test_module_run_reports_the_writes_of_a_half_applied_plan(monkeypatch):
-    monkeypatch.setattr(_module, "HostLock", _no_lock)
-    monkeypatch.setattr(_module, "Netlink", _FakeNl)
+    monkeypatch.setattr(_engine, "HostLock", no_lock)
+    monkeypatch.setattr(_engine, "Netlink", NoSession)
     log = []
     res, err = _module.run(_FakeModule(), lambda: None, lambda nl: _plan(log, 2, StateError("bridge gone")))
     assert err and "bridge gone" in err
@@ -90,8 +73,8 @@ def test_module_run_reports_the_writes_of_a_half_applied_plan(monkeypatch):
 
 
 def test_module_run_refusal_before_any_write_is_unchanged(monkeypatch):
-    monkeypatch.setattr(_module, "HostLock", _no_lock)
-    monkeypatch.setattr(_module, "Netlink", _FakeNl)
+    monkeypatch.setattr(_engine, "HostLock", no_lock)
+    monkeypatch.setattr(_engine, "Netlink", NoSession)
 
     def build(nl):
         raise StateError("name=eth0: not ours")
@@ -99,17 +82,28 @@ def test_module_run_refusal_before_any_write_is_unchanged(monkeypatch):
     assert res == dict(changed=False, commands=[]) and "not ours" in err
 
 
+class _Step(_steps.Step):
+    """A step whose plan is made by ``make()``."""
+
+    module = "netns"
+
+    def __init__(self, label, make):
+        super(_Step, self).__init__({}, label)
+        self.make = make
+
+    def plan(self, ctx):
+        return self.make()
+
+
 def test_converge_reports_every_step_and_the_half_of_the_failing_one(monkeypatch):
     """Step 1 applies both its actions; step 2 applies one and fails on the next: the converge's error
     lists all three commands, in order."""
+    monkeypatch.setattr(_engine, "plan_step", lambda ctx, step: step.plan(ctx))   # no tools to check
     log = []
-    plans = {"a": lambda: _plan(log, 3, None), "b": lambda: _plan(log, 1, StateError("host changed"))}
-    monkeypatch.setattr(_dryrun, "plan_call", lambda nl, module, params, *a, **k: plans[params["which"]]())
-    monkeypatch.setattr(_dryrun, "params_of", lambda module, args: dict(args))
-    calls = [dict(module="netns", label="networks[0] (a)", args=dict(which="a")),
-             dict(module="netns", label="networks[1] (b)", args=dict(which="b"))]
+    steps = [_Step("networks[0] (a)", lambda: _plan(log, 3, None)),
+             _Step("networks[1] (b)", lambda: _plan(log, 1, StateError("host changed")))]
     with pytest.raises(KernelError) as info:
-        _converge._apply(_FakeNl(), calls)
+        _engine.converge(_engine.RunContext(NoSession(), False), steps)
     want = ["ip link add x0 type dummy", "ip link add x1 type dummy", "ip link add x2 type dummy",
             "ip link add x0 type dummy"]
     assert info.value.done == want == log

@@ -26,8 +26,8 @@ __metaclass__ = type
 import sys
 import time
 
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _engine, _firewalld, _hostgw
-from ansible_collections.netplumb.container.plugins.module_utils import _hosttools, _netspec, _persist, _vxlan
+from ansible_collections.netplumb.container.plugins.module_utils import _converge, _engine, _firewalld, _netspec
+from ansible_collections.netplumb.container.plugins.module_utils import _persist, _steps
 from ansible_collections.netplumb.container.plugins.module_utils._errors import KernelError, NetplumbError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._lock import DEFAULT_TIMEOUT
 from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2
@@ -106,30 +106,31 @@ def main(argv, out=None, err=None):
 
 
 def _step(nl, cross, check, err, wait=None):
-    """The saved cross-host step (vxlan_overlay or host_gw_routes), planned against the host as it is and applied
-    unless check mode, by the module's own planner: its commands (a KernelError carries the ones applied).
-    Planning is retried while the only error is a missing underlay (the field local, or a next hop on no
-    connected network), until ``wait`` seconds have passed."""
-    planner = _vxlan.plan if cross["module"] == "vxlan_overlay" else _hostgw.plan
+    """The saved cross-host step (vxlan_overlay or host_gw_routes) on the run path (_engine, _steps: the step its
+    module runs), planned against the host as it is and applied unless check mode: its commands (a KernelError
+    carries the ones applied). Planning is retried while the only error is a missing underlay (the field local,
+    or a next hop on no connected network), until ``wait`` seconds have passed."""
+    step = (_steps.VxlanStep if cross["module"] == "vxlan_overlay" else _steps.HostGwStep)(cross["args"])
     deadline = time.monotonic() + (UNDERLAY_WAIT if wait is None else wait)
     said = False
     while True:
-        try:
-            with nl.frozen():
-                p = planner(nl, dict(cross["args"]))
+        ctx = _engine.RunContext(nl, check)
+        ctx.declare([step])
+        errors, planned = _engine.preflight(ctx, [step])
+        if not errors:
             break
-        except ValidationError as exc:
-            if not _underlay_missing(exc) or time.monotonic() >= deadline:
-                raise
-            if not said:
-                _say(err, PREFIX + "%s: waiting for the underlay (%s)" % (cross["module"], exc))
-                said = True
+        exc = errors[0][1]
+        if not isinstance(exc, ValidationError) or not _underlay_missing(exc) or time.monotonic() >= deadline:
+            raise exc
+        if not said:
+            _say(err, PREFIX + "%s: waiting for the underlay (%s)" % (cross["module"], exc))
+            said = True
         time.sleep(0.5)
-    _hosttools.check(p)
-    p.apply(check)
-    for warning in p.warnings:
+    plan = planned[0][1]
+    _engine.finish(ctx, [step], planned)
+    for warning in plan.warnings:
         _say(err, PREFIX + "warning: %s: %s" % (cross["module"], warning))
-    return p.commands
+    return plan.commands
 
 
 def _underlay_missing(exc):

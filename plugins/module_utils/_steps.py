@@ -21,7 +21,7 @@ __metaclass__ = type
 
 import ipaddress
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _hostgw, _kprereq, _links, _netns
+from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _fwnet, _hostgw, _kprereq, _links, _netns
 from ansible_collections.netplumb.container.plugins.module_utils import _firewalld, _netspec, _options, _persist
 from ansible_collections.netplumb.container.plugins.module_utils import _schema, _swarm, _vxlan
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
@@ -263,6 +263,7 @@ def _planner_step(module, validators, planner, with_nl=True, netlink=True):
 
 HostGwStep = _planner_step("host_gw_routes", (_hostgw.validate, _hostgw.validate_exempt), _hostgw.plan)
 VxlanStep = _planner_step("vxlan_overlay", (_vxlan.validate,), _vxlan.plan)
+BgpStep = _planner_step("bgp_speaker", (_bgp.validate,), _bgp.plan)
 SwarmFirewallStep = _planner_step("swarm_firewall", (_swarm.validate,), _swarm.plan, with_nl=False)
 # kernel_prerequisites: files and /proc/sys only, no netlink
 KernelStep = _planner_step("kernel_prerequisites", (_kprereq.validate,), _kprereq.plan, with_nl=False, netlink=False)

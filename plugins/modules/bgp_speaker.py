@@ -196,22 +196,15 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("bgp_speaker"),
-        supports_check_mode=True,
-    )
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR)
-    spec = dict(module.params)
-    result, error = run(module, lambda: _bgp.validate(spec), lambda nl: _bgp.plan(nl, spec))
+    module = AnsibleModule(argument_spec=_schema.argspec("bgp_speaker"), supports_check_mode=True)
+    result, error = run_step(module, _steps.BgpStep(module.params))
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

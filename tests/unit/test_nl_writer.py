@@ -124,5 +124,5 @@ def test_route_view_reads_the_metric_the_preflight_tells_learned_routes_by():
         view = _nl.route_view(bytes(msg.data[16:msg["header"]["length"]]))
         assert view.get_attr("RTA_PRIORITY") == metric
         (route,) = _preflight.route_records(view, 2, 254, "unicast", {}, lambda i: "up0")
-        assert (route.metric, route.gateway, _preflight.is_ours(route)) == (metric, ipaddress.ip_address("192.0.2.1"),
-                                                                             ours)
+        gateway = ipaddress.ip_address("192.0.2.1")
+        assert (route.metric, route.gateway, _preflight.is_ours(route)) == (metric, gateway, ours)

@@ -33,7 +33,7 @@ PY
 # the rendered commands (controller only, before any lab exists)
 ansible-playbook -i localhost, "$ROOT/tests/example/render.yml" -e "render_out=$LOGS/rendered.txt" \
   > "$LOGS/render.log" 2>&1 || { cat "$LOGS/render.log"; fail "container_network_render failed"; }
-for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add vn-netns0 type veth peer name eth0 netns netns0" \
+for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add vn-netns0 master br0 up type veth peer name eth0 netns netns0" \
            "iptables -t nat -A NETPLUMB-POSTROUTING -s 172.18.0.0/16 ! -o br0" "--dport 5000"; do
   grep -qF -- "$cmd" "$LOGS/rendered.txt" || { cat "$LOGS/rendered.txt"; fail "the rendered commands lack: $cmd"; }
 done

@@ -55,7 +55,7 @@ ansible-playbook -i "$INV" "$ROOT/playbooks/example.yml" --check --diff > "$LOGS
   || { cat "$LOGS/check.log"; fail "--check --diff failed on a fresh host"; }
 snapshot "$LOGS/after-check.txt"
 cmp -s "$LOGS/before.txt" "$LOGS/after-check.txt" || fail "--check wrote to the host (see $LOGS)"
-for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add veth0 type veth peer name ceth0"; do
+for cmd in "ip netns add netns0" "ip link add br0 type bridge" "ip link add veth0 master br0 up type veth peer name ceth0"; do
   grep -qF -- "$cmd" "$LOGS/check.log" || { cat "$LOGS/check.log"; fail "--check --diff does not show: $cmd"; }
 done
 # the masquerade and the published port, in the backend firewall_backend auto picked (nftables on a fresh host)

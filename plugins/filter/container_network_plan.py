@@ -60,10 +60,7 @@ _value:
   type: dict
 """
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # pragma: no cover
-    from collections import Mapping
+from collections.abc import Mapping
 
 from ansible.errors import AnsibleFilterError
 

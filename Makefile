@@ -172,3 +172,9 @@ PROFILE_PY ?= $(PY)
 .PHONY: profile-module
 profile-module: venv collection
 	$(PYTEST_ISOLATED) $(PROFILE_PY) bench/profile_module.py
+
+# The role through ansible-playbook under cProfile (main process and each forked worker, -f 1), no-op re-run at
+# K in PROFILE_ROLE_K (default "0 1000", 0: the floor): .build/bench/profile-role-K.txt.
+.PHONY: profile-role
+profile-role: venv collection
+	$(PYTEST_ISOLATED) $(PY) bench/profile_role.py

@@ -60,14 +60,30 @@ _value:
   type: dict
 """
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.netplumb.container.plugins.module_utils._netspec import compact, parse
 
 
+def plain(value):
+    """A plain copy of the filter's input: ansible-core 2.19 hands a filter lazy containers, whose every item access
+    goes through its templating machinery (rendered once, then checked on each access); the parser reads each
+    value several times, so it reads this copy, made in one pass (at K=1000 the filter took 1.2 s of profiled CPU
+    on the lazy input, 18 ms on plain data). Scalars are kept as they are (with their tags)."""
+    if isinstance(value, Mapping):
+        return dict((k, plain(v)) for k, v in value.items())
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(plain(v) for v in value)
+    return value
+
+
 def container_network_plan(networks, firewall_backend="auto", batches=True, checked=False):
     try:
-        plan = parse(networks, firewall_backend, checked=checked)
+        plan = parse(plain(networks), firewall_backend, checked=checked)
         return plan if batches else compact(plan)
     except Exception as exc:  # a bug, not bad input: bad input is reported in errors
         raise AnsibleFilterError("container_network_plan: %s" % exc)

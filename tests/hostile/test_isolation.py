@@ -152,7 +152,9 @@ def link_local(ns, dev="eth0"):
                 found["addr"] = a["local"]
                 return True
         return False
-    wait_for(ready, "link-local address of %s in %s" % (dev, ns))
+    # DAD's work runs under the rtnl lock every namespace of the machine shares: beside busy suites (pass 2 of
+    # .ci/run, under stress-ng) it took over 10 s once; the condition is what is waited on, the deadline is generous
+    wait_for(ready, "link-local address of %s in %s" % (dev, ns), timeout=60.0)
     return found["addr"]
 
 

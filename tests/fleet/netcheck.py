@@ -37,9 +37,11 @@ def egress_seen_as(host, netns):
 
 
 def serve(host, netns, port, answer, proto="tcp", seconds=120):
-    """Start a listener inside NETNS on PORT answering ANSWER, for SECONDS; wait until it listens."""
+    """Start a listener inside NETNS on PORT answering ANSWER, for SECONDS; wait until it listens. ``-t 30``: after
+    the asker's EOF the listener waits up to 30 s for ANSWER (socat's default, 0.5 s, is shorter than its fork and
+    `echo` on a loaded machine, and the connection is then closed with no answer)."""
     listen = "TCP-LISTEN:%d,reuseaddr,fork" % port if proto == "tcp" else "UDP-RECVFROM:%d,reuseaddr,fork" % port
-    host.run("setsid -f timeout %d ip netns exec %s socat %s SYSTEM:'echo %s' </dev/null >/dev/null 2>&1"
+    host.run("setsid -f timeout %d ip netns exec %s socat -t 30 %s SYSTEM:'echo %s' </dev/null >/dev/null 2>&1"
              % (seconds, netns, listen, answer))
     flag = "-tln" if proto == "tcp" else "-uln"
     deadline = time.monotonic() + 30     # a condition wait, bounded: a loaded machine starts socat slowly

@@ -28,7 +28,6 @@ from ansible_collections.netplumb.container.plugins.module_utils import _engine,
 from ansible_collections.netplumb.container.plugins.module_utils import _steps
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, shorten
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver, get_driver
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2
 
 RefusedError = _engine.RefusedError   # what container_network's callers catch (the render filter)
 
@@ -178,29 +177,32 @@ def run_networks(parsed, zone, firewall_backend, prune, check_mode, lock_timeout
     return res
 
 
-def run_module(params, check_mode, diff=True, missing_pyroute2=None):
-    """The module container_network's run: its ``networks`` parsed (the argument spec checked their kinds),
-    then run_networks. Returns (result, error message or None); a failure's result has ``errors`` (one line per
-    input error or refusal) and says what was applied. ``missing_pyroute2()``: the (result, error) when this
-    Python cannot import pyroute2 (_module's)."""
-    variable = params["variable"]
-    parsed = _netspec.parse(params["networks"], params["firewall_backend"], root=variable, checked=True)
-    if parsed["errors"]:
-        return dict(errors=parsed["errors"], changed=False, commands=[], calls=[]), "%s is invalid (%d errors): %s" % (
-            variable, len(parsed["errors"]), shorten(parsed["errors"]))
-    try:
-        zone = _firewalld.validate_zone("firewalld_zone", params["firewalld_zone"])
-    except NetplumbError as exc:
-        return dict(_engine.failure(exc), calls=[]), str(exc)
-    if not HAS_PYROUTE2:     # the role installs it on the key missing_pyroute2, then calls again
-        return missing_pyroute2()
-    try:
-        res = run_networks(parsed, zone, params["firewall_backend"], params["prune"], check_mode,
-                           params["lock_timeout"], diff=diff, variable=variable)
-    except NetplumbError as exc:
-        return dict(_engine.failure(exc), calls=[]), str(exc)
-    if not diff:
-        res.pop("diff")
-    # the role removes the boot files of container_network_persist only where they are (no extra call elsewhere)
-    res["persisted"] = os.path.exists(_persist.NETWORKS_FILE)
-    return res, None
+class NetworksJob(_engine.Job):
+    """The module container_network's run (_module.answer runs it): its ``networks`` parsed (the argument spec
+    checked their kinds) and its firewalld zone checked before anything is read, then run_networks. A failure's
+    result has ``errors`` (one line per input error or refusal) and says what was applied."""
+
+    def __init__(self, params):
+        self.params = params
+        self.parsed = self.zone = None
+
+    def check(self):
+        prm = self.params
+        variable = prm["variable"]
+        self.parsed = _netspec.parse(prm["networks"], prm["firewall_backend"], root=variable, checked=True)
+        if self.parsed["errors"]:
+            raise _steps.InputErrors("%s is invalid (%d errors): %s" % (
+                variable, len(self.parsed["errors"]), shorten(self.parsed["errors"])), self.parsed["errors"])
+        self.zone = _firewalld.validate_zone("firewalld_zone", prm["firewalld_zone"])
+
+    def run(self, check_mode, lock_timeout, diff):
+        prm = self.params
+        res = run_networks(self.parsed, self.zone, prm["firewall_backend"], prm["prune"], check_mode, lock_timeout,
+                           diff=diff, variable=prm["variable"])
+        # the role removes the boot files of container_network_persist only where they are (no extra call
+        # elsewhere)
+        res["persisted"] = os.path.exists(_persist.NETWORKS_FILE)
+        return res, None
+
+    def failed(self, exc):
+        return dict(_engine.failure(exc), calls=[])

@@ -17,7 +17,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.netplumb.container.plugins.module_utils import _engine, _steps
-from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
 
 DEFAULTS = _steps.DEFAULTS
 MAX_SHOWN = 10
@@ -39,17 +38,24 @@ def run_calls(nl, calls, prune_namespaces=False, drivers=None, readers=None):
              for step, plan in planned])
 
 
-def check(calls, lock_timeout):
-    """The preflight module's run: (result, error message or None), under the host lock."""
-    try:
+class CallsJob(_engine.Job):
+    """The preflight module's run (_module.answer runs it): run_calls under the host lock and one netlink
+    session (_engine.session). Nothing is written, so a failure's result has no commands: the calls planned,
+    and one error line per refused call."""
+
+    def __init__(self, params):
+        self.calls = params["calls"]
+
+    def run(self, check_mode, lock_timeout, diff):
         with _engine.session(lock_timeout) as nl:
-            errors, warnings, planned = run_calls(nl, calls)
-    except NetplumbError as exc:
-        return dict(changed=False, calls=[], errors=[str(exc)], warnings=[]), str(exc)
-    plans = [dict((k, p[k]) for k in ("label", "module", "changed", "commands")) for p in planned]
-    res = dict(changed=False, calls=plans, errors=errors, warnings=warnings)
-    if not errors:
-        return res, None
-    more = "" if len(errors) <= MAX_SHOWN else " ... and %d more" % (len(errors) - MAX_SHOWN)
-    return res, "preflight refused %d of %d calls before any change: %s%s" % (
-        len(errors), len(calls), " | ".join(errors[:MAX_SHOWN]), more)
+            errors, warnings, planned = run_calls(nl, self.calls)
+        plans = [dict((k, p[k]) for k in ("label", "module", "changed", "commands")) for p in planned]
+        res = dict(changed=False, calls=plans, errors=errors, warnings=warnings)
+        if not errors:
+            return res, None
+        more = "" if len(errors) <= MAX_SHOWN else " ... and %d more" % (len(errors) - MAX_SHOWN)
+        return res, "preflight refused %d of %d calls before any change: %s%s" % (
+            len(errors), len(self.calls), " | ".join(errors[:MAX_SHOWN]), more)
+
+    def failed(self, exc):
+        return dict(changed=False, calls=[], errors=[str(exc)])

@@ -280,6 +280,45 @@ def run(steps, check_mode, lock_timeout=DEFAULT_TIMEOUT, diff=True, readers=None
         return finish(ctx, steps, planned)
 
 
+class Job(object):
+    """A module's whole run, as its main() hands it to the module helper (_module.answer), which opens nothing
+    itself and shapes every answer alike: ``check()`` (input that needs no host, refused before pyroute2 is
+    asked for), then ``run(check_mode, lock_timeout, diff)`` -> (result, error message or None) under session()
+    (the host lock and the netlink session, when ``netlink``); a NetplumbError raised by either is answered by
+    ``failed(exc)``. A result's ``warnings`` are the module's warnings (said, not returned)."""
+
+    netlink = True
+
+    def check(self):
+        """Input checked before anything else (nothing read)."""
+
+    def run(self, check_mode, lock_timeout, diff):
+        raise NotImplementedError
+
+    def failed(self, exc):
+        """The result of a failed run: what was applied (``changed``, ``commands``), ``errors`` when the
+        failure has several lines."""
+        res = failure(exc)
+        if not getattr(exc, "errors", None):
+            res.pop("errors")
+        return res
+
+
+class StepJob(Job):
+    """A module's one typed step (_steps.py) as its run: run() of a run of its own; the result is the step's
+    (Step.result), its plan's warnings said."""
+
+    def __init__(self, step):
+        self.step = step
+        self.netlink = step.netlink
+
+    def run(self, check_mode, lock_timeout, diff):
+        ((dummy, plan),) = run([self.step], check_mode, lock_timeout, diff=diff)
+        res = self.step.result(plan)
+        res["warnings"] = list(plan.warnings)
+        return res, None
+
+
 def _refusal(errors, total):
     if total == 1 and len(errors) == 1:
         return errors[0][1]

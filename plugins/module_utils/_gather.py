@@ -50,11 +50,9 @@ import re
 
 from ansible_collections.netplumb.container.plugins.module_utils import _hostfw, _netspec, _preflight, _vxlan
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, StateError
-from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX, get_driver
+from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import format_fwmark
 from ansible_collections.netplumb.container.plugins.module_utils._fwnet import PROTOCOLS, nat_rules, sysctl_read
-from ansible_collections.netplumb.container.plugins.module_utils._lock import HostLock, validate_timeout
-from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink
 from ansible_collections.netplumb.container.plugins.module_utils._owner import is_ours, pending
 from ansible_collections.netplumb.container.plugins.module_utils._prune import (
     bridge_name, rule_subnet, suggested_name)
@@ -802,17 +800,3 @@ def read(nl, driver=None, firewall_error=None, adopt=False, keep=None):
                        firewall=getattr(driver, "backend", None) if ruleset is not None else None)
     return out
 
-
-def read_locked(lock_timeout, backend, reader):
-    """The read-only modules' run (container_network_info, container_network_diagnose): under the host lock,
-    with one netlink session, ``reader(nl, driver, why)`` where ``driver`` is the firewall driver of
-    ``backend``, or None when none could be made (``why`` says why: the networks are read without rules).
-    Returns (driver, what reader returned)."""
-    with HostLock(validate_timeout(lock_timeout)):
-        driver, why = None, None
-        try:
-            driver = get_driver(backend)
-        except NetplumbError as exc:
-            why = str(exc)
-        with Netlink() as nl:
-            return driver, reader(nl, driver, why)

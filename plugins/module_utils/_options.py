@@ -1242,3 +1242,17 @@ SWARM_PREREQUISITES_ROLE = dict(
 )
 
 ROLES = dict(container_network=CONTAINER_NETWORK_ROLE, swarm_prerequisites=SWARM_PREREQUISITES_ROLE)
+
+# Each module's constraints between its options, given to AnsibleModule with its argument_spec (_schema).
+CONSTRAINTS = dict(
+    port_publish=dict(
+        mutually_exclusive=[("ports", "host_port"), ("ports", "container_ip")],
+        required_one_of=[("ports", "host_port", "bridge")],
+        required_together=[("host_port", "container_ip")],
+    ),
+    veth_pair=dict(
+        mutually_exclusive=[("name", "pairs")],
+        required_one_of=[("name", "pairs")],
+        required_by=dict(name="peer"),
+    ),
+)

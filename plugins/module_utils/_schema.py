@@ -54,6 +54,13 @@ def argspec(module):
     return spec_of(module_options(module))
 
 
+def constraints(module):
+    """The constraints between the options of ``module`` (mutually_exclusive, required_one_of, ...): what its
+    main() gives AnsibleModule with the argument_spec."""
+    return dict((kind, _copy(groups) if isinstance(groups, dict) else [list(group) for group in groups])
+                for kind, groups in _options.CONSTRAINTS.get(module, {}).items())
+
+
 def defaults(module):
     """The values a call of ``module`` gets for each option it may leave out (None where there is no default),
     those of its doc fragments included (firewall_backend), but not lock_timeout: the lock is the run's."""

@@ -20,12 +20,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
+import os
+import sys
 
 from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _fwnet, _hostgw, _kprereq, _links, _netns
+from ansible_collections.netplumb.container.plugins.module_utils import _diagnose, _gather, _kfeatures
 from ansible_collections.netplumb.container.plugins.module_utils import _firewalld, _netspec, _options, _persist
 from ansible_collections.netplumb.container.plugins.module_utils import _schema, _swarm, _vxlan
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, ValidationError, shorten
+from ansible_collections.netplumb.container.plugins.module_utils._plan import Plan
 
 # The defaults of the building blocks a call may name (the preflight module's choices), from their schema.
 DEFAULTS = dict((module, _schema.defaults(module))
@@ -76,24 +80,6 @@ class Step(object):
     def result(self, plan):
         """The module result of this step's plan (a module's one step)."""
         return plan.result()
-
-
-class FuncStep(Step):
-    """A building block without a class of its own: ``validate()`` and ``build(nl) -> Plan`` (the shape of
-    ``_module.run``'s arguments). ``netlink=False``: the step reads no netlink (a session is not opened)."""
-
-    def __init__(self, module, validate, build, netlink=True, label=None):
-        super(FuncStep, self).__init__({}, label)
-        self.module = module
-        self.netlink = netlink
-        self._validate = validate
-        self._build = build
-
-    def validate(self):
-        self._validate()
-
-    def plan(self, ctx):
-        return self._build(ctx.nl)
 
 
 class BridgeStep(Step):
@@ -279,14 +265,14 @@ class InputErrors(NetplumbError):
 
 class PersistStep(Step):
     """container_network_persist: the boot files of ``networks``, no netlink. ``python``: the interpreter the
-    launcher runs the boot engine with."""
+    launcher runs the boot engine with (this one's, by default)."""
 
     module = "container_network_persist"
     netlink = False
 
-    def __init__(self, params, python, label=None):
+    def __init__(self, params, python=None, label=None):
         super(PersistStep, self).__init__(params, label)
-        self.python = python
+        self.python = python or sys.executable
         self.present = False
         self.zone = None
 
@@ -305,6 +291,82 @@ class PersistStep(Step):
         return _persist.plan(prm["networks"], self.present, prm["firewall_backend"], prm["variable"], self.python,
                              boot=prm["boot"], reload_listener=prm["firewalld_reload"], firewalld_zone=self.zone,
                              cross_host=prm.get("cross_host"))
+
+
+class ReadStep(Step):
+    """A read-only module's step: it plans nothing; what it reads (``read(ctx)``, a dict) travels on its empty
+    plan as the result, with ``changed`` false and no commands."""
+
+    def read(self, ctx, plan):
+        """What the step reads, as result keys; warnings go on ``plan``."""
+        raise NotImplementedError
+
+    def plan(self, ctx):
+        plan = Plan()
+        plan.extra.update(self.read(ctx, plan))
+        return plan
+
+    def result(self, plan):
+        res = dict(changed=False)
+        res.update(plan.extra)
+        return res
+
+    def driver(self, ctx):
+        """(the run's firewall driver of the step's firewall_backend, None) or, when none can be made, (None,
+        why): the networks are then read without rules, and the gather notes why."""
+        try:
+            return ctx.driver(self.params.get("firewall_backend")), None
+        except NetplumbError as exc:
+            return None, str(exc)
+
+
+class GatherStep(ReadStep):
+    """container_network_info: this host's networks as container_network's input (_gather.read); the
+    driver's warnings are the module's."""
+
+    module = "container_network_info"
+
+    def read(self, ctx, plan):
+        driver, why = self.driver(ctx)
+        out = _gather.read(ctx.nl, driver, why, adopt=self.params["adopt"])
+        for warning in getattr(driver, "warnings", None) or ():
+            plan.warn(warning)
+        return out
+
+
+class DiagnoseStep(ReadStep):
+    """container_network_diagnose: the gather and the checks of what it read (_diagnose)."""
+
+    module = "container_network_diagnose"
+
+    def read(self, ctx, plan):
+        driver, why = self.driver(ctx)
+        info, state, ruleset, firewalls = _diagnose.read(ctx.nl, driver, why)
+        res = dict(container_networks=info["container_networks"], unmanaged=info["unmanaged"], host=info["host"])
+        res.update(_diagnose.summary(_diagnose.analyse(info, state, ruleset, firewalls)))
+        return res
+
+
+class SwarmFactsStep(ReadStep):
+    """swarm_facts: the underlay, the data path port's users and the kernel features a swarm needs."""
+
+    module = "swarm_facts"
+
+    def __init__(self, params, label=None):
+        super(SwarmFactsStep, self).__init__(params, label)
+        self.names = None
+
+    def validate(self):
+        port = self.params["data_path_port"]
+        if not 1 <= port <= 65535:
+            raise ValidationError("data_path_port", port, "a UDP port 1-65535")
+        self.names = _kfeatures.feature_names("features", self.params["features"])
+
+    def read(self, ctx, plan):
+        iface, mtu = _kprereq.underlay(ctx.nl.read(None), self.params.get("address"))
+        return dict(hostname=os.uname()[1], interface=iface, mtu=mtu,
+                    data_path_port_users=_kprereq.udp_users(self.params["data_path_port"]),
+                    features=_kfeatures.detect_all(self.names, _kfeatures.Roots(), _kprereq.modprobe_dry))
 
 
 CLASSES = dict((cls.module, cls) for cls in (BridgeStep, NetnsStep, VethStep, NatStep, PublishStep))

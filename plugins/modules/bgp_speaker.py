@@ -196,15 +196,12 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
-from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("bgp_speaker"), supports_check_mode=True)
-    result, error = run_step(module, _steps.BgpStep(module.params))
+    module, result, error = run_module("bgp_speaker", _steps.BgpStep)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

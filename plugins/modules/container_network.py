@@ -271,17 +271,12 @@ missing_pyroute2:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _converge, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._module import missing_pyroute2
+from ansible_collections.netplumb.container.plugins.module_utils import _converge
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("container_network"), supports_check_mode=True)
-    result, error = _converge.run_module(module.params, module.check_mode, module._diff, missing_pyroute2)
-    for warning in result.pop("warnings", ()):
-        module.warn(warning)
+    module, result, error = run_module("container_network", _converge.NetworksJob)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -163,29 +163,15 @@ missing_pyroute2:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.netplumb.container.plugins.module_utils import _gather, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError
-from ansible_collections.netplumb.container.plugins.module_utils._nl import HAS_PYROUTE2, PYROUTE2_IMPORT_ERROR
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=_schema.argspec("container_network_info"),
-        supports_check_mode=True,
-    )
-    if not HAS_PYROUTE2:
-        module.fail_json(msg=missing_required_lib("pyroute2"), exception=PYROUTE2_IMPORT_ERROR, missing_pyroute2=True)
-    try:
-        driver, res = _gather.read_locked(module.params["lock_timeout"], module.params["firewall_backend"],
-                                          lambda nl, driver, why: _gather.read(nl, driver, why,
-                                                                               adopt=module.params["adopt"]))
-    except NetplumbError as exc:
-        module.fail_json(msg=str(exc), changed=False)
-    for warning in getattr(driver, "warnings", None) or []:
-        module.warn(warning)
-    module.exit_json(changed=False, **res)
+    module, result, error = run_module("container_network_info", _steps.GatherStep)
+    if error:
+        module.fail_json(msg=error, **result)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

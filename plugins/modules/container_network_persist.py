@@ -164,19 +164,14 @@ diff:
   type: dict
 """
 
-import sys
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
 # _boot is what the unit runs: imported so that it is shipped with this module (and copied by _persist)
 from ansible_collections.netplumb.container.plugins.module_utils import _boot  # noqa: F401 pylint: disable=unused-import
-from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("container_network_persist"), supports_check_mode=True)
-    result, error = run_step(module, _steps.PersistStep(module.params, sys.executable))
+    module, result, error = run_module("container_network_persist", _steps.PersistStep)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -141,15 +141,12 @@ diff:
   sample: {"before": {"state": "absent"}, "after": {"state": "present", "up": true, "addresses": ["172.18.0.1/16"]}}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
-from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("linux_bridge"), supports_check_mode=True)
-    result, error = run_step(module, _steps.BridgeStep(module.params))
+    module, result, error = run_module("linux_bridge", _steps.BridgeStep)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -112,15 +112,12 @@ diff:
            "after": {"netns0": {"state": "present", "loopback": true, "owned": true}}}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
-from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("netns"), supports_check_mode=True)
-    result, error = run_step(module, _steps.NetnsStep(module.params))
+    module, result, error = run_module("netns", _steps.NetnsStep)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -171,19 +171,12 @@ diff:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
-from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("port_publish"),
-                           mutually_exclusive=[("ports", "host_port"), ("ports", "container_ip")],
-                           required_one_of=[("ports", "host_port", "bridge")],
-                           required_together=[("host_port", "container_ip")],
-                           supports_check_mode=True)
-    result, error = run_step(module, _steps.PublishStep(module.params))
+    module, result, error = run_module("port_publish", _steps.PublishStep)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -87,18 +87,12 @@ errors:
   sample: ["web (container_nat): subnet=192.0.2.0/24: overlaps 192.0.2.10/24, an address of the host on eth0; ..."]
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _dryrun, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._module import missing_pyroute2, HAS_PYROUTE2
+from ansible_collections.netplumb.container.plugins.module_utils import _dryrun
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("preflight"), supports_check_mode=True)
-    result, error = missing_pyroute2() if not HAS_PYROUTE2 else \
-        _dryrun.check(module.params["calls"], module.params["lock_timeout"])
-    for warning in result.pop("warnings", ()):
-        module.warn(warning)
+    module, result, error = run_module("preflight", _dryrun.CallsJob)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

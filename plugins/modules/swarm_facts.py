@@ -75,40 +75,14 @@ features:
   type: dict
 """
 
-import os
-
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.netplumb.container.plugins.module_utils import _kfeatures, _kprereq, _schema
-from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
-from ansible_collections.netplumb.container.plugins.module_utils._module import run
-from ansible_collections.netplumb.container.plugins.module_utils._plan import Plan
-
-
-def validate(spec):
-    port = spec["data_path_port"]
-    if not 1 <= port <= 65535:
-        raise ValidationError("data_path_port", port, "a UDP port 1-65535")
-    return _kfeatures.feature_names("features", spec["features"])
-
-
-def build(nl, spec):
-    names = validate(spec)
-    p = Plan()
-    iface, mtu = _kprereq.underlay(nl.read(None), spec.get("address"))
-    p.extra.update(hostname=os.uname()[1], interface=iface, mtu=mtu,
-                   data_path_port_users=_kprereq.udp_users(spec["data_path_port"]),
-                   features=_kfeatures.detect_all(names, _kfeatures.Roots(), _kprereq.modprobe_dry))
-    return p
+from ansible_collections.netplumb.container.plugins.module_utils import _steps
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("swarm_facts"), supports_check_mode=True)
-    spec = dict(module.params)
-    result, error = run(module, lambda: validate(spec), lambda nl: build(nl, spec))
+    module, result, error = run_module("swarm_facts", _steps.SwarmFactsStep)
     if error:
         module.fail_json(msg=error, **result)
-    result.pop("commands", None)
     module.exit_json(**result)
 
 

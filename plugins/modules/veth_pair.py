@@ -210,10 +210,8 @@ diff:
   sample: {"before": {"veth0": {"state": "absent"}}, "after": {"veth0": {"state": "present", "peer_netns": "netns0"}}}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.netplumb.container.plugins.module_utils import _schema, _steps
-from ansible_collections.netplumb.container.plugins.module_utils._module import run_step
+from ansible_collections.netplumb.container.plugins.module_utils._module import run_module
 
 
 # The options of one pair (the single form; each item of pairs takes them too): the schema's (_options.VETH_PAIR).
@@ -221,12 +219,7 @@ PAIR_OPTIONS = tuple(k for k in _schema.argspec("veth_pair") if k not in ("lock_
 
 
 def main():
-    module = AnsibleModule(argument_spec=_schema.argspec("veth_pair"),
-                           mutually_exclusive=[["name", "pairs"]],
-                           required_one_of=[["name", "pairs"]],
-                           required_by=dict(name="peer"),
-                           supports_check_mode=True)
-    result, error = run_step(module, _steps.VethStep(module.params))
+    module, result, error = run_module("veth_pair", _steps.VethStep)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.netplumb.container.plugins.module_utils import _netspec, _options, _schema
+from ansible_collections.netplumb.container.plugins.module_utils import _module, _netspec, _options, _schema
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools"))
@@ -47,10 +47,13 @@ def test_each_module_takes_its_argument_spec_from_the_schema(name, monkeypatch):
     def fake(**kwargs):
         seen.update(kwargs)
         raise _Captured()
-    monkeypatch.setattr(mod, "AnsibleModule", fake)
+    monkeypatch.setattr(_module, "AnsibleModule", fake)
     with pytest.raises(_Captured):
         mod.main()
     assert seen["argument_spec"] == _schema.argspec(name)
+    # the constraints between its options come from the schema too
+    assert dict((k, v) for k, v in seen.items() if k not in ("argument_spec", "supports_check_mode")) \
+        == _schema.constraints(name)
     # and the documentation says the same: every option with its type, default, choices, required, suboptions
     doc = yaml.safe_load(mod.DOCUMENTATION)
     documented = dict(doc["options"])

@@ -1,5 +1,5 @@
 """Truthful results (issue 18): a run that fails half-way reports exactly what it wrote, at every level -
-the plan's apply, a module's run() and a converge's step - whatever kind of error stopped it."""
+the plan's apply, a module's run_step() and a converge's step - whatever kind of error stopped it."""
 import pytest
 
 from ansible_collections.netplumb.container.plugins.module_utils import _engine, _module, _steps
@@ -66,7 +66,7 @@ def test_module_run_reports_the_writes_of_a_half_applied_plan(monkeypatch):
     monkeypatch.setattr(_engine, "HostLock", no_lock)
     monkeypatch.setattr(_engine, "Netlink", NoSession)
     log = []
-    res, err = _module.run(_FakeModule(), lambda: None, lambda nl: _plan(log, 2, StateError("bridge gone")))
+    res, err = _module.run_step(_FakeModule(), _Step(None, lambda: _plan(log, 2, StateError("bridge gone"))))
     assert err and "bridge gone" in err
     assert res == dict(changed=True, commands=["ip link add x0 type dummy", "ip link add x1 type dummy"]) \
         and res["commands"] == log
@@ -76,9 +76,9 @@ def test_module_run_refusal_before_any_write_is_unchanged(monkeypatch):
     monkeypatch.setattr(_engine, "HostLock", no_lock)
     monkeypatch.setattr(_engine, "Netlink", NoSession)
 
-    def build(nl):
+    def build():
         raise StateError("name=eth0: not ours")
-    res, err = _module.run(_FakeModule(), lambda: None, build)
+    res, err = _module.run_step(_FakeModule(), _Step(None, build))
     assert res == dict(changed=False, commands=[]) and "not ours" in err
 
 

@@ -52,6 +52,18 @@ def serve(host, netns, port, answer, proto="tcp", seconds=120):
     return False
 
 
+def serve_peer_address(where, netns, port=7070, seconds=120):
+    """Start a TCP listener inside NETNS on lab host WHERE (entered with lab_exec) answering each asker with the
+    address it sees it come from, for SECONDS (``-t 30`` as in serve()); wait until it listens. Each look is a
+    lab_exec round trip: a bounded condition wait."""
+    lab_exec(where, "sh", "-c", "setsid -f timeout %d ip netns exec %s socat -t 30 TCP-LISTEN:%d,reuseaddr,"
+             "fork SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1" % (seconds, netns, port))
+    for dummy in range(50):
+        if ":%d " % port in lab_exec(where, "ip", "netns", "exec", netns, "ss", "-H", "-tln").stdout:
+            return
+    raise AssertionError("no listener in %s on %s" % (netns, where))
+
+
 # A client that waits for the answer itself, up to a deadline (socat's client gives up 0.5 s after its stdin's
 # EOF, its -t default, however long -T is: on a loaded machine the listener's fork and `echo` take longer). UDP: the
 # probe is sent again every second until an answer comes; TCP: one connection, read until the server closes it.

@@ -1,17 +1,11 @@
 """container_cross_host: bgp - the peers of each host come from the fleet (the inventory), never the play: the
 full mesh, route reflectors named by an inventory group, extra peers; --limit and serial change nothing. Runs the
 role's template on the controller (tests/fleet/bgp_peers.yml); no host, no kernel."""
-import json
-import os
-import subprocess
 import sys
-import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.join(ROOT, ".build")
+import playbook
 
 INVENTORY = """
 [fleet]
@@ -31,31 +25,13 @@ ansible_python_interpreter=%s
 """ % sys.executable
 
 
-@pytest.fixture(scope="module")
-def inventory():
-    os.makedirs(BUILD, exist_ok=True)
-    fd, path = tempfile.mkstemp(suffix=".ini", dir=BUILD)
-    with os.fdopen(fd, "w") as f:
-        f.write(INVENTORY)
-    yield path
-    os.unlink(path)
+inventory = playbook.inventory_fixture(INVENTORY)
 
 
 def run(inventory, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_HOME=os.path.join(BUILD, "ansible-home"), ANSIBLE_LOCAL_TEMP=os.path.join(BUILD, "ansible-tmp"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(BUILD, "collections"), ANSIBLE_STDOUT_CALLBACK="record_json",
-               ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "integration", "playbooks", "callback_plugins"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
-           os.path.join(HERE, "bgp_peers.yml"), "--limit", "fleet"] + list(extra)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    lines = proc.stdout.strip().splitlines()
-    assert lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1])
-    tasks = dict((name.split(" : ", 1)[-1], hosts) for name, hosts in out["tasks"].items())
-    return proc.returncode, dict((h, r["ansible_facts"]["netplumb_bgp_peers"]) for h, r in
-                                 tasks.get("The peers", {}).items() if "ansible_facts" in r)
+    rc, tasks = playbook.run(inventory, "bgp_peers.yml", "--limit", "fleet", *extra)
+    return rc, dict((h, r["ansible_facts"]["netplumb_bgp_peers"]) for h, r in
+                    tasks.get("The peers", {}).items() if "ansible_facts" in r)
 
 
 MESH = {

@@ -1,17 +1,11 @@
 """The fleet is the inventory, not the play (roles/container_network/tasks/fleet.yml, docs/fleet-subnets.md):
 the role's fleet tasks run by ansible on the controller, with --limit and serial, the default rule and an
 explicit container_fleet_group, and the refusals of a group that is not a fleet. No host, no kernel."""
-import json
-import os
-import subprocess
 import sys
-import tempfile
 
 import pytest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-BUILD = os.path.join(ROOT, ".build")
+import playbook
 CIDR = "10.244.0.0/16"
 
 INVENTORY = """
@@ -32,30 +26,11 @@ ansible_python_interpreter=%s
 """ % (CIDR, sys.executable)
 
 
-@pytest.fixture(scope="module")
-def inventory():
-    os.makedirs(BUILD, exist_ok=True)
-    fd, path = tempfile.mkstemp(suffix=".ini", dir=BUILD)
-    with os.fdopen(fd, "w") as f:
-        f.write(INVENTORY)
-    yield path
-    os.unlink(path)
+inventory = playbook.inventory_fixture(INVENTORY)
 
 
 def run(inventory, *extra):
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-               ANSIBLE_HOME=os.path.join(BUILD, "ansible-home"), ANSIBLE_LOCAL_TEMP=os.path.join(BUILD, "ansible-tmp"),
-               ANSIBLE_COLLECTIONS_PATH=os.path.join(BUILD, "collections"), ANSIBLE_STDOUT_CALLBACK="record_json",
-               ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "integration", "playbooks", "callback_plugins"),
-               ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
-    cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory,
-           os.path.join(HERE, "fleet_group.yml")] + list(extra)
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
-    lines = proc.stdout.strip().splitlines()
-    assert lines, proc.stderr[-3000:]
-    out = json.loads(lines[-1])
-    tasks = dict((name.split(" : ", 1)[-1], hosts) for name, hosts in out["tasks"].items())
-    return proc.returncode, tasks
+    return playbook.run(inventory, "fleet_group.yml", *extra)
 
 
 def fleet(tasks, host):

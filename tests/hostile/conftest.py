@@ -12,8 +12,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 
-from helpers.kernel import Sandbox, assert_isolated  # noqa: E402
-from helpers.modrun import pinned  # noqa: E402
+from helpers.fixtures import run, sandbox  # noqa: E402,F401  pylint: disable=unused-import  (shared fixtures)
+from helpers.kernel import assert_isolated  # noqa: E402
 
 MIN_CASES = 60
 _results = collections.defaultdict(lambda: [0, 0])    # category -> [ran, passed]
@@ -75,16 +75,3 @@ def pytest_sessionfinish(session, exitstatus):
         session.exitstatus = 1
 
 
-@pytest.fixture
-def sandbox():
-    box = Sandbox()
-    try:
-        yield box
-    finally:
-        box.close()
-
-
-@pytest.fixture
-def run():
-    """The module runner, firewall_backend pinned to iptables where a test does not name it (helpers.modrun)."""
-    return pinned("iptables")

@@ -5,8 +5,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from helpers.kernel import Sandbox, assert_isolated  # noqa: E402
-from helpers.modrun import pinned  # noqa: E402
+from helpers.fixtures import run, sandbox  # noqa: E402,F401  pylint: disable=unused-import  (shared fixtures)
+from helpers.kernel import assert_isolated  # noqa: E402
 
 
 def pytest_configure(config):
@@ -14,21 +14,6 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "deb: also run by `make integration-deb` under Debian's pyroute2 0.7.2 (the "
                             "write and read paths whose netlink differs between versions; the decoding of dumps is "
                             "covered per version by tests/unit/test_nl_recorded.py)")
-
-
-@pytest.fixture
-def sandbox():
-    box = Sandbox()
-    try:
-        yield box
-    finally:
-        box.close()
-
-
-@pytest.fixture
-def run():
-    """The module runner, firewall_backend pinned to iptables where a test does not name it (helpers.modrun)."""
-    return pinned("iptables")
 
 
 def pytest_report_header(config):

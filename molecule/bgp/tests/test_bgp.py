@@ -101,12 +101,6 @@ def test_h1_reaches_h3_with_its_own_address(host, name):
     if name != "h1":
         pytest.skip("the probe runs once, from h1")
     listener = CONTAINERS["h3"][0]
-    netcheck.lab_exec("h3", "sh", "-c", "setsid -f timeout 120 ip netns exec %s socat -t 30 TCP-LISTEN:7070,reuseaddr,"
-                      "fork SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1" % listener)
-    for dummy in range(50):     # each look is a lab_exec round trip: a bounded condition wait, no sleep
-        if ":7070 " in netcheck.lab_exec("h3", "ip", "netns", "exec", listener, "ss", "-H", "-tln").stdout:
-            break
-    else:
-        raise AssertionError("no listener in %s on h3" % listener)
+    netcheck.serve_peer_address("h3", listener)
     out = host.run("ip netns exec f1 sh -c 'echo x | socat -T 10 - TCP:%s:7070,connect-timeout=10'" % caddr("h3"))
     assert out.stdout.strip() == caddr("h1"), out       # no masquerade between fleet subnets

@@ -799,4 +799,3 @@ def read(nl, driver=None, firewall_error=None, adopt=False, keep=None):
     out["host"] = dict(uplinks=sorted(g.uplinks), ip_forward=sysctl_read("net.ipv4.ip_forward") == "1",
                        firewall=getattr(driver, "backend", None) if ruleset is not None else None)
     return out
-

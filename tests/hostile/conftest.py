@@ -12,7 +12,8 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
 
-from helpers.fixtures import run, sandbox  # noqa: E402,F401  pylint: disable=unused-import  (shared fixtures)
+# the shared fixtures
+from helpers.fixtures import run, sandbox  # noqa: E402,F401  pylint: disable=unused-import
 from helpers.kernel import assert_isolated  # noqa: E402
 
 MIN_CASES = 60
@@ -73,5 +74,3 @@ def pytest_sessionfinish(session, exitstatus):
     full_run = not session.config.option.keyword and not session.config.option.markexpr
     if full_run and exitstatus == 0 and total < MIN_CASES and len(session.config.args) <= 1:
         session.exitstatus = 1
-
-

@@ -1,11 +1,10 @@
 import os
 import sys
 
-import pytest
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from helpers.fixtures import run, sandbox  # noqa: E402,F401  pylint: disable=unused-import  (shared fixtures)
+# the shared fixtures
+from helpers.fixtures import run, sandbox  # noqa: E402,F401  pylint: disable=unused-import
 from helpers.kernel import assert_isolated  # noqa: E402
 
 

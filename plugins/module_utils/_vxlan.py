@@ -68,26 +68,6 @@ def vtep_mac(subnet):
 
 
 # --- validation: all input, before anything is read -------------------------------------------------------
-def _v4_net(field, value):
-    try:
-        net = ipaddress.ip_network(u"%s" % value, strict=True)
-    except ValueError as exc:
-        raise ValidationError(field, value, "not a subnet in CIDR form (%s)" % exc)
-    if net.version != 4 or net.prefixlen == 0 or net.prefixlen > 31:
-        raise ValidationError(field, value, "an IPv4 subnet between /1 and /31")
-    return net
-
-
-def _v4_addr(field, value):
-    try:
-        addr = ipaddress.ip_address(u"%s" % value)
-    except ValueError as exc:
-        raise ValidationError(field, value, "not an IP address (%s)" % exc)
-    if addr.version != 4 or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
-        raise ValidationError(field, value, "a unicast IPv4 address (no multicast: every peer is listed)")
-    return addr
-
-
 def _int(field, value, low, high, what):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationError(field, value, "%s %d-%d" % (what, low, high))
@@ -122,12 +102,12 @@ def validate(spec):
         return s
     if spec.get("subnet") is None:
         raise ValidationError("subnet", None, "required with state=present (this host's fleet subnet)")
-    s.subnet = _v4_net("subnet", spec.get("subnet"))
+    s.subnet = v.ipv4_subnet("subnet", spec.get("subnet"), 31)
     if spec.get("local") is None:
         raise ValidationError("local", None, "required with state=present (this host's underlay address)")
-    s.local = _v4_addr("local", spec.get("local"))
+    s.local = v.ipv4_unicast("local", spec.get("local"), "no multicast: every peer is listed")
     if spec.get("cluster_cidr") is not None:
-        s.cluster = _v4_net("cluster_cidr", spec.get("cluster_cidr"))
+        s.cluster = v.ipv4_subnet("cluster_cidr", spec.get("cluster_cidr"), 31)
         if not s.subnet.subnet_of(s.cluster):
             raise ValidationError("subnet", str(s.subnet), "is not inside cluster_cidr %s" % s.cluster)
     seen_sub, seen_addr = {}, {}
@@ -135,8 +115,8 @@ def validate(spec):
         pre = "peers[%d]" % i
         if not isinstance(item, dict) or set(item) - set(["subnet", "address", "name"]):
             raise ValidationError(pre, item, "a mapping with subnet, address (and optionally name)")
-        sub = _v4_net(pre + ".subnet", item.get("subnet"))
-        addr = _v4_addr(pre + ".address", item.get("address"))
+        sub = v.ipv4_subnet(pre + ".subnet", item.get("subnet"), 31)
+        addr = v.ipv4_unicast(pre + ".address", item.get("address"), "no multicast: every peer is listed")
         if sub.overlaps(s.subnet):
             raise ValidationError(pre + ".subnet", str(sub), "overlaps this host's subnet %s" % s.subnet)
         if s.cluster is not None and not sub.subnet_of(s.cluster):

@@ -30,7 +30,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import ipaddress
 import os
 import re
 import signal
@@ -530,18 +529,11 @@ def socket_of(s, mode):
 
 
 def learned_routes(nl):
-    """[(net, gateway, metric)] of the main table carrying our mark (protocol 12, metric 151)."""
-    from ansible_collections.netplumb.container.plugins.module_utils._nl import attr_map, dump
-    out = []
-    for msg in dump(nl.sock(None).get_routes, family=socket.AF_INET, table=RT_TABLE_MAIN):
-        attrs = attr_map(msg)
-        if attrs.get("RTA_TABLE") not in (None, RT_TABLE_MAIN) or msg["proto"] != RTPROT_BIRD:
-            continue
-        if attrs.get("RTA_PRIORITY") != LEARNED_METRIC:
-            continue
-        net = ipaddress.ip_network(u"%s/%d" % (attrs.get("RTA_DST") or "0.0.0.0", msg["dst_len"]))
-        out.append((net, attrs.get("RTA_GATEWAY"), LEARNED_METRIC))
-    return out
+    """[(net, gateway, metric)] of the main table carrying our mark (protocol 12, metric 151; the host model's
+    _hostmodel.main_routes)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import main_routes
+    return [(net, r.gateway, LEARNED_METRIC) for net, r in main_routes(nl, socket.AF_INET, defaults=True).items()
+            if r.proto == RTPROT_BIRD and r.metric == LEARNED_METRIC]
 
 
 def underlay_of(state, local):

@@ -209,19 +209,11 @@ def read_entries(sock, index):
     return neigh, fdb, addrs
 
 
-def read_routes(sock):
-    """{dst network: (gateway or None, oif, protocol)} of the IPv4 main table (non-default routes)."""
-    out = {}
-    for msg in dump(sock.get_routes, family=socket.AF_INET, table=RT_TABLE_MAIN):
-        attrs = attr_map(msg)
-        if msg["dst_len"] == 0 or attrs.get("RTA_TABLE") not in (None, RT_TABLE_MAIN):
-            continue
-        if msg["type"] != 1:    # unicast only (local, broadcast routes live in table local anyway)
-            continue
-        dst = ipaddress.ip_network(u"%s/%d" % (attrs.get("RTA_DST"), msg["dst_len"]))
-        gw = attrs.get("RTA_GATEWAY")
-        out[dst] = (ipaddress.ip_address(u"%s" % gw) if gw else None, attrs.get("RTA_OIF"), msg["proto"])
-    return out
+def read_routes(nl):
+    """{dst network: (gateway or None, oif, protocol)} of the IPv4 main table's unicast routes (non-default; the
+    host model's _hostmodel.main_routes; local, broadcast routes live in table local anyway)."""
+    return dict((dst, (r.gateway, r.oif, r.proto)) for dst, r in main_routes(nl, socket.AF_INET).items()
+                if r.type == "unicast")
 
 
 def underlay_of(host, local, underlay):
@@ -352,7 +344,7 @@ def plan(nl, spec, driver=None):
                                   % (name, underlay, ulink.mtu, OVERHEAD_V4, mtu))
     mac = vtep_mac(s.subnet)
     vtep = vtep_address(s.subnet)
-    routes = read_routes(sock)
+    routes = read_routes(nl)
     wanted = dict((sub, (vtep_address(sub), vtep_mac(sub), addr)) for sub, addr in s.peers)
     for i, (sub, addr) in enumerate(s.peers):
         r = routes.get(sub)
@@ -459,7 +451,7 @@ def gather(nl, host):
         return []
     sock = nl.sock(None)
     vxlans = nl.memo(("vxlans",), lambda: read_vxlans(sock))
-    routes = read_routes(sock)
+    routes = read_routes(nl)
     by_index = dict((lk.index, name) for name, lk in host.links.items())
     out = []
     for name in sorted(vxlans):

@@ -32,6 +32,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall impor
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import InputAllowance
 from ansible_collections.netplumb.container.plugins.module_utils._links import (
     _creating, op_alias, op_link_del, op_link_set, op_mtu, op_up)
+from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import main_routes
 from ansible_collections.netplumb.container.plugins.module_utils._nl import attr_map, dump
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     RTPROT_NETPLUMB, NotOursError, is_ours, pending)

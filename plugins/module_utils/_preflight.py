@@ -165,7 +165,8 @@ def read_host(nl, state=None, ignore=()):
     return _read_host(nl, state, ignore)
 
 
-def _named_nsids(nl):
+def named_nsids(nl):
+    """A callable -> {nsid: namespace name} of every named namespace (read once per nl.frozen() block)."""
     def read():
         out = {}
         netnsid = netnsid_reader(nl)
@@ -201,7 +202,7 @@ def _read_host(nl, state, ignore):
     if ignore:
         addrs = [(n, i) for n, i in addrs if n not in ignore]
         routes = [r for r in routes if r.dev not in ignore]
-    return HostFacts(state, addrs, routes, nexthops, _named_nsids(nl))
+    return HostFacts(state, addrs, routes, nexthops, named_nsids(nl))
 
 
 def is_ours(route):

@@ -147,7 +147,7 @@ def readers(nl, ns_names):
                          "uplinks": hf.uplinks()}
     out["hostgw_routes"] = dict((str(k), [str(v[0]) if v[0] else None, v[1]])
                                 for k, v in sorted(_hostgw.read_routes(nl).items()))
-    out["nsids"] = dict((str(k), v) for k, v in _links._World(nl, None, False).nsid_map().items())
+    out["nsids"] = dict((str(k), v) for k, v in _links.VethBatchState(nl, None, False).nsid_map().items())
     return out
 
 

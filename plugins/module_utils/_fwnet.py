@@ -267,17 +267,43 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET, removed=(
     for w in driver.warnings:
         p.warn(w)
     current = driver.read()
-    bridges = []
     facts = _preflight.read_host(nl, host, ignore=removed) if present else None
+    if present:
+        _check_host_side(spec, mappings, facts)
+    bridges = _place_mappings(p, mappings, host, current, check_mode, driver, present)
+    owners, stale = _owners_in_scope(spec, mappings, bridges, driver, current)
+    if present:
+        existing = dict((o, r) for o, r in driver.published(current).items() if network_of(o) not in removed)
+        _refuse_taken_ports(mappings, existing, stale, driver, facts, (readers.listeners if readers else listeners),
+                            proc_net)
+        _hostfw_warn(p, _hostfw.read(driver), mappings)
+    wanted = [m.intent() for m in mappings] if present else []
+    lb = driver.loopback_bridges(current)       # read before the plan
+    changed = driver.changed_owners(current, owners.__contains__, wanted)
+    before, after = driver.plan(p, current, owners.__contains__, wanted)
+    _plan_route_localnet(p, bridges, lb, owners, wanted, sysctl or sysctl_read)
+    _plan_conntrack_flush(p, mappings, stale, driver.owners(current), changed)
+    p.before = dict(backend=driver.backend, rules=before)
+    p.after = dict(backend=driver.backend, rules=after)
+    return p
+
+
+def _check_host_side(spec, mappings, facts):
+    """Never cut the host off: a host_ip is an address of the host, a bridge named is no uplink."""
     batch = spec.get("ports") is not None
     for i, m in enumerate(mappings):
-        if present:
-            pre = "ports[%d]." % i if batch else ""
-            if m.host_ip is not None:
-                _preflight.check_host_ip(pre + "host_ip", m.host_ip, facts)
-            if m.bridge:
-                _preflight.check_bridge(pre + "bridge" if batch and spec["ports"][i].get("bridge") else "bridge",
-                                        m.bridge, facts)
+        pre = "ports[%d]." % i if batch else ""
+        if m.host_ip is not None:
+            _preflight.check_host_ip(pre + "host_ip", m.host_ip, facts)
+        if m.bridge:
+            _preflight.check_bridge(pre + "bridge" if batch and spec["ports"][i].get("bridge") else "bridge",
+                                    m.bridge, facts)
+
+
+def _place_mappings(p, mappings, host, current, check_mode, driver, present):
+    """Each mapping's bridge (given, found from the host or our rules, or check mode's placeholder). Returns the
+    bridges of the batch, in order."""
+    bridges = []
     for m in mappings:
         m.bridge = _bridge_for(m, host, current, check_mode, driver) if present else \
             (m.bridge or _owner_bridge(m, driver.owners(current)))
@@ -294,9 +320,14 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET, removed=(
             p.warn("bridge %s does not exist (yet): rules predicted for it; %s" % (m.bridge, REBUILD_NOTE))
         if m.bridge not in bridges:
             bridges.append(m.bridge)
+    return bridges
+
+
+def _owners_in_scope(spec, mappings, bridges, driver, current):
+    """(owners, stale): the rule owners this call rewrites - its mappings', and the stale ones it removes (a whole
+    network's with state=absent and no mapping named, the unnamed ones of its networks with prune). Adds the
+    networks of those to ``bridges``."""
     owners = set(m.owner() for m in mappings if m.bridge)
-    existing = dict((o, r) for o, r in driver.published(current).items()
-                    if network_of(o) not in removed)
     stale = []
     if by_bridge(spec):
         bridges.append(spec["bridge"])
@@ -310,62 +341,60 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET, removed=(
         mapped = set(o for o in driver.owners(current) if o.count(":") >= 2)
         stale = sorted(o for o in mapped if network_of(o) in bridges and o not in owners)
         owners.update(stale)
-    if present:
-        socks = {}
-        index = PortIndex()
-        gone = set(stale)
-        for owner in sorted(existing):
-            if owner not in gone:      # stale ones are removed by this very plan
-                other = parse_forward_owner(owner)
-                if index.conflict(other) is None:
-                    index.add(other, owner)
-        for m in mappings:
-            owner = index.conflict(m, skip=m.owner())
-            if owner is not None:
-                raise StateError("%s is already published by %s (network %s): remove that mapping first"
-                                 % (m.key(), owner, network_of(owner)))
-            if m.owner() in existing:
-                continue     # ours already: the DNAT is no listener
-            if m.protocol not in socks:
-                socks[m.protocol] = (readers.listeners if readers else listeners)(m.protocol, proc_net)
-            hit = listener_conflict(m, socks[m.protocol])
-            if hit:
-                raise StateError("%s: port %d is bound by a local listener on %s" % (m.key(), hit[1], hit[0]))
-            claim = _hostfw.read(driver).dnat_claim(m.protocol, m.host[0], m.host[1], m.host_ip, _local(facts))
-            if claim:
-                raise StateError(_hostfw.dnat_refusal(m.key(), claim))
-        _hostfw_warn(p, _hostfw.read(driver), mappings)
-    wanted = []
-    if present:
-        for m in mappings:
-            wanted.append(m.intent())
-    # route_localnet on a bridge while a loopback mapping of ours points into it, and only then
-    lb = driver.loopback_bridges(current)
+    return owners, stale
+
+
+def _refuse_taken_ports(mappings, existing, stale, driver, facts, listening, proc_net):
+    """A new mapping's host ports must be free: published by no other mapping of ours (but the stale ones this
+    plan removes), bound by no local listener, claimed by no other firewall's DNAT."""
+    socks = {}
+    index = PortIndex()
+    gone = set(stale)
+    for owner in sorted(existing):
+        if owner not in gone:      # stale ones are removed by this very plan
+            other = parse_forward_owner(owner)
+            if index.conflict(other) is None:
+                index.add(other, owner)
+    for m in mappings:
+        owner = index.conflict(m, skip=m.owner())
+        if owner is not None:
+            raise StateError("%s is already published by %s (network %s): remove that mapping first"
+                             % (m.key(), owner, network_of(owner)))
+        if m.owner() in existing:
+            continue     # ours already: the DNAT is no listener
+        if m.protocol not in socks:
+            socks[m.protocol] = listening(m.protocol, proc_net)
+        hit = listener_conflict(m, socks[m.protocol])
+        if hit:
+            raise StateError("%s: port %d is bound by a local listener on %s" % (m.key(), hit[1], hit[0]))
+        claim = _hostfw.read(driver).dnat_claim(m.protocol, m.host[0], m.host[1], m.host_ip, _local(facts))
+        if claim:
+            raise StateError(_hostfw.dnat_refusal(m.key(), claim))
+
+
+def _plan_route_localnet(p, bridges, lb, owners, wanted, sysctl):
+    """route_localnet on a bridge while a loopback mapping of ours points into it, and only then: a sysctl the
+    new rules need goes before the firewall's actions, one they no longer need after them."""
     before_lb = set(lb.values())
-    sysctl_ops = []
-    changed = driver.changed_owners(current, owners.__contains__, wanted)
-    before, after = driver.plan(p, current, owners.__contains__, wanted)
     after_lb = set(b for o, b in lb.items() if o not in owners) | set(i.bridge for i in wanted if i.loopback)
+    sysctl_ops = []
     for b in bridges:
         name = "net.ipv4.conf.%s.route_localnet" % b
-        cur = (sysctl or sysctl_read)(name)
+        cur = sysctl(name)
         if b in after_lb and cur != "1":
             sysctl_ops.append(op_sysctl(name, 1))
         elif b in before_lb and b not in after_lb and cur == "1":
             sysctl_ops.append(op_sysctl(name, 0))
-    # a sysctl needed by the new rules goes first
     p.actions = [a for a in sysctl_ops if a.command.endswith("=1")] + p.actions + \
         [a for a in sysctl_ops if a.command.endswith("=0")]
-    # UDP mapping changed or removed: flush its stale conntrack entries
-    had = driver.owners(current)
-    for m in [(x.owner() if x.bridge else None, x) for x in mappings] + [(o, parse_forward_owner(o)) for o in stale]:
-        o, m = m
+
+
+def _plan_conntrack_flush(p, mappings, stale, had, changed):
+    """A UDP mapping of ours changed or removed: its stale conntrack entries are flushed."""
+    for o, m in [(x.owner() if x.bridge else None, x) for x in mappings] + [(o, parse_forward_owner(o)) for o in stale]:
         if m.protocol == "udp" and o in had and o in changed:
             for port in range(m.host[0], m.host[1] + 1):
                 p.add(_conntrack.op_flush("udp", port))
-    p.before = dict(backend=driver.backend, rules=before)
-    p.after = dict(backend=driver.backend, rules=after)
-    return p
 
 
 def _local(facts):

@@ -315,49 +315,19 @@ def plan(nl, spec, driver=None):
     lk = host.link(s.device)
     foreign = lk is not None and not is_ours(lk) and not pending(nl, None, lk)
     if s.state == "absent":
-        # the role runs this on every fleet host in the other modes: a link of that name that is not ours is
-        # simply not our overlay - left alone, said once
-        p.before = dict(device=_describe(cur) if cur and not foreign else None)
-        if foreign:
-            p.warn("device=%s: a %s of that name exists and is not netplumb's (no netplumb mark): left alone"
-                   % (s.device, lk.kind or "link"))
-        elif lk is not None:
-            p.add(op_link_del(nl, None, s.device))   # its address, routes, neighbours and FDB entries go with it
-        p.after = dict(device=None)
-        if s.firewall:
-            _plan_firewall(p, s, spec, driver, [])
-        return p
+        return _plan_absent(nl, p, s, spec, driver, cur, lk, foreign)
     if lk is not None and lk.kind != "vxlan":
         raise StateError("device=%s: a link of kind %s holds the name, not a vxlan device; refusing to change it"
                          % (s.device, lk.kind))
     if foreign:
         raise NotOursError("device", s.device, lk.kind or "link", adopt_hint=False)
     _check_foreign(vxlans, s)
-    underlay, ulink = underlay_of(host, s.local, s.underlay)
-    if ulink.mtu is None or ulink.mtu - OVERHEAD_V4 < 68:
-        raise StateError("underlay=%s: MTU %s is too small for VXLAN (%d bytes of overhead)"
-                         % (underlay, ulink.mtu, OVERHEAD_V4))
-    mtu = ulink.mtu - OVERHEAD_V4
-    for field, name, declared in s.mtus:
-        if declared > mtu:
-            raise ValidationError(field, declared, "network %s does not fit in the overlay: the underlay %s has MTU "
-                                  "%d, minus %d for VXLAN over IPv4 leaves %d"
-                                  % (name, underlay, ulink.mtu, OVERHEAD_V4, mtu))
+    underlay, ulink, mtu = _overlay_mtu(host, s)
     mac = vtep_mac(s.subnet)
     vtep = vtep_address(s.subnet)
     routes = read_routes(nl)
     wanted = dict((sub, (vtep_address(sub), vtep_mac(sub), addr)) for sub, addr in s.peers)
-    for i, (sub, addr) in enumerate(s.peers):
-        r = routes.get(sub)
-        if r is not None and r[2] != RTPROT_NETPLUMB:
-            raise NotOursError("peers[%d].subnet" % i, str(sub), "route", detail="it exists via %s with protocol "
-                               "%d, not netplumb's %d" % (r[0] or "a device", r[2], RTPROT_NETPLUMB),
-                               adopt_hint=False)
-        for name in host.links:
-            for iface in host.addresses(name):
-                if iface.version == 4 and iface.network.overlaps(sub) and name != s.device:
-                    raise ValidationError("peers[%d].subnet" % i, str(sub), "overlaps %s on %s, an address of this "
-                                          "host: the route would take it away" % (iface, name))
+    _check_peer_routes(host, s, routes)
     recreate = cur is not None and (cur.vni != s.vni or cur.port != s.port or cur.local != s.local
                                     or cur.link != ulink.index or cur.learning or cur.group)
     if cur is not None and not recreate:
@@ -369,6 +339,68 @@ def plan(nl, spec, driver=None):
                               or (s.cluster is not None and n.subnet_of(s.cluster))))
     p.before = dict(device=_describe(cur) if cur else None,
                     peers=_peers_view(neigh, fdb, dict((n, r[0]) for n, r in before_routes.items())))
+    _plan_device(nl, p, s, cur, recreate, underlay, mac, mtu, addrs)
+    want_neigh, want_fdb = _plan_peers(nl, p, s, cur, recreate, wanted, routes, before_routes, neigh, fdb)
+    p.after = dict(device=dict(name=s.device, vni=s.vni, port=s.port, local=str(s.local), underlay=underlay,
+                               mac=mac, mtu=mtu, learning=False),
+                   peers=_peers_view(want_neigh, dict((m, [a]) for m, a in want_fdb.items()),
+                                     dict((n, w[0]) for n, w in wanted.items())))
+    p.extra.update(mtu=mtu, underlay=underlay, underlay_mtu=ulink.mtu, vtep=dict(address=str(vtep), mac=mac))
+    if s.firewall or s.cluster is not None:
+        _plan_firewall(p, s, spec, driver, s.networks)
+    return p
+
+
+def _plan_absent(nl, p, s, spec, driver, cur, lk, foreign):
+    """state=absent: our device goes (its address, routes, neighbours and FDB entries with it). The role runs
+    this on every fleet host in the other modes: a link of that name that is not ours is simply not our
+    overlay - left alone, said once."""
+    p.before = dict(device=_describe(cur) if cur and not foreign else None)
+    if foreign:
+        p.warn("device=%s: a %s of that name exists and is not netplumb's (no netplumb mark): left alone"
+               % (s.device, lk.kind or "link"))
+    elif lk is not None:
+        p.add(op_link_del(nl, None, s.device))
+    p.after = dict(device=None)
+    if s.firewall:
+        _plan_firewall(p, s, spec, driver, [])
+    return p
+
+
+def _overlay_mtu(host, s):
+    """(underlay name, its Link, the overlay's MTU): the underlay's less VXLAN's overhead, which every network
+    declared must fit in."""
+    underlay, ulink = underlay_of(host, s.local, s.underlay)
+    if ulink.mtu is None or ulink.mtu - OVERHEAD_V4 < 68:
+        raise StateError("underlay=%s: MTU %s is too small for VXLAN (%d bytes of overhead)"
+                         % (underlay, ulink.mtu, OVERHEAD_V4))
+    mtu = ulink.mtu - OVERHEAD_V4
+    for field, name, declared in s.mtus:
+        if declared > mtu:
+            raise ValidationError(field, declared, "network %s does not fit in the overlay: the underlay %s has MTU "
+                                  "%d, minus %d for VXLAN over IPv4 leaves %d"
+                                  % (name, underlay, ulink.mtu, OVERHEAD_V4, mtu))
+    return underlay, ulink, mtu
+
+
+def _check_peer_routes(host, s, routes):
+    """A peer's subnet: no route to it that is not ours, no address of this host in it."""
+    for i, (sub, addr) in enumerate(s.peers):
+        r = routes.get(sub)
+        if r is not None and r[2] != RTPROT_NETPLUMB:
+            raise NotOursError("peers[%d].subnet" % i, str(sub), "route", detail="it exists via %s with protocol "
+                               "%d, not netplumb's %d" % (r[0] or "a device", r[2], RTPROT_NETPLUMB),
+                               adopt_hint=False)
+        for name in host.links:
+            for iface in host.addresses(name):
+                if iface.version == 4 and iface.network.overlaps(sub) and name != s.device:
+                    raise ValidationError("peers[%d].subnet" % i, str(sub), "overlaps %s on %s, an address of this "
+                                          "host: the route would take it away" % (iface, name))
+
+
+def _plan_device(nl, p, s, cur, recreate, underlay, mac, mtu, addrs):
+    """The vxlan device: created (re-created when its VNI, port, local address, underlay, learning or group
+    differ), else its mark, MAC and MTU set; up; any address on it removed."""
     if cur is None or recreate:
         if recreate:
             p.add(op_link_del(nl, None, s.device))
@@ -385,7 +417,11 @@ def plan(nl, spec, driver=None):
         p.add(op_up(nl, None, s.device))
     for iface in addrs:     # the device holds no address (see above): one found there is ours to remove
         p.add(op_addr(nl, "del", s.device, iface))
-    # entries of hosts that left first (a new host may reuse a VTEP address or MAC), then the wanted ones
+
+
+def _plan_peers(nl, p, s, cur, recreate, wanted, routes, before_routes, neigh, fdb):
+    """Each peer's FDB entry, neighbour and route through the device: the entries of hosts that left first (a
+    new host may reuse a VTEP address or MAC), then the wanted ones. Returns (wanted neighbours, wanted FDB)."""
     want_neigh = dict((ip, m) for ip, m, a in wanted.values())
     want_fdb = dict((m, a) for ip, m, a in wanted.values())
     for net, (gw, oif, proto) in sorted(before_routes.items(), key=lambda x: _key(x[0])):
@@ -409,14 +445,7 @@ def plan(nl, spec, driver=None):
         ok = (r is not None and not recreate and cur is not None and r[1] == cur.index and r[0] == ip)
         if not ok:
             p.add(op_route(nl, "replace", s.device, sub, ip))
-    p.after = dict(device=dict(name=s.device, vni=s.vni, port=s.port, local=str(s.local), underlay=underlay,
-                               mac=mac, mtu=mtu, learning=False),
-                   peers=_peers_view(want_neigh, dict((m, [a]) for m, a in want_fdb.items()),
-                                     dict((n, w[0]) for n, w in wanted.items())))
-    p.extra.update(mtu=mtu, underlay=underlay, underlay_mtu=ulink.mtu, vtep=dict(address=str(vtep), mac=mac))
-    if s.firewall or s.cluster is not None:
-        _plan_firewall(p, s, spec, driver, s.networks)
-    return p
+    return want_neigh, want_fdb
 
 
 def _plan_firewall(p, s, spec, driver, networks):

@@ -719,18 +719,7 @@ class Netlink:
                 self._socks.pop(old).close()
             except Exception:
                 pass
-        if ns is None:
-            sock = IPRoute()
-        else:
-            fd = self._open_ns(ns)
-            try:
-                setns(fd)
-                try:
-                    sock = IPRoute()
-                finally:
-                    setns(self._home)
-            finally:
-                os.close(fd)
+        sock = self._made_in(ns, IPRoute)
         self._socks[ns] = sock
         return sock
 
@@ -743,20 +732,23 @@ class Netlink:
         while len(self._writers) - (None in self._writers) >= MAX_NS_WRITERS:
             old = next(k for k in self._writers if k is not None)
             self._writers.pop(old).close()
-        if ns is None:
-            w = Writer()
-        else:
-            fd = self._open_ns(ns)
-            try:
-                setns(fd)
-                try:
-                    w = Writer()
-                finally:
-                    setns(self._home)
-            finally:
-                os.close(fd)
+        w = self._made_in(ns, Writer)
         self._writers[ns] = w
         return w
+
+    def _made_in(self, ns, make):
+        """make(), called inside namespace ns (None: ours): a socket it opens belongs to that namespace for good."""
+        if ns is None:
+            return make()
+        fd = self._open_ns(ns)
+        try:
+            setns(fd)
+            try:
+                return make()
+            finally:
+                setns(self._home)
+        finally:
+            os.close(fd)
 
     def _open_ns(self, ns):
         path = self.ns_path(ns)

@@ -60,10 +60,12 @@ _value:
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.netplumb.container.plugins.module_utils._render import render
-
 
 def container_network_render(networks, firewall_backend="auto"):
+    # The render runs the host-side planners against an empty in-memory host: imported when the filter is
+    # used, so loading this collection's filters keeps the controller's import chain pure (no netlink, no
+    # firewall driver; tests/unit/test_filter_imports.py).
+    from ansible_collections.netplumb.container.plugins.module_utils._render import render
     try:
         return render(networks, firewall_backend)
     except Exception as exc:  # a bug, not bad input: bad input is reported in errors

@@ -30,7 +30,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import ipaddress
 import os
 import re
 import signal
@@ -66,26 +65,6 @@ def is_learned(proto, metric):
 
 
 # --- validation ---------------------------------------------------------------------------------------------
-def _v4_net(field, value):
-    try:
-        net = ipaddress.ip_network(u"%s" % value, strict=True)
-    except ValueError as exc:
-        raise ValidationError(field, value, "not a subnet in CIDR form (%s)" % exc)
-    if net.version != 4 or net.prefixlen == 0:
-        raise ValidationError(field, value, "an IPv4 subnet (not a default route)")
-    return net
-
-
-def _v4_addr(field, value):
-    try:
-        addr = ipaddress.ip_address(u"%s" % value)
-    except ValueError as exc:
-        raise ValidationError(field, value, "not an IP address (%s)" % exc)
-    if addr.version != 4 or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
-        raise ValidationError(field, value, "a unicast IPv4 address")
-    return addr
-
-
 def _asn(field, value):
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4294967294 or value == 23456:
         raise ValidationError(field, value, "an AS number 1-4294967294 (not 23456, AS_TRANS)")
@@ -158,14 +137,14 @@ def validate(spec):
     if spec.get("local") is None:
         raise ValidationError("local", None, "required with state=present (this host's underlay address, the "
                               "source of its BGP sessions and the next hop it announces)")
-    s.local = _v4_addr("local", spec.get("local"))
-    s.router_id = _v4_addr("router_id", spec.get("router_id") or str(s.local))
+    s.local = v.ipv4_unicast("local", spec.get("local"))
+    s.router_id = v.ipv4_unicast("router_id", spec.get("router_id") or str(s.local))
     if spec.get("cluster_cidr") is None:
         raise ValidationError("cluster_cidr", None, "required with state=present (only routes inside it are "
                               "announced, learned and sent to the kernel)")
-    s.cluster = _v4_net("cluster_cidr", spec.get("cluster_cidr"))
+    s.cluster = v.ipv4_subnet("cluster_cidr", spec.get("cluster_cidr"))
     for i, value in enumerate(spec.get("announce") or []):
-        net = _v4_net("announce[%d]" % i, value)
+        net = v.ipv4_subnet("announce[%d]" % i, value)
         if not net.subnet_of(s.cluster):
             raise ValidationError("announce[%d]" % i, value, "is not inside cluster_cidr %s" % s.cluster)
         for j, other in enumerate(s.announce):
@@ -177,7 +156,7 @@ def validate(spec):
         pre = "peers[%d]" % i
         if not isinstance(item, dict) or set(item) - set(["name", "address", "asn", "rr_client", "multihop"]):
             raise ValidationError(pre, item, "a mapping with address (and optionally name, asn, rr_client, multihop)")
-        addr = _v4_addr(pre + ".address", item.get("address"))
+        addr = v.ipv4_unicast(pre + ".address", item.get("address"))
         if addr == s.local:
             raise ValidationError(pre + ".address", str(addr), "is this host's own address (local)")
         if addr in seen:
@@ -550,18 +529,11 @@ def socket_of(s, mode):
 
 
 def learned_routes(nl):
-    """[(net, gateway, metric)] of the main table carrying our mark (protocol 12, metric 151)."""
-    from ansible_collections.netplumb.container.plugins.module_utils._nl import attr_map, dump
-    out = []
-    for msg in dump(nl.sock(None).get_routes, family=socket.AF_INET, table=RT_TABLE_MAIN):
-        attrs = attr_map(msg)
-        if attrs.get("RTA_TABLE") not in (None, RT_TABLE_MAIN) or msg["proto"] != RTPROT_BIRD:
-            continue
-        if attrs.get("RTA_PRIORITY") != LEARNED_METRIC:
-            continue
-        net = ipaddress.ip_network(u"%s/%d" % (attrs.get("RTA_DST") or "0.0.0.0", msg["dst_len"]))
-        out.append((net, attrs.get("RTA_GATEWAY"), LEARNED_METRIC))
-    return out
+    """[(net, gateway, metric)] of the main table carrying our mark (protocol 12, metric 151; the host model's
+    _hostmodel.main_routes)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import main_routes
+    return [(net, r.gateway, LEARNED_METRIC) for net, r in main_routes(nl, socket.AF_INET, defaults=True).items()
+            if r.proto == RTPROT_BIRD and r.metric == LEARNED_METRIC]
 
 
 def underlay_of(state, local):

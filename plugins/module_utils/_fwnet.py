@@ -14,7 +14,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import bisect
 import ipaddress
 import os
 
@@ -24,13 +23,13 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils import _conntrack, _firewall
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
-    OWNER_PREFIX, NetworkIntent, PortForward, network_of, parse_forward_owner, parse_fwmark)
+    OWNER_PREFIX, NetworkIntent, network_of, parse_forward_owner, parse_fwmark)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
+from ansible_collections.netplumb.container.plugins.module_utils._portmap import (  # noqa: F401 pylint: disable=unused-import
+    LOOPBACK, PROTOCOLS, PortIndex, by_bridge, validate_mappings)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._owner import is_ours
 
-PROTOCOLS = ("tcp", "udp", "sctp")
-LOOPBACK = ipaddress.ip_network(u"127.0.0.0/8")
 PROC_SYS = "/proc/sys"
 PROC_NET = "/proc/thread-self/net"
 # port_publish in check mode, when no bridge holds container_ip's subnet yet (an earlier task creates it)
@@ -40,38 +39,7 @@ REBUILD_NOTE = ("the real run may differ where earlier tasks (not applied in che
                 "chains of ours: each changed chain is rebuilt whole (-F, then -A of every rule it keeps)")
 
 
-# --- validation -----------------------------------------------------------------------------------------
-def port_range(field, value):
-    """5000, "5000" or "8000-8010" -> (first, last)."""
-    if isinstance(value, bool) or value is None:
-        raise ValidationError(field, value, "expected a port 1-65535 or a range like 8000-8010")
-    if isinstance(value, int):
-        lo = hi = value
-    else:
-        text = u"%s" % (value,)
-        parts = text.strip().split("-")
-        if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
-            raise ValidationError(field, value, "expected a port 1-65535 or a range like 8000-8010")
-        lo, hi = int(parts[0]), int(parts[-1])
-    for p in (lo, hi):
-        if not 1 <= p <= 65535:
-            raise ValidationError(field, value, "ports are 1-65535")
-    if hi < lo:
-        raise ValidationError(field, value, "a range goes from low to high")
-    return (lo, hi)
-
-
-def ipv4(field, value, allow_none=False):
-    if value is None and allow_none:
-        return None
-    ip = v.address(field, value)
-    if ip.version != 4:
-        raise ValidationError(field, value, "only IPv4 is supported by the firewall drivers (iptables, nftables) for now")
-    if ip.is_multicast or ip.is_unspecified:
-        raise ValidationError(field, value, "a multicast or unspecified address cannot be used here")
-    return ip
-
-
+# --- validation ---------------------------------------------------------------------------------------------
 def validate_nat(spec, by_owner=False):
     v.ifname("bridge", spec["bridge"])
     if spec["state"] == "absent" and spec["subnet"] is None and by_owner:
@@ -89,143 +57,6 @@ def validate_nat(spec, by_owner=False):
     v.choice("firewall_backend", spec.get("firewall_backend", "auto"), ["auto", "iptables", "nftables"])
     parse_fwmark("docker_accept_fwmark", spec.get("docker_accept_fwmark"))
     return net
-
-
-class Mapping:
-    __slots__ = ("protocol", "host_ip", "host", "container_ip", "container", "bridge")
-
-    def __init__(self, protocol, host_ip, host, container_ip, container, bridge):
-        self.protocol = protocol
-        self.host_ip = host_ip
-        self.host = host
-        self.container_ip = container_ip
-        self.container = container
-        self.bridge = bridge
-
-    @property
-    def loopback(self):
-        return self.host_ip is not None and self.host_ip in LOOPBACK
-
-    def key(self):
-        """What identifies a published port: protocol, host address (or every one) and host ports."""
-        ports = "%d" % self.host[0] if self.host[0] == self.host[1] else "%d-%d" % self.host
-        return "%s/%s%s" % (self.protocol, "%s:" % self.host_ip if self.host_ip else "", ports)
-
-    def owner(self, bridge=None):
-        return "%s%s:%s" % (OWNER_PREFIX, bridge or self.bridge, self.key())
-
-    def intent(self, bridge=None):
-        return PortForward(bridge or self.bridge, self.protocol, self.host_ip, self.host, self.container_ip,
-                           self.container)
-
-
-def by_bridge(spec):
-    """state=absent with bridge and no mapping named (no ports, or an empty list): every port published into
-    that bridge's network goes, found by the owner comments of the rules (netplumb:BRIDGE:...)."""
-    return spec.get("state") == "absent" and bool(spec.get("bridge")) and not spec.get("ports") and \
-        spec.get("host_port") is None and spec.get("container_ip") is None
-
-
-def validate_mappings(spec):
-    """Single form or batch form -> [Mapping] (bridge may still be None: found later from the host)."""
-    v.choice("state", spec["state"], ["present", "absent"])
-    v.choice("firewall_backend", spec.get("firewall_backend", "auto"), ["auto", "iptables", "nftables"])
-    if spec.get("prune") and spec["state"] != "present":
-        raise ValidationError("prune", spec["prune"], "only with state=present (state=absent removes what it names)")
-    if spec.get("prune") and spec.get("bridge") is not None:
-        v.ifname("bridge", spec["bridge"])
-    if by_bridge(spec):
-        v.ifname("bridge", spec["bridge"])     # state=absent for a whole network: its owners are read
-        return []
-    if spec.get("ports") is not None:
-        if spec.get("host_port") is not None or spec.get("container_ip") is not None:
-            raise ValidationError("ports", spec["ports"], "use either ports or host_port/container_ip, not both")
-        items = [(("ports[%d]." % i), dict(item)) for i, item in enumerate(spec["ports"])]
-        if not items and not spec.get("prune"):
-            raise ValidationError("ports", spec["ports"], "an empty list publishes nothing")
-        if not items and not spec.get("bridge"):
-            raise ValidationError("bridge", None, "required with prune=true and an empty ports list: it names the "
-                                  "network whose mappings are pruned")
-    else:
-        for f in ("host_port", "container_ip"):
-            if spec.get(f) is None:
-                raise ValidationError(f, None, "required (or give a ports list)")
-        items = [("", dict((k, spec.get(k)) for k in
-                           ("host_port", "container_ip", "container_port", "protocol", "host_ip", "bridge")))]
-    out = []
-    known = ("host_port", "container_ip", "container_port", "protocol", "host_ip", "bridge")
-    for pre, item in items:
-        for k in item:
-            if k not in known:
-                raise ValidationError(pre + k, item[k], "unknown key (known: %s)" % ", ".join(known))
-        host = port_range(pre + "host_port", item.get("host_port"))
-        cport = item.get("container_port")
-        container = host if cport is None else port_range(pre + "container_port", cport)
-        if container[1] - container[0] != host[1] - host[0]:
-            raise ValidationError(pre + "container_port", cport, "must span as many ports as host_port %r"
-                                  % (item.get("host_port"),))
-        proto = item.get("protocol") or "tcp"
-        v.choice(pre + "protocol", proto, PROTOCOLS)
-        cip = ipv4(pre + "container_ip", item.get("container_ip"))
-        if cip in LOOPBACK:
-            raise ValidationError(pre + "container_ip", item.get("container_ip"), "cannot be a loopback address")
-        hip = ipv4(pre + "host_ip", item.get("host_ip"), allow_none=True)
-        bridge = item.get("bridge") or spec.get("bridge")
-        if bridge is not None:
-            v.ifname(pre + "bridge", bridge)
-        out.append(Mapping(proto, hip, host, cip, container, bridge))
-    index = PortIndex()
-    for i, m in enumerate(out):
-        j = index.conflict(m)
-        if j is not None:
-            raise ValidationError("ports", m.key(), "overlaps item %d (%s) of the same batch" % (j, out[j].key()))
-        index.add(m, i)
-    return out
-
-
-def overlaps(a, b):
-    """The one definition of two published ports colliding: same protocol, host ranges that meet, and either the
-    same host address, or both on every address, or one on every address and the other on a non-loopback one
-    (the every-address rules exclude 127.0.0.0/8, so 127.0.0.1:80 and :80 can go to different containers)."""
-    if a.protocol != b.protocol:
-        return False
-    if a.host[1] < b.host[0] or b.host[1] < a.host[0]:
-        return False
-    return _addresses_meet(a.host_ip, b.host_ip)
-
-
-def _addresses_meet(a, b):
-    if a is None or b is None:   # every non-loopback address vs every address or one address
-        one = a or b
-        return one is None or one not in LOOPBACK
-    return a == b
-
-
-class PortIndex:
-    """Published ports indexed by (protocol, host address): ``conflict(m)`` answers what ``overlaps`` would
-    against every port added, in O(log n) per address group, so a batch of K ports is checked in O(K log K)
-    instead of pairwise. Only ports that conflict with nothing in the index are added, so the ranges of a group
-    never overlap, and sorted by first port they are sorted by last port too."""
-
-    def __init__(self):
-        self._groups = {}       # (protocol, host_ip or None) -> ([first ports], [(first, last, tag)])
-
-    def add(self, m, tag):
-        los, items = self._groups.setdefault((m.protocol, m.host_ip), ([], []))
-        at = bisect.bisect_right(los, m.host[0])
-        los.insert(at, m.host[0])
-        items.insert(at, (m.host[0], m.host[1], tag))
-
-    def conflict(self, m, skip=None):
-        """The tag of a port in the index that m overlaps, or None. A port tagged ``skip`` (m itself, already
-        published) does not count: it covers m's very range, so nothing else of its group can overlap m."""
-        for (proto, hip), (los, items) in self._groups.items():
-            if proto != m.protocol or not _addresses_meet(hip, m.host_ip):
-                continue
-            at = bisect.bisect_right(los, m.host[1]) - 1
-            if at >= 0 and items[at][1] >= m.host[0] and items[at][2] != skip:
-                return items[at][2]
-        return None
 
 
 # --- intents --------------------------------------------------------------------------------------------
@@ -436,17 +267,43 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET, removed=(
     for w in driver.warnings:
         p.warn(w)
     current = driver.read()
-    bridges = []
     facts = _preflight.read_host(nl, host, ignore=removed) if present else None
+    if present:
+        _check_host_side(spec, mappings, facts)
+    bridges = _place_mappings(p, mappings, host, current, check_mode, driver, present)
+    owners, stale = _owners_in_scope(spec, mappings, bridges, driver, current)
+    if present:
+        existing = dict((o, r) for o, r in driver.published(current).items() if network_of(o) not in removed)
+        _refuse_taken_ports(mappings, existing, stale, driver, facts, (readers.listeners if readers else listeners),
+                            proc_net)
+        _hostfw_warn(p, _hostfw.read(driver), mappings)
+    wanted = [m.intent() for m in mappings] if present else []
+    lb = driver.loopback_bridges(current)       # read before the plan
+    changed = driver.changed_owners(current, owners.__contains__, wanted)
+    before, after = driver.plan(p, current, owners.__contains__, wanted)
+    _plan_route_localnet(p, bridges, lb, owners, wanted, sysctl or sysctl_read)
+    _plan_conntrack_flush(p, mappings, stale, driver.owners(current), changed)
+    p.before = dict(backend=driver.backend, rules=before)
+    p.after = dict(backend=driver.backend, rules=after)
+    return p
+
+
+def _check_host_side(spec, mappings, facts):
+    """Never cut the host off: a host_ip is an address of the host, a bridge named is no uplink."""
     batch = spec.get("ports") is not None
     for i, m in enumerate(mappings):
-        if present:
-            pre = "ports[%d]." % i if batch else ""
-            if m.host_ip is not None:
-                _preflight.check_host_ip(pre + "host_ip", m.host_ip, facts)
-            if m.bridge:
-                _preflight.check_bridge(pre + "bridge" if batch and spec["ports"][i].get("bridge") else "bridge",
-                                        m.bridge, facts)
+        pre = "ports[%d]." % i if batch else ""
+        if m.host_ip is not None:
+            _preflight.check_host_ip(pre + "host_ip", m.host_ip, facts)
+        if m.bridge:
+            _preflight.check_bridge(pre + "bridge" if batch and spec["ports"][i].get("bridge") else "bridge",
+                                    m.bridge, facts)
+
+
+def _place_mappings(p, mappings, host, current, check_mode, driver, present):
+    """Each mapping's bridge (given, found from the host or our rules, or check mode's placeholder). Returns the
+    bridges of the batch, in order."""
+    bridges = []
     for m in mappings:
         m.bridge = _bridge_for(m, host, current, check_mode, driver) if present else \
             (m.bridge or _owner_bridge(m, driver.owners(current)))
@@ -463,9 +320,14 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET, removed=(
             p.warn("bridge %s does not exist (yet): rules predicted for it; %s" % (m.bridge, REBUILD_NOTE))
         if m.bridge not in bridges:
             bridges.append(m.bridge)
+    return bridges
+
+
+def _owners_in_scope(spec, mappings, bridges, driver, current):
+    """(owners, stale): the rule owners this call rewrites - its mappings', and the stale ones it removes (a whole
+    network's with state=absent and no mapping named, the unnamed ones of its networks with prune). Adds the
+    networks of those to ``bridges``."""
     owners = set(m.owner() for m in mappings if m.bridge)
-    existing = dict((o, r) for o, r in driver.published(current).items()
-                    if network_of(o) not in removed)
     stale = []
     if by_bridge(spec):
         bridges.append(spec["bridge"])
@@ -479,62 +341,60 @@ def plan_publish(nl, spec, check_mode, driver=None, proc_net=PROC_NET, removed=(
         mapped = set(o for o in driver.owners(current) if o.count(":") >= 2)
         stale = sorted(o for o in mapped if network_of(o) in bridges and o not in owners)
         owners.update(stale)
-    if present:
-        socks = {}
-        index = PortIndex()
-        gone = set(stale)
-        for owner in sorted(existing):
-            if owner not in gone:      # stale ones are removed by this very plan
-                other = parse_forward_owner(owner)
-                if index.conflict(other) is None:
-                    index.add(other, owner)
-        for m in mappings:
-            owner = index.conflict(m, skip=m.owner())
-            if owner is not None:
-                raise StateError("%s is already published by %s (network %s): remove that mapping first"
-                                 % (m.key(), owner, network_of(owner)))
-            if m.owner() in existing:
-                continue     # ours already: the DNAT is no listener
-            if m.protocol not in socks:
-                socks[m.protocol] = (readers.listeners if readers else listeners)(m.protocol, proc_net)
-            hit = listener_conflict(m, socks[m.protocol])
-            if hit:
-                raise StateError("%s: port %d is bound by a local listener on %s" % (m.key(), hit[1], hit[0]))
-            claim = _hostfw.read(driver).dnat_claim(m.protocol, m.host[0], m.host[1], m.host_ip, _local(facts))
-            if claim:
-                raise StateError(_hostfw.dnat_refusal(m.key(), claim))
-        _hostfw_warn(p, _hostfw.read(driver), mappings)
-    wanted = []
-    if present:
-        for m in mappings:
-            wanted.append(m.intent())
-    # route_localnet on a bridge while a loopback mapping of ours points into it, and only then
-    lb = driver.loopback_bridges(current)
+    return owners, stale
+
+
+def _refuse_taken_ports(mappings, existing, stale, driver, facts, listening, proc_net):
+    """A new mapping's host ports must be free: published by no other mapping of ours (but the stale ones this
+    plan removes), bound by no local listener, claimed by no other firewall's DNAT."""
+    socks = {}
+    index = PortIndex()
+    gone = set(stale)
+    for owner in sorted(existing):
+        if owner not in gone:      # stale ones are removed by this very plan
+            other = parse_forward_owner(owner)
+            if index.conflict(other) is None:
+                index.add(other, owner)
+    for m in mappings:
+        owner = index.conflict(m, skip=m.owner())
+        if owner is not None:
+            raise StateError("%s is already published by %s (network %s): remove that mapping first"
+                             % (m.key(), owner, network_of(owner)))
+        if m.owner() in existing:
+            continue     # ours already: the DNAT is no listener
+        if m.protocol not in socks:
+            socks[m.protocol] = listening(m.protocol, proc_net)
+        hit = listener_conflict(m, socks[m.protocol])
+        if hit:
+            raise StateError("%s: port %d is bound by a local listener on %s" % (m.key(), hit[1], hit[0]))
+        claim = _hostfw.read(driver).dnat_claim(m.protocol, m.host[0], m.host[1], m.host_ip, _local(facts))
+        if claim:
+            raise StateError(_hostfw.dnat_refusal(m.key(), claim))
+
+
+def _plan_route_localnet(p, bridges, lb, owners, wanted, sysctl):
+    """route_localnet on a bridge while a loopback mapping of ours points into it, and only then: a sysctl the
+    new rules need goes before the firewall's actions, one they no longer need after them."""
     before_lb = set(lb.values())
-    sysctl_ops = []
-    changed = driver.changed_owners(current, owners.__contains__, wanted)
-    before, after = driver.plan(p, current, owners.__contains__, wanted)
     after_lb = set(b for o, b in lb.items() if o not in owners) | set(i.bridge for i in wanted if i.loopback)
+    sysctl_ops = []
     for b in bridges:
         name = "net.ipv4.conf.%s.route_localnet" % b
-        cur = (sysctl or sysctl_read)(name)
+        cur = sysctl(name)
         if b in after_lb and cur != "1":
             sysctl_ops.append(op_sysctl(name, 1))
         elif b in before_lb and b not in after_lb and cur == "1":
             sysctl_ops.append(op_sysctl(name, 0))
-    # a sysctl needed by the new rules goes first
     p.actions = [a for a in sysctl_ops if a.command.endswith("=1")] + p.actions + \
         [a for a in sysctl_ops if a.command.endswith("=0")]
-    # UDP mapping changed or removed: flush its stale conntrack entries
-    had = driver.owners(current)
-    for m in [(x.owner() if x.bridge else None, x) for x in mappings] + [(o, parse_forward_owner(o)) for o in stale]:
-        o, m = m
+
+
+def _plan_conntrack_flush(p, mappings, stale, had, changed):
+    """A UDP mapping of ours changed or removed: its stale conntrack entries are flushed."""
+    for o, m in [(x.owner() if x.bridge else None, x) for x in mappings] + [(o, parse_forward_owner(o)) for o in stale]:
         if m.protocol == "udp" and o in had and o in changed:
             for port in range(m.host[0], m.host[1] + 1):
                 p.add(_conntrack.op_flush("udp", port))
-    p.before = dict(backend=driver.backend, rules=before)
-    p.after = dict(backend=driver.backend, rules=after)
-    return p
 
 
 def _local(facts):

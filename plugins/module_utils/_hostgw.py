@@ -20,7 +20,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils import _firewall
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import get_driver
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import FLEET, Exemption
-from ansible_collections.netplumb.container.plugins.module_utils._nl import dump
+from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import main_routes
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB, NotOursError
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
 
@@ -104,19 +104,10 @@ def validate(spec):
     return out
 
 
-def read_routes(sock):
-    """{dst network: (gateway or None, protocol)} of the IPv4 main table (non-default routes)."""
-    out = {}
-    for msg in dump(sock.get_routes, family=socket.AF_INET, table=RT_TABLE_MAIN):
-        if msg["dst_len"] == 0:
-            continue
-        table = msg.get_attr("RTA_TABLE")
-        if table not in (None, RT_TABLE_MAIN):
-            continue
-        dst = ipaddress.ip_network(u"%s/%d" % (msg.get_attr("RTA_DST"), msg["dst_len"]))
-        gw = msg.get_attr("RTA_GATEWAY")
-        out[dst] = (ipaddress.ip_address(u"%s" % gw) if gw else None, msg["proto"])
-    return out
+def read_routes(nl):
+    """{dst network: (gateway or None, protocol)} of the IPv4 main table (non-default routes; the host model's
+    _hostmodel.main_routes)."""
+    return dict((dst, (r.gateway, r.proto)) for dst, r in main_routes(nl, socket.AF_INET).items())
 
 
 def op_route(sock, verb, net, via):
@@ -155,7 +146,7 @@ def plan(nl, spec, driver=None):
     present = spec["state"] == "present"
     host = nl.read(None)
     sock = nl.sock(None)
-    current = read_routes(sock)
+    current = read_routes(nl)
     connected = [i for name in host.links for i in host.addresses(name) if i.version == 4]
     p = Plan()
     for i, (net, via) in enumerate(wanted):

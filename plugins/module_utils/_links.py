@@ -17,13 +17,11 @@ from ansible_collections.netplumb.container.plugins.module_utils import _isolati
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._nl import (
-    Link, NsState, brport_linkinfo, link_msg, netnsid_reader, parse_link, veth_linkinfo)
+    Link, NsState, brport_linkinfo, link_msg, parse_link, veth_linkinfo)
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     OWNER_ALIAS, RTPROT_NETPLUMB, SAFETY_DOC, NotOursError, creating, is_ours, marking, ns_inode, pending, unpend)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
-
-NSID_NONE = 4294967295
 
 
 # --- ops: one command line + one netlink call each ------------------------------------------------------
@@ -379,8 +377,10 @@ def validate_pairs(pairs, field="pairs"):
     return pairs
 
 
-class _World:
-    """Current state of the host namespace and of every namespace the batch names, read once."""
+class VethBatchState:
+    """What planning a batch of veth pairs reads and tracks: the current state of the host namespace and of every
+    namespace the batch names (each read once), the host model (read when first needed), and what the plan
+    decided so far (links it deletes, ports it adopts, namespaces and bridges it marks)."""
 
     def __init__(self, nl, p, check_mode):
         self.nl = nl
@@ -420,19 +420,11 @@ class _World:
         return self.ns[ns]
 
     def nsid_map(self):
-        """nsid (as seen from the host namespace) -> namespace name, for every named namespace."""
+        """nsid (as seen from the host namespace) -> namespace name, for every named namespace (the host
+        model's map, _preflight.named_nsids)."""
         if self._nsid is None:
-            self._nsid = self.nl.memo(("nsid_map",), self._read_nsids)
+            self._nsid = _preflight.named_nsids(self.nl)()
         return self._nsid
-
-    def _read_nsids(self):
-        out = {}
-        netnsid = netnsid_reader(self.nl)
-        for name in self.nl.ns_list():
-            nsid = self.nl.with_ns_fd(name, netnsid)
-            if nsid is not None and nsid != NSID_NONE:
-                out[nsid] = name
-        return out
 
     def check_bridge(self, bridge):
         lk = self.host.link(bridge)
@@ -508,7 +500,7 @@ def plan_pairs(nl, pairs, check_mode, prune=False, prune_bridges=(), field="pair
     removed_bridges: bridges an earlier call of the same run deletes (check mode): their ports are seen detached.
     orphans: see _plan_prune."""
     p = Plan()
-    world = _World(nl, p, check_mode)
+    world = VethBatchState(nl, p, check_mode)
     world.marked_bridges = set(marked_bridges)
     world.removed_bridges = set(removed_bridges)
     world.adopting = set(x["name"] for x in pairs if x.get("adopt") and x["state"] == "present")
@@ -604,41 +596,64 @@ def _where(world, cur_ns, pl):
 
 
 def _plan_pair(world, p, pair, f=""):
-    nl = world.nl
+    """One item of the batch: refuse what is not ours, then delete it (absent), or (re)create or move the pair
+    and bring each end to what the item says. Returns the names of the links of this namespace it touches."""
     name, peer, peer_ns = pair["name"], pair["peer"], pair.get("peer_netns")
-    adopt = bool(pair.get("adopt"))
     h = _detached(world, world.host.link(name))
     if h is not None and h.kind != "veth":
         raise StateError("name=%s is held by a link of kind %s, not a veth; refusing to touch it" % (
             name, h.kind or "unknown"))
     cur_ns, pl = _locate_peer(world, h) if h is not None else (None, None)
     touched = [name] + ([pl.name] if pl is not None and cur_ns is None else []) + ([peer] if peer_ns is None else [])
+    _refuse_unowned(world, pair, h, cur_ns, pl, f)
+    p.before[name] = _pair_view(world, pair, h, cur_ns, pl)
+    if pair["state"] == "absent":
+        _plan_pair_absent(world, p, pair, h, f)
+        return touched
+    world.check_ns(p, f + "peer_netns", peer_ns, bool(pair.get("adopt")))
+    target = world.state(peer_ns)
+    created, moved = _plan_pair_link(world, p, pair, h, cur_ns, pl, target, f)
+    h_cur, p_cur = _pair_ends_now(world, pair, h, pl, target, created, moved)
+    hairpin, isolated = _plan_host_end(world, p, pair, h, h_cur, created, f)
+    gw = _plan_peer_end(world.nl, p, pair, p_cur, created or moved)
+    after = _pair_after(pair, h_cur, p_cur, hairpin, gw)
+    _isolation.note_after(after, isolated)
+    p.after[name] = after
+    return touched
+
+
+def _refuse_unowned(world, pair, h, cur_ns, pl, f):
+    """An existing host end: an uplink is never deleted nor taken over; one not ours (nor pending) needs adopt."""
+    name, adopt = pair["name"], bool(pair.get("adopt"))
     if h is not None and pair["state"] == "absent" and (is_ours(h) or adopt):   # unmarked: refused as not ours
         _preflight.check_uplink(f + "name", name, world.facts(), "deleted")
     elif h is not None and not is_ours(h) and adopt:
         _preflight.check_uplink(f + "name", name, world.facts(), "taken over (adopt=true)")
-    if h is not None and not is_ours(h) and not adopt and not pending(nl, None, h):
+    if h is not None and not is_ours(h) and not adopt and not pending(world.nl, None, h):
         raise NotOursError(f + "name", name, "veth", detail=_where(world, cur_ns, pl))
-    p.before[name] = _pair_view(world, pair, h, cur_ns, pl)
 
-    if pair["state"] == "absent":
-        if h is not None:
-            p.add(op_link_del(nl, None, name))
-        elif peer_ns is None or nl.ns_exists(peer_ns):
-            other = world.state(peer_ns).link(peer)
-            if other is not None and other.kind == "veth" and (peer_ns, peer) not in world.gone:
-                # a veth named like the peer whose twin is not NAME: ours only inside a namespace of ours (or,
-                # in this namespace, by its own mark)
-                if peer_ns is None and not is_ours(other) and not adopt:
-                    raise NotOursError(f + "peer", peer, "veth", detail="its twin is not %s" % name)
-                world.check_ns(p, f + "peer_netns", peer_ns, adopt)
-                p.add(op_link_del(nl, peer_ns, peer))
-        p.after[name] = dict(state="absent")
-        return touched
 
-    world.check_ns(p, f + "peer_netns", peer_ns, adopt)
-    target = world.state(peer_ns)
-    created = moved = False
+def _plan_pair_absent(world, p, pair, h, f):
+    """state=absent: the host end goes (its twin with it); without one, a veth named like the peer of ours."""
+    nl, name, peer, peer_ns = world.nl, pair["name"], pair["peer"], pair.get("peer_netns")
+    if h is not None:
+        p.add(op_link_del(nl, None, name))
+    elif peer_ns is None or nl.ns_exists(peer_ns):
+        other = world.state(peer_ns).link(peer)
+        if other is not None and other.kind == "veth" and (peer_ns, peer) not in world.gone:
+            # a veth named like the peer whose twin is not NAME: ours only inside a namespace of ours (or,
+            # in this namespace, by its own mark)
+            if peer_ns is None and not is_ours(other) and not pair.get("adopt"):
+                raise NotOursError(f + "peer", peer, "veth", detail="its twin is not %s" % name)
+            world.check_ns(p, f + "peer_netns", peer_ns, bool(pair.get("adopt")))
+            p.add(op_link_del(nl, peer_ns, peer))
+    p.after[name] = dict(state="absent")
+
+
+def _plan_pair_link(world, p, pair, h, cur_ns, pl, target, f):
+    """The pair itself: created when missing, rebuilt when its peer is unreachable or misnamed, the peer moved
+    when it is in another namespace. Returns (created, moved)."""
+    nl, name, peer, peer_ns = world.nl, pair["name"], pair["peer"], pair.get("peer_netns")
     # a new host end is created as a port of its bridge, and up unless its port is to be isolated first (an
     # isolated port never forwards before isolation is on)
     new_master, new_up = pair.get("bridge"), not pair.get("isolated")
@@ -647,8 +662,8 @@ def _plan_pair(world, p, pair, f=""):
     if h is None:
         _check_peer_name_free(world, target, peer, peer_ns, None)
         p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu"), new_master, new_up))
-        created = True
-    elif pl is None or cur_ns is False or pl.name != peer:
+        return True, False
+    if pl is None or cur_ns is False or pl.name != peer:
         # the other end is in a namespace we cannot name, or carries another name: rebuild the pair
         why = "its peer carries another name (%s)" % pl.name if pl is not None and cur_ns is not False \
             else "its peer is in a namespace that has no name under %s" % nl.run_dir
@@ -656,28 +671,39 @@ def _plan_pair(world, p, pair, f=""):
         _check_peer_name_free(world, target, peer, peer_ns, None)
         p.add(op_link_del(nl, None, name))
         p.add(op_veth_add(nl, name, peer, peer_ns, pair.get("mtu"), new_master, new_up))
-        created = True
-    elif cur_ns != peer_ns:
+        return True, False
+    if cur_ns != peer_ns:
         _check_peer_name_free(world, target, peer, peer_ns, pl)
         p.add(op_move(nl, cur_ns, peer, peer_ns))
-        moved = True
+        return False, True
+    return False, False
+
+
+def _pair_ends_now(world, pair, h, pl, target, created, moved):
+    """(host end, peer end) as the plan's actions so far leave them: mtu, master, up, alias, addresses,
+    hairpin; the peer's default gateways and their protocols."""
     if created:
-        h_cur = dict(mtu=pair.get("mtu") or 1500, master=new_master, up=new_up, alias=None, addresses=[],
-                     hairpin=False if new_master else None)     # a new bridge port starts with hairpin off
+        new_master = pair.get("bridge")
+        h_cur = dict(mtu=pair.get("mtu") or 1500, master=new_master, up=not pair.get("isolated"), alias=None,
+                     addresses=[], hairpin=False if new_master else None)     # a new bridge port: hairpin off
         p_cur = dict(mtu=pair.get("mtu") or 1500, up=False, addresses=[])
     else:
         h_cur = dict(mtu=h.mtu, master=world.host.name_of(h.master) if h.master else None, up=h.up,
-                     alias=h.alias, addresses=world.host.addresses(name), hairpin=h.hairpin)
+                     alias=h.alias, addresses=world.host.addresses(pair["name"]), hairpin=h.hairpin)
         if moved:  # a link moved to another namespace arrives down and without addresses
             p_cur = dict(mtu=pl.mtu, up=False, addresses=[])
         else:
             p_cur = dict(mtu=pl.mtu, up=pl.up, addresses=target.addrs.get(pl.index, []))
-    p_cur["gateway"] = target.routes if peer_ns is not None else {}
-    p_cur["proto"] = target.route_protos if peer_ns is not None else {}
-    fresh_peer = created or moved
+    named = pair.get("peer_netns") is not None
+    p_cur["gateway"] = target.routes if named else {}
+    p_cur["proto"] = target.route_protos if named else {}
+    return h_cur, p_cur
 
-    # host end
-    mtu = pair.get("mtu")
+
+def _plan_host_end(world, p, pair, h, h_cur, created, f):
+    """mtu, bridge port (hairpin, isolation), our mark, addresses and up of the host end. Returns (hairpin,
+    isolated) as they end up."""
+    nl, name, mtu = world.nl, pair["name"], pair.get("mtu")
     if mtu is not None and h_cur["mtu"] != mtu:
         p.add(op_mtu(nl, None, name, mtu))
     hairpin = h_cur["hairpin"]
@@ -696,7 +722,12 @@ def _plan_pair(world, p, pair, f=""):
         _plan_addresses(p, nl, None, name, h_cur["addresses"], pair["addresses"])
     if not h_cur["up"]:
         p.add(op_up(nl, None, name))
-    # peer end
+    return hairpin, isolated
+
+
+def _plan_peer_end(nl, p, pair, p_cur, fresh_peer):
+    """mtu, addresses, up and default route of the peer end. Returns the wanted gateway (or None)."""
+    peer, peer_ns, mtu = pair["peer"], pair.get("peer_netns"), pair.get("mtu")
     if mtu is not None and p_cur["mtu"] != mtu:
         p.add(op_mtu(nl, peer_ns, peer, mtu))
     addr_changed = False
@@ -711,8 +742,13 @@ def _plan_pair(world, p, pair, f=""):
         # ours carries our protocol number (one without it is replaced once, to set the mark)
         if current_gw != gw or fresh_peer or addr_changed or p_cur["proto"].get(gw.version) != RTPROT_NETPLUMB:
             p.add(op_default_route(nl, peer_ns, gw))
+    return gw
 
-    after = dict(state="present", peer=peer, peer_netns=peer_ns, alias=OWNER_ALIAS,
+
+def _pair_after(pair, h_cur, p_cur, hairpin, gw):
+    """The pair's view once the plan ran (the result's ``after``)."""
+    mtu, peer_ns = pair.get("mtu"), pair.get("peer_netns")
+    after = dict(state="present", peer=pair["peer"], peer_netns=peer_ns, alias=OWNER_ALIAS,
                  bridge=pair.get("bridge") or h_cur["master"], hairpin=hairpin, mtu=mtu or h_cur["mtu"], up=True,
                  addresses=_sorted(pair["addresses"] if pair.get("addresses") is not None else h_cur["addresses"]),
                  peer_up=True, peer_mtu=mtu or p_cur["mtu"],
@@ -724,9 +760,7 @@ def _plan_pair(world, p, pair, f=""):
         else:
             gws = sorted(str(g) for g in p_cur["gateway"].values())
             after["peer_gateway"] = gws[0] if len(gws) == 1 else (gws or None)
-    _isolation.note_after(after, isolated)
-    p.after[name] = after
-    return touched
+    return after
 
 
 def _check_peer_name_free(world, target, peer, peer_ns, ours):

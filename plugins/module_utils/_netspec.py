@@ -7,7 +7,7 @@
 One parser, pure Python, O(K) in the number of containers and published ports, used on the controller by the
 filter netplumb.container.container_network_plan (the role's plan, all errors at once, no module invocation)
 and on the managed host by the module netplumb.container.container_network. Every rule it applies comes from
-the module_utils the five modules validate with (_validate, _fwnet.port_range / overlaps / PortIndex), so the
+the module_utils the five modules validate with (_validate, _portmap.port_range / overlaps / PortIndex), so the
 role and the modules cannot disagree. Every error names its field path, e.g.
 ``container_networks[0].containers[3].publish[1]='70000:80': ports are 1-65535``.
 
@@ -28,7 +28,7 @@ __metaclass__ = type
 import hashlib
 import ipaddress
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
+from ansible_collections.netplumb.container.plugins.module_utils import _portmap
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import parse_fwmark
 from ansible_collections.netplumb.container.plugins.module_utils import _ranges
 from ansible_collections.netplumb.container.plugins.module_utils import _schema
@@ -67,12 +67,12 @@ def parse_publish(field, text):
     parts = spec.split(":")
     if len(parts) not in (2, 3) or "/" in proto:
         raise ValidationError(field, text, "is not " + PUBLISH_FORM)
-    if proto not in _fwnet.PROTOCOLS:
-        raise ValidationError(field, text, "protocol %s is not one of %s" % (proto, ", ".join(_fwnet.PROTOCOLS)))
+    if proto not in _portmap.PROTOCOLS:
+        raise ValidationError(field, text, "protocol %s is not one of %s" % (proto, ", ".join(_portmap.PROTOCOLS)))
     try:
-        host_ip = _fwnet.ipv4("host_ip", parts[0]) if len(parts) == 3 else None
-        host = _fwnet.port_range("host_port", parts[-2])
-        cont = _fwnet.port_range("container_port", parts[-1])
+        host_ip = _portmap.ipv4("host_ip", parts[0]) if len(parts) == 3 else None
+        host = _portmap.port_range("host_port", parts[-2])
+        cont = _portmap.port_range("container_port", parts[-1])
     except ValidationError as exc:     # the same rules as port_publish, reported on the whole string
         raise ValidationError(field, text, "%s %s: %s" % (exc.field, exc.value, exc.reason))
     if host[1] - host[0] != cont[1] - cont[0]:
@@ -81,7 +81,7 @@ def parse_publish(field, text):
                 container_port=cont[0] if cont[0] == cont[1] else parts[-1])
     if host_ip is not None:
         item["host_ip"] = str(host_ip)
-    return item, _fwnet.Mapping(proto, host_ip, host, None, cont, None)
+    return item, _portmap.Mapping(proto, host_ip, host, None, cont, None)
 
 
 class _Parser:
@@ -97,7 +97,7 @@ class _Parser:
         self.veth_fields = {}   # host veth -> field path (present networks' containers)
         self.live_bridges = {}  # bridge -> network name (present networks)
         self.addresses = {}     # address -> container name
-        self.ports = _fwnet.PortIndex()
+        self.ports = _portmap.PortIndex()
 
     def check(self, fn, *args):
         """fn(*args), its ValidationError collected; returns (ok, value)."""
@@ -147,7 +147,7 @@ class _Parser:
             gw = net.get("gateway")
             gateway = subnet.network_address + 1 if gw is None else None
             if gw is not None:
-                ok, gateway = self.check(_fwnet.ipv4, pre + ".gateway", gw)
+                ok, gateway = self.check(_portmap.ipv4, pre + ".gateway", gw)
             if gateway is not None and not self.usable(pre + ".gateway", gateway, subnet):
                 gateway = None
         flags = dict((flag, net[flag]) for flag, dummy in FLAGS)
@@ -180,7 +180,7 @@ class _Parser:
         if net.prefixlen > 30:
             self.error(pre + ".subnet", value, "leaves no room for a gateway and containers (/30 at most)")
             return None
-        if net.overlaps(_fwnet.LOOPBACK) or net.prefixlen == 0:
+        if net.overlaps(_portmap.LOOPBACK) or net.prefixlen == 0:
             self.error(pre + ".subnet", value, "cannot be a loopback or default network")
             return None
         if live:    # (a network made before the range was refused can still be removed)
@@ -223,7 +223,7 @@ class _Parser:
                            % (veth, self.veths[veth]))
             self.veths.setdefault(veth, cname)
         addr = cont.get("address")
-        ok, ip = self.check(_fwnet.ipv4, cpre + ".address", addr)
+        ok, ip = self.check(_portmap.ipv4, cpre + ".address", addr)
         if ok and subnet is not None:
             if not self.usable(cpre + ".address", ip, subnet):
                 ok = False

@@ -517,6 +517,24 @@ def state_of(ns, links, addrs, routes):
     return NsState(ns, lks, by_index, gws, protos)
 
 
+def _answers(data, seq):
+    """(type, flags, payload) of each message of a received buffer that answers request seq (a late answer to an
+    earlier request that raised is skipped)."""
+    offset = 0
+    while offset + _NLMSGHDR.size <= len(data):
+        length, rtype, flags, rseq, dummy = _NLMSGHDR.unpack_from(data, offset)
+        if length < _NLMSGHDR.size:
+            break
+        if rseq == seq:
+            yield rtype, flags, data[offset + _NLMSGHDR.size:offset + length]
+        offset += (length + 3) & ~3
+
+
+def _error_code(payload):
+    """The errno of an NLMSG_ERROR (0: an ack)."""
+    return -struct.unpack_from("=i", payload)[0]
+
+
 class Writer:
     """A plain NETLINK_ROUTE socket of one namespace for writes and index lookups: each request one send and
     one ack (or the kernel's reply), matched by sequence number. One descriptor, nothing else."""
@@ -535,26 +553,21 @@ class Writer:
     def close(self):
         self.sock.close()
 
+    def _send(self, mtype, body, flags):
+        """Send one request; return its sequence number."""
+        self.seq += 1
+        self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), mtype, flags | NLM_F_REQUEST, self.seq, 0) + body)
+        self.sent += 1
+        return self.seq
+
     def request(self, mtype, body, flags=NLM_F_ACK):
         """Send one request; return the payload of the kernel's reply (a GET), or None for an ack. A negative
         ack raises NetlinkError with the errno as its code."""
-        self.seq += 1
-        seq = self.seq
-        self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), mtype, flags | NLM_F_REQUEST, seq, 0) + body)
-        self.sent += 1
+        seq = self._send(mtype, body, flags)
         while True:
-            data = self.sock.recv(65536)
-            offset = 0
-            while offset + _NLMSGHDR.size <= len(data):
-                length, rtype, dummy, rseq, dummy2 = _NLMSGHDR.unpack_from(data, offset)
-                if length < _NLMSGHDR.size:
-                    break
-                payload = data[offset + _NLMSGHDR.size:offset + length]
-                offset += (length + 3) & ~3
-                if rseq != seq:
-                    continue    # a late answer to an earlier request that raised
+            for rtype, dummy, payload in _answers(self.sock.recv(65536), seq):
                 if rtype == NLMSG_ERROR:
-                    code = -struct.unpack_from("=i", payload)[0]
+                    code = _error_code(payload)
                     if code:
                         raise netlink_error(code)
                     return None
@@ -564,32 +577,20 @@ class Writer:
         """The payloads of a dump's messages (bytes, netlink header stripped), taken again when the kernel flags
         it interrupted (see dump() below)."""
         for dummy in range(DUMP_TRIES):
-            self.seq += 1
-            seq = self.seq
-            self.sock.send(_NLMSGHDR.pack(_NLMSGHDR.size + len(body), mtype, NLM_F_REQUEST | NLM_F_DUMP, seq, 0)
-                           + body)
-            self.sent += 1
+            seq = self._send(mtype, body, NLM_F_DUMP)
             out, interrupted, done = [], False, False
             while not done:
                 data, dummy2, mflags, dummy3 = self.sock.recvmsg(65536)
                 if mflags & socket.MSG_TRUNC:
                     raise StateError("a netlink dump message did not fit in 64 KiB")
-                offset = 0
-                while offset + _NLMSGHDR.size <= len(data):
-                    length, rtype, flags, rseq, dummy4 = _NLMSGHDR.unpack_from(data, offset)
-                    if length < _NLMSGHDR.size:
-                        break
-                    payload = data[offset + _NLMSGHDR.size:offset + length]
-                    offset += (length + 3) & ~3
-                    if rseq != seq:
-                        continue
+                for rtype, flags, payload in _answers(data, seq):
                     if flags & NLM_F_DUMP_INTR:
                         interrupted = True
                     if rtype == NLMSG_DONE:
                         done = True
                         break
                     if rtype == NLMSG_ERROR:
-                        code = -struct.unpack_from("=i", payload)[0]
+                        code = _error_code(payload)
                         if code:
                             raise netlink_error(code)
                         done = True
@@ -718,18 +719,7 @@ class Netlink:
                 self._socks.pop(old).close()
             except Exception:
                 pass
-        if ns is None:
-            sock = IPRoute()
-        else:
-            fd = self._open_ns(ns)
-            try:
-                setns(fd)
-                try:
-                    sock = IPRoute()
-                finally:
-                    setns(self._home)
-            finally:
-                os.close(fd)
+        sock = self._made_in(ns, IPRoute)
         self._socks[ns] = sock
         return sock
 
@@ -742,20 +732,23 @@ class Netlink:
         while len(self._writers) - (None in self._writers) >= MAX_NS_WRITERS:
             old = next(k for k in self._writers if k is not None)
             self._writers.pop(old).close()
-        if ns is None:
-            w = Writer()
-        else:
-            fd = self._open_ns(ns)
-            try:
-                setns(fd)
-                try:
-                    w = Writer()
-                finally:
-                    setns(self._home)
-            finally:
-                os.close(fd)
+        w = self._made_in(ns, Writer)
         self._writers[ns] = w
         return w
+
+    def _made_in(self, ns, make):
+        """make(), called inside namespace ns (None: ours): a socket it opens belongs to that namespace for good."""
+        if ns is None:
+            return make()
+        fd = self._open_ns(ns)
+        try:
+            setns(fd)
+            try:
+                return make()
+            finally:
+                setns(self._home)
+        finally:
+            os.close(fd)
 
     def _open_ns(self, ns):
         path = self.ns_path(ns)

@@ -34,25 +34,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import ipaddress
-import socket
-import struct
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
+from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import host_routes, read_nexthops
 from ansible_collections.netplumb.container.plugins.module_utils._nl import dump, netnsid_reader
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB
 
 RTPROT_BIRD = 12            # the routes BIRD installs (bgp_speaker's: with the metric below, _bgp.LEARNED_METRIC)
 LEARNED_METRIC = 151
 
-RT_TABLE_LOCAL = 255
 LOOPBACK4 = ipaddress.ip_network(u"127.0.0.0/8")
-# route types that say where a destination goes (RTN_*); local, broadcast, anycast and multicast live in the
-# local table and are the host's own addresses, read as addresses
-ROUTE_TYPES = {1: "unicast", 6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw"}
-RTM_NEWROUTE = 24
-RTM_NEWNEXTHOP = 104
-RTM_GETNEXTHOP = 106
-RTA_NH_ID = 30
 NSID_NONE = 4294967295
 
 
@@ -64,146 +55,6 @@ class HostSafetyError(StateError):
         self.value = value
         super(HostSafetyError, self).__init__("%s=%s: %s; refusing before any change (host safety, see "
                                               "docs/safety.md)" % (field, value, reason))
-
-
-class Route:
-    __slots__ = ("dst", "dev", "gateway", "proto", "table", "type", "nhid", "metric")
-
-    def __init__(self, dst, dev, gateway, proto, table, rtype="unicast", nhid=None, metric=None):
-        self.metric = metric
-        self.dst = dst
-        self.dev = dev
-        self.gateway = gateway
-        self.proto = proto
-        self.table = table
-        self.type = rtype
-        self.nhid = nhid
-
-    def text(self):
-        out = "default" if self.dst.prefixlen == 0 else str(self.dst)
-        if self.type != "unicast":
-            out = "%s %s" % (self.type, out)
-        if self.nhid is not None:
-            out += " nhid %d" % self.nhid
-        if self.gateway is not None:
-            out += " via %s" % self.gateway
-        if self.dev:
-            out += " dev %s" % self.dev
-        if self.table not in (None, 254):
-            out += " table %s" % self.table
-        return out
-
-    def describe(self):
-        """'route 10.0.0.0/8 via 192.0.2.1 dev eth0', 'blackhole route 10.99.0.0/16'."""
-        if self.type == "unicast":
-            return "route " + self.text()
-        return "%s route %s" % (self.type, self.text()[len(self.type) + 1:])
-
-
-class Nexthop:
-    """A nexthop object (`ip nexthop`): a gateway and/or a device, a group of other nexthops, or blackhole."""
-
-    __slots__ = ("id", "oif", "gateway", "group", "blackhole")
-
-    def __init__(self, nhid, oif=None, gateway=None, group=(), blackhole=False):
-        self.id = nhid
-        self.oif = oif
-        self.gateway = gateway
-        self.group = list(group)
-        self.blackhole = blackhole
-
-
-def _nh_classes():
-    """pyroute2 message classes for nexthop objects and for routes naming one (RTA_NH_ID): pyroute2 0.7 and
-    0.9 know neither, so both are declared here on pyroute2's own message base (built on first use)."""
-    global _NH_CLASSES
-    if _NH_CLASSES is None:
-        from pyroute2.netlink import nlmsg
-        from pyroute2.netlink.rtnl.rtmsg import rtmsg
-
-        class nhmsg(nlmsg):
-            fields = (("family", "B"), ("scope", "B"), ("protocol", "B"), ("resvd", "B"), ("flags", "I"))
-            nla_map = (("NHA_UNSPEC", "none"), ("NHA_ID", "uint32"), ("NHA_GROUP", "cdata"),
-                       ("NHA_GROUP_TYPE", "uint16"), ("NHA_BLACKHOLE", "flag"), ("NHA_OIF", "uint32"),
-                       ("NHA_GATEWAY", "cdata"))
-
-        class rtmsg_nh(rtmsg):
-            nla_map = rtmsg.nla_map + tuple(("RTA_UNKNOWN%d" % i, "hex")
-                                            for i in range(len(rtmsg.nla_map), RTA_NH_ID)) + (("RTA_NH_ID", "uint32"),)
-            # pyroute2 compiles an nla_map once per class and keeps it on the class: this one has its own
-            _nlmsg_base__compiled_nla = False
-            _nlmsg_base__t_nla_map = None
-            _nlmsg_base__r_nla_map = None
-
-        _NH_CLASSES = (nhmsg, rtmsg_nh)
-    return _NH_CLASSES
-
-
-_NH_CLASSES = None
-
-
-def _request(sock, msg, msg_type, flags):
-    core = getattr(sock, "asyncore", None)     # pyroute2 0.9: the sync API wraps an async core
-    if core is not None and hasattr(sock, "_generate_with_cleanup"):
-        return list(sock._generate_with_cleanup(core.nlm_request, msg, msg_type, flags, None, None, None))
-    return list(sock.nlm_request(msg, msg_type=msg_type, msg_flags=flags))
-
-
-def _addr_of(raw):
-    if isinstance(raw, (bytes, bytearray)) and len(raw) in (4, 16):
-        return ipaddress.ip_address(bytes(raw))
-    if isinstance(raw, str):
-        return ipaddress.ip_address(u"%s" % raw.split("%")[0])
-    return None
-
-
-def read_nexthops(sock):
-    """{id: Nexthop} of the namespace of sock (RTM_GETNEXTHOP dump); {} when the kernel has none."""
-    marshal = getattr(sock, "marshal", None)
-    if marshal is None:     # a recorded host (unit tests)
-        return {}
-    from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST
-    nhmsg = _nh_classes()[0]
-    old = marshal.msg_map.get(RTM_NEWNEXTHOP)
-    marshal.msg_map[RTM_NEWNEXTHOP] = nhmsg
-    try:
-        msg = nhmsg()
-        msg["family"] = 0
-        try:
-            msgs = dump(_request, sock, msg, RTM_GETNEXTHOP, NLM_F_REQUEST | NLM_F_DUMP)
-        except Exception as exc:  # a kernel without nexthop objects (before 5.3) answers EINVAL/EOPNOTSUPP
-            if getattr(exc, "code", None) in (22, 95):
-                return {}
-            raise
-    finally:
-        if old is None:
-            marshal.msg_map.pop(RTM_NEWNEXTHOP, None)
-        else:
-            marshal.msg_map[RTM_NEWNEXTHOP] = old
-    out = {}
-    for m in msgs:
-        nhid = m.get_attr("NHA_ID")
-        if nhid is None:
-            continue
-        group = []
-        raw = m.get_attr("NHA_GROUP")
-        if isinstance(raw, (bytes, bytearray)):
-            group = [struct.unpack_from("=I", raw, i)[0] for i in range(0, len(raw) - len(raw) % 8, 8)]
-        out[nhid] = Nexthop(nhid, m.get_attr("NHA_OIF"), _addr_of(m.get_attr("NHA_GATEWAY")), group,
-                            bool(m.get_attr("NHA_BLACKHOLE")))
-    return out
-
-
-def _nh_hops(nexthops, nhid, depth=0):
-    """[(oif, gateway)] that nexthop nhid leads to (a group: its members'); [] for a blackhole or unknown."""
-    nh = nexthops.get(nhid)
-    if nh is None or depth > 4:
-        return []
-    if nh.group:
-        return [hop for member in nh.group for hop in _nh_hops(nexthops, member, depth + 1)]
-    if nh.blackhole or (nh.oif is None and nh.gateway is None):
-        return []
-    return [(nh.oif, nh.gateway)]
 
 
 class HostFacts:
@@ -314,7 +165,8 @@ def read_host(nl, state=None, ignore=()):
     return _read_host(nl, state, ignore)
 
 
-def _named_nsids(nl):
+def named_nsids(nl):
+    """A callable -> {nsid: namespace name} of every named namespace (read once per nl.frozen() block)."""
     def read():
         out = {}
         netnsid = netnsid_reader(nl)
@@ -330,17 +182,12 @@ def _named_nsids(nl):
 
 
 def _read_host(nl, state, ignore):
-    sock = nl.sock(None)
     state = state or nl.read(None)
     addrs = []
-    if hasattr(nl, "writer"):   # addresses and routes parsed by _nl (only what is read here is decoded)
-        writer = nl.writer(None)
-        addr_msgs, route_msgs = writer.addresses(), writer.routes
-    else:   # a Netlink without a Writer (the render filter's empty host, unit tests' fakes): pyroute2's dumps
-        addr_msgs = dump(sock.get_addr)
-
-        def route_msgs(family):
-            return dump(sock.get_routes, family=family)
+    if hasattr(nl, "writer"):   # addresses parsed by _nl (only what is read here is decoded)
+        addr_msgs = nl.writer(None).addresses()
+    else:   # a Netlink without a Writer (the render filter's empty host, unit tests' fakes): pyroute2's dump
+        addr_msgs = dump(nl.sock(None).get_addr)
     for msg in addr_msgs:
         ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         if ip is None:
@@ -350,44 +197,12 @@ def _read_host(nl, state, ignore):
         except ValueError:
             continue
         addrs.append((state.name_of(msg["index"]) or "if%d" % msg["index"], iface))
-    nexthops = read_nexthops(sock)
-    routes = []
-    for family in (socket.AF_INET, socket.AF_INET6):
-        for msg in route_msgs(family):
-            table = msg.get_attr("RTA_TABLE") or msg["table"]
-            rtype = ROUTE_TYPES.get(msg["type"])
-            if table == RT_TABLE_LOCAL or rtype is None:
-                continue
-            routes.extend(route_records(msg, family, table, rtype, nexthops, state.name_of))
+    nexthops = read_nexthops(nl.sock(None))
+    routes = host_routes(nl, state.name_of, nexthops)
     if ignore:
         addrs = [(n, i) for n, i in addrs if n not in ignore]
         routes = [r for r in routes if r.dev not in ignore]
-    return HostFacts(state, addrs, routes, nexthops, _named_nsids(nl))
-
-
-def route_records(msg, family, table, rtype, nexthops, name_of):
-    """[Route] of one route message, one per hop: its own gateway/device, its multipath hops, or those of the
-    nexthop object it names (RTA_NH_ID; with nexthop_compat_mode=0 the message has nothing else)."""
-    dst = msg.get_attr("RTA_DST")
-    zero = "0.0.0.0" if family == socket.AF_INET else "::"
-    try:
-        net = ipaddress.ip_network(u"%s/%d" % (dst or zero, msg["dst_len"]), strict=False)
-    except ValueError:
-        return []
-    nhid = msg.get_attr("RTA_NH_ID")
-    hops = []
-    if msg.get_attr("RTA_OIF") or msg.get_attr("RTA_GATEWAY"):
-        hops = [(msg.get_attr("RTA_OIF"), _addr_of(msg.get_attr("RTA_GATEWAY")))]
-    multipath = msg.get_attr("RTA_MULTIPATH")
-    if multipath:
-        hops = [(hop.get("oif"), _addr_of(hop.get_attr("RTA_GATEWAY"))) for hop in multipath]
-    if not hops and nhid is not None:
-        hops = _nh_hops(nexthops, nhid)
-    if not hops:
-        hops = [(None, None)]
-    metric = msg.get_attr("RTA_PRIORITY")
-    return [Route(net, name_of(oif) if oif else None, gw, msg["proto"], table, rtype, nhid, metric)
-            for oif, gw in hops]
+    return HostFacts(state, addrs, routes, nexthops, named_nsids(nl))
 
 
 def is_ours(route):

@@ -144,3 +144,26 @@ def unique(field, items, key):
         if k in seen:
             raise ValidationError(field, k, "appears twice in one batch (items %d and %d)" % (seen[k], i))
         seen[k] = i
+
+
+def ipv4_subnet(field, value, longest=32):
+    """An IPv4 subnet in CIDR form, host bits zero, not the default route, at most /``longest``."""
+    try:
+        net = ipaddress.ip_network(_text(value), strict=True)
+    except ValueError as exc:
+        raise ValidationError(field, value, "not a subnet in CIDR form (%s)" % exc)
+    if net.version != 4 or net.prefixlen == 0 or net.prefixlen > longest:
+        raise ValidationError(field, value, "an IPv4 subnet (not a default route)" if longest == 32 else
+                              "an IPv4 subnet between /1 and /%d" % longest)
+    return net
+
+
+def ipv4_unicast(field, value, why=""):
+    """A unicast IPv4 address (not multicast, unspecified or loopback); ``why`` follows the error's reason."""
+    try:
+        addr = ipaddress.ip_address(_text(value))
+    except ValueError as exc:
+        raise ValidationError(field, value, "not an IP address (%s)" % exc)
+    if addr.version != 4 or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
+        raise ValidationError(field, value, "a unicast IPv4 address" + (" (%s)" % why if why else ""))
+    return addr

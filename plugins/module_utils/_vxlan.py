@@ -32,6 +32,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall impor
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import InputAllowance
 from ansible_collections.netplumb.container.plugins.module_utils._links import (
     _creating, op_alias, op_link_del, op_link_set, op_mtu, op_up)
+from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import main_routes
 from ansible_collections.netplumb.container.plugins.module_utils._nl import attr_map, dump
 from ansible_collections.netplumb.container.plugins.module_utils._owner import (
     RTPROT_NETPLUMB, NotOursError, is_ours, pending)
@@ -68,26 +69,6 @@ def vtep_mac(subnet):
 
 
 # --- validation: all input, before anything is read -------------------------------------------------------
-def _v4_net(field, value):
-    try:
-        net = ipaddress.ip_network(u"%s" % value, strict=True)
-    except ValueError as exc:
-        raise ValidationError(field, value, "not a subnet in CIDR form (%s)" % exc)
-    if net.version != 4 or net.prefixlen == 0 or net.prefixlen > 31:
-        raise ValidationError(field, value, "an IPv4 subnet between /1 and /31")
-    return net
-
-
-def _v4_addr(field, value):
-    try:
-        addr = ipaddress.ip_address(u"%s" % value)
-    except ValueError as exc:
-        raise ValidationError(field, value, "not an IP address (%s)" % exc)
-    if addr.version != 4 or addr.is_multicast or addr.is_unspecified or addr.is_loopback:
-        raise ValidationError(field, value, "a unicast IPv4 address (no multicast: every peer is listed)")
-    return addr
-
-
 def _int(field, value, low, high, what):
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise ValidationError(field, value, "%s %d-%d" % (what, low, high))
@@ -122,12 +103,12 @@ def validate(spec):
         return s
     if spec.get("subnet") is None:
         raise ValidationError("subnet", None, "required with state=present (this host's fleet subnet)")
-    s.subnet = _v4_net("subnet", spec.get("subnet"))
+    s.subnet = v.ipv4_subnet("subnet", spec.get("subnet"), 31)
     if spec.get("local") is None:
         raise ValidationError("local", None, "required with state=present (this host's underlay address)")
-    s.local = _v4_addr("local", spec.get("local"))
+    s.local = v.ipv4_unicast("local", spec.get("local"), "no multicast: every peer is listed")
     if spec.get("cluster_cidr") is not None:
-        s.cluster = _v4_net("cluster_cidr", spec.get("cluster_cidr"))
+        s.cluster = v.ipv4_subnet("cluster_cidr", spec.get("cluster_cidr"), 31)
         if not s.subnet.subnet_of(s.cluster):
             raise ValidationError("subnet", str(s.subnet), "is not inside cluster_cidr %s" % s.cluster)
     seen_sub, seen_addr = {}, {}
@@ -135,8 +116,8 @@ def validate(spec):
         pre = "peers[%d]" % i
         if not isinstance(item, dict) or set(item) - set(["subnet", "address", "name"]):
             raise ValidationError(pre, item, "a mapping with subnet, address (and optionally name)")
-        sub = _v4_net(pre + ".subnet", item.get("subnet"))
-        addr = _v4_addr(pre + ".address", item.get("address"))
+        sub = v.ipv4_subnet(pre + ".subnet", item.get("subnet"), 31)
+        addr = v.ipv4_unicast(pre + ".address", item.get("address"), "no multicast: every peer is listed")
         if sub.overlaps(s.subnet):
             raise ValidationError(pre + ".subnet", str(sub), "overlaps this host's subnet %s" % s.subnet)
         if s.cluster is not None and not sub.subnet_of(s.cluster):
@@ -229,19 +210,11 @@ def read_entries(sock, index):
     return neigh, fdb, addrs
 
 
-def read_routes(sock):
-    """{dst network: (gateway or None, oif, protocol)} of the IPv4 main table (non-default routes)."""
-    out = {}
-    for msg in dump(sock.get_routes, family=socket.AF_INET, table=RT_TABLE_MAIN):
-        attrs = attr_map(msg)
-        if msg["dst_len"] == 0 or attrs.get("RTA_TABLE") not in (None, RT_TABLE_MAIN):
-            continue
-        if msg["type"] != 1:    # unicast only (local, broadcast routes live in table local anyway)
-            continue
-        dst = ipaddress.ip_network(u"%s/%d" % (attrs.get("RTA_DST"), msg["dst_len"]))
-        gw = attrs.get("RTA_GATEWAY")
-        out[dst] = (ipaddress.ip_address(u"%s" % gw) if gw else None, attrs.get("RTA_OIF"), msg["proto"])
-    return out
+def read_routes(nl):
+    """{dst network: (gateway or None, oif, protocol)} of the IPv4 main table's unicast routes (non-default; the
+    host model's _hostmodel.main_routes; local, broadcast routes live in table local anyway)."""
+    return dict((dst, (r.gateway, r.oif, r.proto)) for dst, r in main_routes(nl, socket.AF_INET).items()
+                if r.type == "unicast")
 
 
 def underlay_of(host, local, underlay):
@@ -342,49 +315,19 @@ def plan(nl, spec, driver=None):
     lk = host.link(s.device)
     foreign = lk is not None and not is_ours(lk) and not pending(nl, None, lk)
     if s.state == "absent":
-        # the role runs this on every fleet host in the other modes: a link of that name that is not ours is
-        # simply not our overlay - left alone, said once
-        p.before = dict(device=_describe(cur) if cur and not foreign else None)
-        if foreign:
-            p.warn("device=%s: a %s of that name exists and is not netplumb's (no netplumb mark): left alone"
-                   % (s.device, lk.kind or "link"))
-        elif lk is not None:
-            p.add(op_link_del(nl, None, s.device))   # its address, routes, neighbours and FDB entries go with it
-        p.after = dict(device=None)
-        if s.firewall:
-            _plan_firewall(p, s, spec, driver, [])
-        return p
+        return _plan_absent(nl, p, s, spec, driver, cur, lk, foreign)
     if lk is not None and lk.kind != "vxlan":
         raise StateError("device=%s: a link of kind %s holds the name, not a vxlan device; refusing to change it"
                          % (s.device, lk.kind))
     if foreign:
         raise NotOursError("device", s.device, lk.kind or "link", adopt_hint=False)
     _check_foreign(vxlans, s)
-    underlay, ulink = underlay_of(host, s.local, s.underlay)
-    if ulink.mtu is None or ulink.mtu - OVERHEAD_V4 < 68:
-        raise StateError("underlay=%s: MTU %s is too small for VXLAN (%d bytes of overhead)"
-                         % (underlay, ulink.mtu, OVERHEAD_V4))
-    mtu = ulink.mtu - OVERHEAD_V4
-    for field, name, declared in s.mtus:
-        if declared > mtu:
-            raise ValidationError(field, declared, "network %s does not fit in the overlay: the underlay %s has MTU "
-                                  "%d, minus %d for VXLAN over IPv4 leaves %d"
-                                  % (name, underlay, ulink.mtu, OVERHEAD_V4, mtu))
+    underlay, ulink, mtu = _overlay_mtu(host, s)
     mac = vtep_mac(s.subnet)
     vtep = vtep_address(s.subnet)
-    routes = read_routes(sock)
+    routes = read_routes(nl)
     wanted = dict((sub, (vtep_address(sub), vtep_mac(sub), addr)) for sub, addr in s.peers)
-    for i, (sub, addr) in enumerate(s.peers):
-        r = routes.get(sub)
-        if r is not None and r[2] != RTPROT_NETPLUMB:
-            raise NotOursError("peers[%d].subnet" % i, str(sub), "route", detail="it exists via %s with protocol "
-                               "%d, not netplumb's %d" % (r[0] or "a device", r[2], RTPROT_NETPLUMB),
-                               adopt_hint=False)
-        for name in host.links:
-            for iface in host.addresses(name):
-                if iface.version == 4 and iface.network.overlaps(sub) and name != s.device:
-                    raise ValidationError("peers[%d].subnet" % i, str(sub), "overlaps %s on %s, an address of this "
-                                          "host: the route would take it away" % (iface, name))
+    _check_peer_routes(host, s, routes)
     recreate = cur is not None and (cur.vni != s.vni or cur.port != s.port or cur.local != s.local
                                     or cur.link != ulink.index or cur.learning or cur.group)
     if cur is not None and not recreate:
@@ -396,6 +339,68 @@ def plan(nl, spec, driver=None):
                               or (s.cluster is not None and n.subnet_of(s.cluster))))
     p.before = dict(device=_describe(cur) if cur else None,
                     peers=_peers_view(neigh, fdb, dict((n, r[0]) for n, r in before_routes.items())))
+    _plan_device(nl, p, s, cur, recreate, underlay, mac, mtu, addrs)
+    want_neigh, want_fdb = _plan_peers(nl, p, s, cur, recreate, wanted, routes, before_routes, neigh, fdb)
+    p.after = dict(device=dict(name=s.device, vni=s.vni, port=s.port, local=str(s.local), underlay=underlay,
+                               mac=mac, mtu=mtu, learning=False),
+                   peers=_peers_view(want_neigh, dict((m, [a]) for m, a in want_fdb.items()),
+                                     dict((n, w[0]) for n, w in wanted.items())))
+    p.extra.update(mtu=mtu, underlay=underlay, underlay_mtu=ulink.mtu, vtep=dict(address=str(vtep), mac=mac))
+    if s.firewall or s.cluster is not None:
+        _plan_firewall(p, s, spec, driver, s.networks)
+    return p
+
+
+def _plan_absent(nl, p, s, spec, driver, cur, lk, foreign):
+    """state=absent: our device goes (its address, routes, neighbours and FDB entries with it). The role runs
+    this on every fleet host in the other modes: a link of that name that is not ours is simply not our
+    overlay - left alone, said once."""
+    p.before = dict(device=_describe(cur) if cur and not foreign else None)
+    if foreign:
+        p.warn("device=%s: a %s of that name exists and is not netplumb's (no netplumb mark): left alone"
+               % (s.device, lk.kind or "link"))
+    elif lk is not None:
+        p.add(op_link_del(nl, None, s.device))
+    p.after = dict(device=None)
+    if s.firewall:
+        _plan_firewall(p, s, spec, driver, [])
+    return p
+
+
+def _overlay_mtu(host, s):
+    """(underlay name, its Link, the overlay's MTU): the underlay's less VXLAN's overhead, which every network
+    declared must fit in."""
+    underlay, ulink = underlay_of(host, s.local, s.underlay)
+    if ulink.mtu is None or ulink.mtu - OVERHEAD_V4 < 68:
+        raise StateError("underlay=%s: MTU %s is too small for VXLAN (%d bytes of overhead)"
+                         % (underlay, ulink.mtu, OVERHEAD_V4))
+    mtu = ulink.mtu - OVERHEAD_V4
+    for field, name, declared in s.mtus:
+        if declared > mtu:
+            raise ValidationError(field, declared, "network %s does not fit in the overlay: the underlay %s has MTU "
+                                  "%d, minus %d for VXLAN over IPv4 leaves %d"
+                                  % (name, underlay, ulink.mtu, OVERHEAD_V4, mtu))
+    return underlay, ulink, mtu
+
+
+def _check_peer_routes(host, s, routes):
+    """A peer's subnet: no route to it that is not ours, no address of this host in it."""
+    for i, (sub, addr) in enumerate(s.peers):
+        r = routes.get(sub)
+        if r is not None and r[2] != RTPROT_NETPLUMB:
+            raise NotOursError("peers[%d].subnet" % i, str(sub), "route", detail="it exists via %s with protocol "
+                               "%d, not netplumb's %d" % (r[0] or "a device", r[2], RTPROT_NETPLUMB),
+                               adopt_hint=False)
+        for name in host.links:
+            for iface in host.addresses(name):
+                if iface.version == 4 and iface.network.overlaps(sub) and name != s.device:
+                    raise ValidationError("peers[%d].subnet" % i, str(sub), "overlaps %s on %s, an address of this "
+                                          "host: the route would take it away" % (iface, name))
+
+
+def _plan_device(nl, p, s, cur, recreate, underlay, mac, mtu, addrs):
+    """The vxlan device: created (re-created when its VNI, port, local address, underlay, learning or group
+    differ), else its mark, MAC and MTU set; up; any address on it removed."""
     if cur is None or recreate:
         if recreate:
             p.add(op_link_del(nl, None, s.device))
@@ -412,7 +417,11 @@ def plan(nl, spec, driver=None):
         p.add(op_up(nl, None, s.device))
     for iface in addrs:     # the device holds no address (see above): one found there is ours to remove
         p.add(op_addr(nl, "del", s.device, iface))
-    # entries of hosts that left first (a new host may reuse a VTEP address or MAC), then the wanted ones
+
+
+def _plan_peers(nl, p, s, cur, recreate, wanted, routes, before_routes, neigh, fdb):
+    """Each peer's FDB entry, neighbour and route through the device: the entries of hosts that left first (a
+    new host may reuse a VTEP address or MAC), then the wanted ones. Returns (wanted neighbours, wanted FDB)."""
     want_neigh = dict((ip, m) for ip, m, a in wanted.values())
     want_fdb = dict((m, a) for ip, m, a in wanted.values())
     for net, (gw, oif, proto) in sorted(before_routes.items(), key=lambda x: _key(x[0])):
@@ -436,14 +445,7 @@ def plan(nl, spec, driver=None):
         ok = (r is not None and not recreate and cur is not None and r[1] == cur.index and r[0] == ip)
         if not ok:
             p.add(op_route(nl, "replace", s.device, sub, ip))
-    p.after = dict(device=dict(name=s.device, vni=s.vni, port=s.port, local=str(s.local), underlay=underlay,
-                               mac=mac, mtu=mtu, learning=False),
-                   peers=_peers_view(want_neigh, dict((m, [a]) for m, a in want_fdb.items()),
-                                     dict((n, w[0]) for n, w in wanted.items())))
-    p.extra.update(mtu=mtu, underlay=underlay, underlay_mtu=ulink.mtu, vtep=dict(address=str(vtep), mac=mac))
-    if s.firewall or s.cluster is not None:
-        _plan_firewall(p, s, spec, driver, s.networks)
-    return p
+    return want_neigh, want_fdb
 
 
 def _plan_firewall(p, s, spec, driver, networks):
@@ -479,7 +481,7 @@ def gather(nl, host):
         return []
     sock = nl.sock(None)
     vxlans = nl.memo(("vxlans",), lambda: read_vxlans(sock))
-    routes = read_routes(sock)
+    routes = read_routes(nl)
     by_index = dict((lk.index, name) for name, lk in host.links.items())
     out = []
     for name in sorted(vxlans):

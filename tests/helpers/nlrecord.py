@@ -146,8 +146,8 @@ def readers(nl, ns_names):
                          "routes": sorted("%s proto %s" % (r.text(), r.proto) for r in hf.routes),
                          "uplinks": hf.uplinks()}
     out["hostgw_routes"] = dict((str(k), [str(v[0]) if v[0] else None, v[1]])
-                                for k, v in sorted(_hostgw.read_routes(nl.sock(None)).items()))
-    out["nsids"] = dict((str(k), v) for k, v in _links._World(nl, None, False).nsid_map().items())
+                                for k, v in sorted(_hostgw.read_routes(nl).items()))
+    out["nsids"] = dict((str(k), v) for k, v in _links.VethBatchState(nl, None, False).nsid_map().items())
     return out
 
 

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _preflight
+from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _hostmodel, _preflight
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError, ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._owner import NotOursError
 
@@ -242,10 +242,10 @@ def _facts(route):
 def test_preflight_counts_learned_routes_as_ours():
     net = ipaddress.ip_network(u"10.244.2.0/24")
     gw = ipaddress.ip_address(u"192.0.2.12")
-    ours = _preflight.Route(net, "up0", gw, _bgp.RTPROT_BIRD, 254, metric=_bgp.LEARNED_METRIC)
+    ours = _hostmodel.Route(net, "up0", gw, _bgp.RTPROT_BIRD, 254, metric=_bgp.LEARNED_METRIC)
     assert _bgp.is_learned(ours.proto, ours.metric) and _preflight.is_ours(ours)
     _preflight.check_subnet("subnet", ipaddress.ip_network(u"10.244.0.0/16"), _facts(ours))
-    admins = _preflight.Route(net, "up0", gw, _bgp.RTPROT_BIRD, 254, metric=32)
+    admins = _hostmodel.Route(net, "up0", gw, _bgp.RTPROT_BIRD, 254, metric=32)
     assert not _preflight.is_ours(admins)
     with pytest.raises(_preflight.HostSafetyError):
         _preflight.check_subnet("subnet", ipaddress.ip_network(u"10.244.0.0/16"), _facts(admins))

@@ -9,7 +9,7 @@ import copy
 import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils import _diagnose, _fwnet, _hostfw, _iptables
-from ansible_collections.netplumb.container.plugins.module_utils._fwnet import Mapping
+from ansible_collections.netplumb.container.plugins.module_utils._portmap import Mapping
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import quote_args
 
 BR, SUBNET, GW = "br-web", "172.18.0.0/16", "172.18.0.1"

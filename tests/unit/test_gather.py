@@ -9,7 +9,8 @@ from ansible_collections.netplumb.container.plugins.module_utils import _gather,
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import Rule
 from ansible_collections.netplumb.container.plugins.module_utils._fwnet import nat_rules, publish_rules
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import quote_args
-from ansible_collections.netplumb.container.plugins.module_utils._preflight import HostFacts, Route
+from ansible_collections.netplumb.container.plugins.module_utils._preflight import HostFacts
+from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import Route
 
 from fakes import FakeNetlink, link, state
 

@@ -9,7 +9,7 @@ import shlex
 
 import pytest
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet
+from ansible_collections.netplumb.container.plugins.module_utils import _portmap
 from ansible_collections.netplumb.container.plugins.module_utils._errors import ValidationError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import _merge_missing
 from ansible_collections.netplumb.container.plugins.module_utils._iptables import split_line
@@ -21,16 +21,16 @@ IPS = [None, None, ipaddress.ip_address(u"127.0.0.1"), ipaddress.ip_address(u"19
 def mapping(rng):
     lo = rng.randint(1, 60)
     hi = lo + rng.choice([0, 0, 0, 1, 4])
-    return _fwnet.Mapping(rng.choice(["tcp", "udp"]), rng.choice(IPS), (lo, hi), None, (lo, hi), "br0")
+    return _portmap.Mapping(rng.choice(["tcp", "udp"]), rng.choice(IPS), (lo, hi), None, (lo, hi), "br0")
 
 
 @pytest.mark.parametrize("seed", range(40))
 def test_port_index_answers_like_pairwise_overlaps(seed):
     rng = random.Random(seed)
-    index, added = _fwnet.PortIndex(), []
+    index, added = _portmap.PortIndex(), []
     for i in range(60):
         m = mapping(rng)
-        expected = [j for j, other in added if _fwnet.overlaps(m, other)]
+        expected = [j for j, other in added if _portmap.overlaps(m, other)]
         hit = index.conflict(m)
         assert (hit is None) == (not expected), (m.key(), expected)
         if hit is None:
@@ -43,21 +43,21 @@ def test_port_index_answers_like_pairwise_overlaps(seed):
 def test_every_address_and_loopback_do_not_collide_one_rule_for_role_and_module():
     """127.0.0.1:80 and :80 may go to different containers (the every-address rules skip 127.0.0.0/8);
     192.0.2.10:80 and :80 may not. The role's parser uses this very function (tests/unit/test_netspec.py)."""
-    every = _fwnet.Mapping("tcp", None, (80, 80), None, (80, 80), "br0")
-    lo = _fwnet.Mapping("tcp", IPS[2], (80, 80), None, (80, 80), "br0")
-    one = _fwnet.Mapping("tcp", IPS[3], (80, 80), None, (80, 80), "br0")
-    assert not _fwnet.overlaps(every, lo) and _fwnet.overlaps(every, one)
-    index = _fwnet.PortIndex()
+    every = _portmap.Mapping("tcp", None, (80, 80), None, (80, 80), "br0")
+    lo = _portmap.Mapping("tcp", IPS[2], (80, 80), None, (80, 80), "br0")
+    one = _portmap.Mapping("tcp", IPS[3], (80, 80), None, (80, 80), "br0")
+    assert not _portmap.overlaps(every, lo) and _portmap.overlaps(every, one)
+    index = _portmap.PortIndex()
     index.add(every, "every")
     assert index.conflict(lo) is None and index.conflict(one) == "every"
 
 
 def test_validate_mappings_refuses_the_first_overlap_of_a_large_batch():
     ports = [dict(host_port=10000 + i, container_ip="172.18.0.2") for i in range(5000)]
-    assert len(_fwnet.validate_mappings(dict(ports=ports, state="present"))) == 5000
+    assert len(_portmap.validate_mappings(dict(ports=ports, state="present"))) == 5000
     ports.append(dict(host_port="14990-15010", container_ip="172.18.0.3"))
     with pytest.raises(ValidationError, match=r"overlaps item 49\d\d \(tcp/149\d\d\) of the same batch"):
-        _fwnet.validate_mappings(dict(ports=ports, state="present"))
+        _portmap.validate_mappings(dict(ports=ports, state="present"))
 
 
 def merge_pairwise(lst, want_args):

@@ -114,7 +114,7 @@ def test_lookup_reads_the_index_of_the_reply_and_none_for_enodev():
 def test_route_view_reads_the_metric_the_preflight_tells_learned_routes_by():
     """A route as BIRD installs it for bgp_speaker (proto 12, metric 151): route_view decodes RTA_PRIORITY, so the
     host model sees the metric and counts the route as ours (an admin's bird route, metric 32, stays theirs)."""
-    from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _preflight
+    from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _hostmodel, _preflight
     for metric, ours in ((_bgp.LEARNED_METRIC, True), (32, False)):
         msg = rtmsg()
         msg["family"], msg["dst_len"], msg["table"], msg["proto"], msg["type"] = 2, 24, 254, 12, 1
@@ -123,6 +123,6 @@ def test_route_view_reads_the_metric_the_preflight_tells_learned_routes_by():
         msg.encode()
         view = _nl.route_view(bytes(msg.data[16:msg["header"]["length"]]))
         assert view.get_attr("RTA_PRIORITY") == metric
-        (route,) = _preflight.route_records(view, 2, 254, "unicast", {}, lambda i: "up0")
+        (route,) = _hostmodel.route_records(view, 2, 254, "unicast", {}, lambda i: "up0")
         gateway = ipaddress.ip_address("192.0.2.1")
         assert (route.metric, route.gateway, _preflight.is_ours(route)) == (metric, gateway, ours)

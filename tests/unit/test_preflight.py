@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _preflight
+from ansible_collections.netplumb.container.plugins.module_utils import _fwnet, _hostmodel, _preflight
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 
 from fakes import FakeNetlink, link, state
@@ -169,7 +169,7 @@ NAMES = {2: "eth0", 3: "eth1", 4: "br0"}
 
 def records(attrs, nexthops=None, rtype="unicast", table=254, dst_len=0, **fields):
     msg = Msg(attrs, dst_len=dst_len, proto=fields.get("proto", 3))
-    return _preflight.route_records(msg, 2, table, rtype, nexthops or {}, NAMES.get)
+    return _hostmodel.route_records(msg, 2, table, rtype, nexthops or {}, NAMES.get)
 
 
 @pytest.mark.parametrize("rtype", ["blackhole", "unreachable", "prohibit", "throw"])
@@ -180,14 +180,14 @@ def test_typed_routes_are_read_and_named(rtype):
 
 
 def test_route_types_table_covers_what_the_kernel_dumps():
-    assert _preflight.ROUTE_TYPES == {1: "unicast", 6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw"}
+    assert _hostmodel.ROUTE_TYPES == {1: "unicast", 6: "blackhole", 7: "unreachable", 8: "prohibit", 9: "throw"}
 
 
 def test_a_route_naming_only_a_nexthop_resolves_through_it():
     """compat mode 0: the route carries RTA_NH_ID alone; nexthop 12 is a group of 10 (gateway on eth0) and 11
     (eth1, no gateway); 13 is a blackhole."""
-    nhs = {10: _preflight.Nexthop(10, 2, ipaddress.ip_address("192.0.2.1")), 11: _preflight.Nexthop(11, 3),
-           12: _preflight.Nexthop(12, group=[10, 11]), 13: _preflight.Nexthop(13, blackhole=True)}
+    nhs = {10: _hostmodel.Nexthop(10, 2, ipaddress.ip_address("192.0.2.1")), 11: _hostmodel.Nexthop(11, 3),
+           12: _hostmodel.Nexthop(12, group=[10, 11]), 13: _hostmodel.Nexthop(13, blackhole=True)}
     rs = records({"RTA_NH_ID": 12}, nhs)
     assert [(r.dev, str(r.gateway) if r.gateway else None, r.nhid) for r in rs] == [
         ("eth0", "192.0.2.1", 12), ("eth1", None, 12)]
@@ -210,7 +210,7 @@ def test_nexthop_uplinks_gateways_and_ties():
     links = [link(1, "lo", kind=None), link(2, "eth0", master=4), link(3, "eth1", peer_index=5),
              link(4, "br0", kind="bridge"), link(5, "vt", peer_index=3), link(6, "other")]
     st = state(None, links)
-    nhs = {10: _preflight.Nexthop(10, 4, ipaddress.ip_address("198.51.100.1"))}
+    nhs = {10: _hostmodel.Nexthop(10, 4, ipaddress.ip_address("198.51.100.1"))}
     routes = records({"RTA_NH_ID": 10}, nhs) + records({"RTA_DST": "198.51.100.0", "RTA_OIF": 3}, dst_len=24)
     f = _preflight.HostFacts(st, [], routes, nhs)
     up = f.uplinks()

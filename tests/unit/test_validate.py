@@ -77,3 +77,20 @@ def test_mtu_network_unique():
     with pytest.raises(ValidationError) as err:
         v.unique("pairs.name", [{"n": "a"}, {"n": "b"}, {"n": "a"}], lambda x: x["n"])
     assert "items 0 and 2" in str(err.value)
+
+
+def test_ipv4_subnet_and_unicast():
+    assert str(v.ipv4_subnet("subnet", "10.1.0.0/16")) == "10.1.0.0/16"
+    assert str(v.ipv4_subnet("announce[0]", "10.1.0.1/32")) == "10.1.0.1/32"
+    for value, reason in (("10.1.0.1/16", "not a subnet in CIDR form"), ("0.0.0.0/0", "not a default route"),
+                          ("fd00::/64", "an IPv4 subnet")):
+        with pytest.raises(ValidationError, match=reason):
+            v.ipv4_subnet("subnet", value)
+    with pytest.raises(ValidationError, match=r"subnet='10.1.0.1/32'.*between /1 and /31"):
+        v.ipv4_subnet("subnet", "10.1.0.1/32", 31)
+    assert str(v.ipv4_unicast("local", "192.0.2.1")) == "192.0.2.1"
+    for value in ("224.0.0.1", "0.0.0.0", "127.0.0.1", "::1"):
+        with pytest.raises(ValidationError, match=r"local=.*a unicast IPv4 address \(no multicast"):
+            v.ipv4_unicast("local", value, "no multicast")
+    with pytest.raises(ValidationError, match="not an IP address"):
+        v.ipv4_unicast("local", "nope")

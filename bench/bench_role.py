@@ -92,8 +92,9 @@ def script(k, per=1):
     return took
 
 
-def playbook(varsfile, tag, check=False, timeout=None):
-    """Runs site.yml on localhost in the current namespace: dict(seconds, changed, invocations, ours, rss_mb)."""
+def playbook(varsfile, tag, check=False, timeout=None, book=PLAYBOOK):
+    """Runs site.yml (or `book`) on localhost in the current namespace: dict(seconds, changed, invocations, ours,
+    rss_mb)."""
     count = os.path.join(WORK, "count.json")
     rss = os.path.join(WORK, "rss.txt")
     log = os.path.join(WORK, "%s.log" % tag)
@@ -107,7 +108,7 @@ def playbook(varsfile, tag, check=False, timeout=None):
                ANSIBLE_CALLBACK_PLUGINS=os.path.join(ROOT, "tests", "fleet", "callback_plugins"),
                BENCH_RSS_FILE=rss, BENCH_REAL_PYTHON=MANAGED_PYTHON)
     cmd = [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", "localhost,", "-c", "local",
-           "-e", "ansible_python_interpreter=%s" % WRAPPER, "-e", "@" + varsfile, PLAYBOOK]
+           "-e", "ansible_python_interpreter=%s" % WRAPPER, "-e", "@" + varsfile, book]
     if check:
         cmd.append("--check")
     start = time.perf_counter()
@@ -237,6 +238,25 @@ def bench_floor():
     return [row]
 
 
+def bench_ansible_floor():
+    """ansible-playbook's own fixed cost, beside the role's floor: the same command line, inventory, interpreter
+    and callbacks, a play of one ansible.builtin.ping (one module call doing nothing, whose AnsiballZ payload holds
+    only ansible's own module_utils). What the role's floor costs beyond it is the role's."""
+    book = os.path.join(WORK, "ping.yml")
+    with open(book, "w") as f:
+        f.write("- name: One module call doing nothing\n  hosts: all\n  gather_facts: false\n  tasks:\n"
+                "    - name: Ping\n      ansible.builtin.ping:\n")
+    varsfile = write_vars(0)
+    runs = []
+    for i in range(RUNS):
+        runs.append(playbook(varsfile, "ansible-floor-%d" % i, book=book))
+        unchanged(runs[-1], "ansible floor run %d" % i)
+    row = summary(0, "one ping", runs, None, label="ansible",
+                  note="ansible-playbook alone: one play, one ansible.builtin.ping (the floor of any role)")
+    progress(row)
+    return [row]
+
+
 def fresh_check(varsfile, k, i):
     before = netns_names()
     res = playbook(varsfile, "k%d-check-fresh-%d" % (k, i), check=True)
@@ -333,6 +353,7 @@ def main():
     LOADS.append(loadavg())
     started = time.perf_counter()
     if FLOOR:
+        rows += bench_ansible_floor()
         rows += bench_floor()
     for k in KS:
         print("K=%d, %d runs each" % (k, RUNS), flush=True)

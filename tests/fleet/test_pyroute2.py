@@ -68,8 +68,13 @@ def test_role_wires_the_decision_before_its_first_module():
     first = main.index("netplumb.container.container_network:")
     assert "rescue:" not in main
     assert main.index("import_tasks: plan.yml") < first < main.index("failed_when:") < \
-        main.index("missing_pyroute2") < main.index("include_tasks: pyroute2.yml") < \
-        main.index("netplumb.container.container_network:", first + 1)
+        main.index("missing_pyroute2") < main.index("include_tasks: pyroute2.yml")
+    assert main.count("netplumb.container.container_network:") == 1
+    with open(os.path.join(role, "tasks", "pyroute2.yml")) as f:
+        included = f.read()
+    # the same call again, at the end of the included file (after the install and its checks)
+    assert included.rindex("ansible.builtin.fail:") < included.index("netplumb.container.container_network:")
+    assert "register: container_network_result_after_pyroute2" in included
     with open(os.path.join(role, "defaults", "main.yml")) as f:
         assert "container_network_install_pyroute2: true" in f.read()
     with open(os.path.join(role, "meta", "argument_specs.yml")) as f:

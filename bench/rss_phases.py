@@ -67,13 +67,14 @@ class Sampler(threading.Thread):
             if self.peak is None or st["VmRSS"] > self.peak["VmRSS"]:
                 self.peak = st
             if st["VmRSS"] >= noted + STEP:
-                frame = sys._current_frames().get(self.main)
-                self.rises.append((st["VmRSS"] - noted, st["VmRSS"], stack(frame)))
+                self.rises.append((st["VmRSS"] - noted, st["VmRSS"], stack(sys._current_frames().get(self.main))))
                 noted = st["VmRSS"]
             time.sleep(0.002)
 
 
 def stack(frame):
+    """The frame's stack as names, innermost first. No frame is kept: a frame object held after its function
+    returned would keep its locals (a parsed document) alive and inflate what is measured."""
     out = []
     while frame is not None:
         code = frame.f_code

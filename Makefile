@@ -173,6 +173,12 @@ PROFILE_PY ?= $(PY)
 profile-module: venv collection
 	$(PYTEST_ISOLATED) $(PROFILE_PY) bench/profile_module.py
 
+# The module's peak RSS by phase (issue 18): converge, then no-op and check each in a fresh interpreter, the
+# resident set sampled and each rise named by the running code (K=PROFILE_K; PROFILE_PY=.venv-deb/bin/python: 0.7.2).
+.PHONY: profile-rss
+profile-rss: venv collection
+	$(PYTEST_ISOLATED) $(PROFILE_PY) bench/rss_phases.py
+
 # The role through ansible-playbook under cProfile (main process and each forked worker, -f 1), no-op re-run at
 # K in PROFILE_ROLE_K (default "0 1000", 0: the floor): .build/bench/profile-role-K.txt.
 .PHONY: profile-role

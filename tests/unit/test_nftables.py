@@ -249,3 +249,65 @@ def test_explicit_backend_moves_our_rules_in_one_run():
     p = Plan()
     back.plan(p, back.read(), lambda o: o == "netplumb:br0", [NET])
     assert p.commands[-1] == "nft delete table inet netplumb"
+
+
+class CountingNft(FakeNft):
+    """FakeNft counting its listings of our table."""
+
+    listed = 0
+
+    def __call__(self, argv, data=None):
+        if argv[:3] == ["nft", "-j", "list"] and argv[3] != "tables":
+            self.listed += 1
+        return FakeNft.__call__(self, argv, data)
+
+
+def test_choose_reads_our_table_once_for_the_first_read():
+    """Issue 18 (peak RSS): choose()'s listing of our table is the driver's first read - one listing and one JSON
+    parse of thousands of rules, not two. A later read, or a read after any nft write, lists again."""
+    rules = [(r.chain, r.comment, []) for r in _nftables.render([NET])]
+    fake = CountingNft(rules)
+    drv = _nftables.choose(tool=_nftables.NftTool(runner=fake))
+    assert isinstance(drv, _nftables.NftablesDriver) and fake.listed == 1
+    first = drv.read()
+    assert fake.listed == 1
+    assert drv.owners(first) == {"netplumb:br0"} and len(list(first.all_rules())) == len(rules)
+    again = drv.read()
+    assert fake.listed == 2 and drv.owners(again) == drv.owners(first)
+    # a write between choose() and the first read: that read lists the table again
+    fake2 = CountingNft(rules)
+    drv2 = _nftables.choose(tool=_nftables.NftTool(runner=fake2))
+    _nftables.NftTool(runner=fake2).cmd("add table inet other")
+    drv2.read()
+    assert fake2.listed == 2
+
+
+def test_libnftables_context_per_command():
+    """With python3-nftables each command has a context of its own, freed once it has answered (its cache of
+    the ruleset with it)."""
+    live = []
+
+    class Ctx:
+        def __init__(self):
+            live.append(1)
+            self.json = None
+
+        def __del__(self):
+            live.pop()
+
+        def set_json_output(self, value):
+            self.json = value
+
+        def set_handle_output(self, value):
+            assert value is True
+
+        def cmd(self, text):
+            assert len(live) == 1
+            return 0, "%s json=%s" % (text, self.json), ""
+
+    tool = _nftables.NftTool(runner=FakeNft(), lib=False)
+    tool.lib = Ctx
+    assert tool.cmd("list tables", json_out=True) == (0, "list tables json=True", "")
+    assert not live
+    assert tool.cmd("list table inet netplumb") == (0, "list table inet netplumb json=False", "")
+    assert not live

@@ -31,7 +31,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._errors import 
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import ChainedDriver
 from ansible_collections.netplumb.container.plugins.module_utils._lock import (
     DEFAULT_TIMEOUT, HostLock, validate_timeout)
-from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink
+from ansible_collections.netplumb.container.plugins.module_utils._nl import Netlink, require_pyroute2
 
 
 class HostReaders(object):
@@ -262,6 +262,8 @@ def finish(ctx, steps, planned):
     """The checked plans as the result (check mode, or nothing changes), else the run applied."""
     if ctx.check_mode or not any(plan.changed for dummy, plan in planned):
         return planned
+    if ctx.nl is not None:
+        require_pyroute2()  # imported lazily (_nl.iproute_class): a broken pyroute2 fails here, before any write
     return apply(ctx, steps, planned)
 
 

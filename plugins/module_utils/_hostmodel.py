@@ -170,6 +170,16 @@ def read_nexthops(sock):
     return out
 
 
+def host_nexthops(nl):
+    """{id: Nexthop} of the host namespace: _nl.Writer's dump (no pyroute2 IPRoute: a run that only reads never
+    imports it), or read_nexthops(nl.sock(None)) where nl's Writer has none (a recorded host, unit tests' fakes)."""
+    w = nl.writer(None) if hasattr(nl, "writer") else None
+    if w is None or not hasattr(w, "nexthops"):
+        return read_nexthops(nl.sock(None))
+    return dict((nhid, Nexthop(nhid, oif, _addr_of(gw), group, blackhole))
+                for nhid, oif, gw, group, blackhole in w.nexthops())
+
+
 def _nh_hops(nexthops, nhid, depth=0):
     """[(oif, gateway)] that nexthop nhid leads to (a group: its members'); [] for a blackhole or unknown."""
     nh = nexthops.get(nhid)

@@ -34,52 +34,117 @@ import traceback
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
 
 
-def _import_iproute():
-    """pyroute2's IPRoute class, without paying for pyroute2/__init__.py when nothing has imported pyroute2 yet.
+_STUB = None    # the pyroute2 package module made by _stub_package (its body not run yet)
+
+
+def _stub_package():
+    """The pyroute2 package in sys.modules without paying for pyroute2/__init__.py.
 
     The package body imports every API pyroute2 has (0.7 loads all of its entry points: NDB, IPDB, asyncio,
     unittest.mock, ...): about 0.1 s of each module process, plus the same again to tear it down at exit, for
-    nothing we use. So the package module is created from its spec without running the body, and only
-    pyroute2.iproute.linux (where IPRoute lives in 0.7 and 0.9) is imported under it. The first lookup of a
-    name the body would have defined (``pyroute2.NetlinkError``, ``from pyroute2 import NDB``) runs the body
-    then, so the package still behaves as a plain ``import pyroute2`` for any other user of the process.
-    Anything unexpected: undo and import the plain way.
+    nothing we use. So the package module is created from its spec without running the body; submodules
+    (pyroute2.iproute.linux, pyroute2.netlink.exceptions) import under it. The first lookup of a name the body
+    would have defined (``pyroute2.NetlinkError``, ``from pyroute2 import NDB``) runs the body then, so the
+    package still behaves as a plain ``import pyroute2`` for any other user of the process. Returns the stub,
+    or None when pyroute2 was imported otherwise already.
     """
-    if "pyroute2" not in sys.modules:
-        spec = importlib.util.find_spec("pyroute2")
-        if spec is None or spec.loader is None or spec.submodule_search_locations is None:
-            raise ImportError("No module named 'pyroute2'", name="pyroute2")
-        pkg = importlib.util.module_from_spec(spec)
+    global _STUB
+    pkg = sys.modules.get("pyroute2")
+    if pkg is not None:
+        return pkg if pkg is _STUB else None
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        raise ImportError("No module named 'pyroute2'", name="pyroute2")
+    pkg = importlib.util.module_from_spec(spec)
 
-        def complete(name):
-            # submodules are imported by the import system when this raises (from pyroute2 import config)
-            if name.startswith("__") and name.endswith("__") and name != "__version__" and name != "__all__" \
-                    or importlib.util.find_spec("pyroute2." + name) is not None:
-                raise AttributeError(name)
-            pkg.__dict__.pop("__getattr__", None)
-            spec.loader.exec_module(pkg)
-            return getattr(pkg, name)
+    def complete(name):
+        # submodules are imported by the import system when this raises (from pyroute2 import config)
+        if name.startswith("__") and name.endswith("__") and name != "__version__" and name != "__all__" \
+                or importlib.util.find_spec("pyroute2." + name) is not None:
+            raise AttributeError(name)
+        pkg.__dict__.pop("__getattr__", None)
+        spec.loader.exec_module(pkg)
+        return getattr(pkg, name)
 
-        pkg.__getattr__ = complete
-        sys.modules["pyroute2"] = pkg
+    pkg.__getattr__ = complete
+    sys.modules["pyroute2"] = pkg
+    _STUB = pkg
+    return pkg
+
+
+def _drop_stub():
+    global _STUB
+    if sys.modules.get("pyroute2") is _STUB:
+        for name in [n for n in sys.modules if n == "pyroute2" or n.startswith("pyroute2.")]:
+            del sys.modules[name]
+    _STUB = None
+
+
+def _import_iproute():
+    """pyroute2's IPRoute class: pyroute2.iproute.linux (where it lives in 0.7 and 0.9) imported under the
+    stub package (see _stub_package). Anything unexpected: undo and import the plain way."""
+    if _stub_package() is not None:
         try:
             from pyroute2.iproute.linux import IPRoute as cls
             return cls
         except Exception:
-            for name in [n for n in sys.modules if n == "pyroute2" or n.startswith("pyroute2.")]:
-                del sys.modules[name]
+            _drop_stub()
     from pyroute2 import IPRoute as cls
     return cls
 
 
+def _detect_pyroute2():
+    """Whether pyroute2 is there, cheaply: its package found, with the module IPRoute lives in (nothing of it
+    imported: pyroute2.iproute and its asyncio cost ~0.2 s of CPU a process, and a run that reads only, through
+    Writers, never needs it). Raises ImportError like the import would."""
+    if "pyroute2.iproute.linux" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None:
+        raise ImportError("No module named 'pyroute2'", name="pyroute2")
+    for loc in spec.submodule_search_locations or ():
+        if os.path.isfile(os.path.join(loc, "iproute", "linux.py")):
+            return
+    raise ImportError("pyroute2 at %s has no iproute/linux.py" % (spec.origin,), name="pyroute2.iproute.linux")
+
+
 try:
-    IPRoute = _import_iproute()
+    _detect_pyroute2()
     HAS_PYROUTE2 = True
     PYROUTE2_IMPORT_ERROR = None
 except ImportError:  # reported by the module through missing_required_lib
-    IPRoute = None
     HAS_PYROUTE2 = False
     PYROUTE2_IMPORT_ERROR = traceback.format_exc()
+
+
+def __getattr__(name):
+    """``_nl.IPRoute``: pyroute2's class, imported on first use (module attribute lookups land here only while
+    the name is not set: a test's monkeypatch.setattr(_nl, "IPRoute", Fake) wins)."""
+    if name == "IPRoute":
+        return iproute_class()
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def iproute_class():
+    """pyroute2's IPRoute (or what a test set as _nl.IPRoute), imported on first call; None without pyroute2.
+    A pyroute2 that is there but does not import raises StateError naming the import's error."""
+    cls = globals().get("IPRoute")
+    if cls is not None or not HAS_PYROUTE2:
+        return cls
+    try:
+        cls = _import_iproute()
+    except Exception as exc:
+        raise StateError("pyroute2 is installed but does not import: %s: %s" % (type(exc).__name__, exc))
+    globals()["IPRoute"] = cls
+    return cls
+
+
+def require_pyroute2():
+    """Import IPRoute now (before a run's first write: a broken pyroute2 fails the run before it writes, not
+    half-way). Nothing without pyroute2 (a job that does not need netlink)."""
+    if HAS_PYROUTE2:
+        iproute_class()
+
 
 NETNS_RUN_DIR = "/run/netns"
 MAX_NS_SOCKETS = 16
@@ -256,6 +321,12 @@ RTM_GETADDR = 22
 RTM_NEWROUTE = 24
 RTM_GETROUTE = 26
 RTM_GETNSID = 90
+RTM_GETNEXTHOP = 106
+NHA_ID = 1
+NHA_GROUP = 2
+NHA_BLACKHOLE = 4
+NHA_OIF = 5
+NHA_GATEWAY = 6
 NETNSA_NSID = 1
 NETNSA_FD = 3
 _RTGENMSG = b"\0\0\0\0"       # struct rtgenmsg (family AF_UNSPEC), padded to 4 bytes
@@ -290,6 +361,8 @@ _IFINFOMSG = struct.Struct("=BxHiII")     # family, (pad), type, index, flags, c
 _IFADDRMSG = struct.Struct("=BBBBI")      # family, prefixlen, flags, scope, index
 _RTMSG = struct.Struct("=BBBBBBBBI")      # family, dst_len, src_len, tos, table, protocol, scope, type, flags
 _NLATTR = struct.Struct("=HH")            # length, type
+_NHMSG = struct.Struct("=BBBBI")          # family, scope, protocol, (reserved), flags
+_NH_GRP = struct.Struct("=IBBH")          # struct nexthop_grp: id, weight, (reserved)
 
 
 def nla(kind, data):
@@ -356,6 +429,10 @@ def default_route_msg(gateway, proto):
 def netlink_error(code):
     """The exception pyroute2 raises for a netlink error (its .code is the errno), so callers see one kind."""
     try:
+        try:
+            _stub_package()     # pyroute2.netlink.exceptions alone, not the package's body nor IPRoute
+        except ImportError:
+            pass
         from pyroute2.netlink.exceptions import NetlinkError
         return NetlinkError(code, os.strerror(code))
     except ImportError:     # pragma: no cover - pyroute2 is there whenever a Writer is
@@ -453,6 +530,18 @@ _RTA_KINDS = dict(RTA_DST=(1, "ip"), RTA_OIF=(4, "u32"), RTA_GATEWAY=(5, "ip"), 
                   RTA_TABLE=(15, "u32"), RTA_NH_ID=(30, "u32"))
 _IFA_KINDS = dict(IFA_ADDRESS=(1, "ip"), IFA_LOCAL=(2, "ip"))
 _RTNEXTHOP = struct.Struct("=HBBi")     # length, flags, hops, ifindex
+
+
+def parse_nexthop(payload):
+    """(id, oif, gateway, [member ids], blackhole) of an RTM_NEWNEXTHOP message (what `ip nexthop` shows and
+    _hostmodel.Nexthop keeps; gateway: the raw 4 or 16 address bytes), or None without NHA_ID."""
+    a = attrs(payload, _NHMSG.size)
+    nhid = _u32(a.get(NHA_ID))
+    if nhid is None:
+        return None
+    raw = a.get(NHA_GROUP) or b""
+    group = [_NH_GRP.unpack_from(raw, i)[0] for i in range(0, len(raw) - len(raw) % _NH_GRP.size, _NH_GRP.size)]
+    return nhid, _u32(a.get(NHA_OIF)), a.get(NHA_GATEWAY), group, NHA_BLACKHOLE in a
 
 
 class MsgView(object):
@@ -619,6 +708,17 @@ class Writer:
         """The main table's routes (filtered by the kernel where it checks dump requests strictly, and here)."""
         return self.dump(RTM_GETROUTE, _RTMSG.pack(0, 0, 0, 0, RT_TABLE_MAIN, 0, 0, 0, 0))
 
+    def nexthops(self):
+        """parse_nexthop() of every nexthop object (`ip nexthop`), [] on a kernel without them (before 5.3 the
+        dump answers EINVAL or EOPNOTSUPP)."""
+        try:
+            msgs = self.dump(RTM_GETNEXTHOP, _NHMSG.pack(0, 0, 0, 0, 0))
+        except Exception as exc:
+            if getattr(exc, "code", None) in (errno.EINVAL, errno.EOPNOTSUPP):
+                return []
+            raise
+        return [nh for nh in (parse_nexthop(m) for m in msgs) if nh is not None]
+
     def strict(self):
         """Ask the kernel to filter dumps by what their request names (Linux 4.20+; older ones dump all)."""
         try:
@@ -719,7 +819,7 @@ class Netlink:
                 self._socks.pop(old).close()
             except Exception:
                 pass
-        sock = self._made_in(ns, IPRoute)
+        sock = self._made_in(ns, iproute_class())
         self._socks[ns] = sock
         return sock
 

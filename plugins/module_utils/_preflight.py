@@ -36,7 +36,7 @@ __metaclass__ = type
 import ipaddress
 
 from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
-from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import host_routes, read_nexthops
+from ansible_collections.netplumb.container.plugins.module_utils._hostmodel import host_nexthops, host_routes
 from ansible_collections.netplumb.container.plugins.module_utils._nl import dump, netnsid_reader
 from ansible_collections.netplumb.container.plugins.module_utils._owner import RTPROT_NETPLUMB
 
@@ -197,7 +197,7 @@ def _read_host(nl, state, ignore):
         except ValueError:
             continue
         addrs.append((state.name_of(msg["index"]) or "if%d" % msg["index"], iface))
-    nexthops = read_nexthops(nl.sock(None))
+    nexthops = host_nexthops(nl)
     routes = host_routes(nl, state.name_of, nexthops)
     if ignore:
         addrs = [(n, i) for n, i in addrs if n not in ignore]

@@ -1,4 +1,4 @@
-"""_nl imports IPRoute without running pyroute2/__init__.py, and the package still completes itself on demand.
+"""_nl imports IPRoute only when first asked for (_nl.IPRoute, Netlink.sock), without running pyroute2/__init__.py, and the package still completes itself on demand.
 
 Each check runs in a fresh interpreter (a module process starts with nothing imported): the venv's (PyPI
 pyroute2 0.9) and, when it has pyroute2, the system python3 (Debian's 0.7.2, what the lab hosts and Debian 12
@@ -17,7 +17,8 @@ CHECK = r"""
 import json, sys
 sys.path.insert(0, %r)
 from ansible_collections.netplumb.container.plugins.module_utils import _nl
-out = dict(has=_nl.HAS_PYROUTE2, cls=_nl.IPRoute.__module__ + "." + _nl.IPRoute.__name__,
+lazy = sorted(m for m in sys.modules if m.startswith("pyroute2"))
+out = dict(lazy=lazy, has=_nl.HAS_PYROUTE2, cls=_nl.IPRoute.__module__ + "." + _nl.IPRoute.__name__,
            body_ran="__all__" in sys.modules["pyroute2"].__dict__)
 sock = _nl.IPRoute()
 sock.close()
@@ -56,6 +57,7 @@ def run(python, code):
 @pytest.mark.parametrize("python", pythons())
 def test_lean_import_then_full_package_on_demand(python):
     res = run(python, CHECK)
+    assert res["lazy"] == []                 # nothing of pyroute2 imported until IPRoute is first asked for
     assert res["has"] is True
     assert res["cls"] == "pyroute2.iproute.linux.IPRoute"
     assert res["body_ran"] is False          # the package body was skipped by _nl itself

@@ -126,3 +126,78 @@ def test_route_view_reads_the_metric_the_preflight_tells_learned_routes_by():
         (route,) = _hostmodel.route_records(view, 2, 254, "unicast", {}, lambda i: "up0")
         gateway = ipaddress.ip_address("192.0.2.1")
         assert (route.metric, route.gateway, _preflight.is_ours(route)) == (metric, gateway, ours)
+
+
+class DumpSocket(FakeSocket):
+    """Answers a dump: each answer one datagram (recvmsg), NLMSG_DONE last."""
+
+    def recvmsg(self, size):
+        seq = struct.unpack_from("=I", self.sent[-1], 8)[0]
+        mtype, payload = self.answers.pop(0)
+        return struct.pack("=IHHII", 16 + len(payload), mtype, 0, seq, 0) + payload, None, 0, None
+
+
+def dump_writer(answers):
+    w = writer(answers)
+    w.sock = DumpSocket(answers)
+    return w
+
+
+def nexthop_payload(attrs):
+    """An RTM_NEWNEXTHOP packed by pyroute2 (with _hostmodel's nhmsg class), netlink header stripped."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _hostmodel
+    msg = _hostmodel._nh_classes()[0]()
+    msg["family"] = 2
+    msg["attrs"] = attrs
+    msg.encode()
+    return bytes(msg.data[16:msg["header"]["length"]])
+
+
+def test_nexthops_decode_what_pyroute2_encodes_and_the_host_model_keeps_them():
+    """A gateway nexthop, a group of two (struct nexthop_grp: id, weight), a blackhole: parse_nexthop reads what
+    pyroute2's nhmsg packs; _hostmodel.host_nexthops makes the same Nexthop records read_nexthops makes."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _hostmodel
+    group = struct.pack("=IBBH", 11, 0, 0, 0) + struct.pack("=IBBH", 12, 4, 0, 0)
+    answers = [(104, nexthop_payload([("NHA_ID", 11), ("NHA_OIF", 3), ("NHA_GATEWAY", bytes([192, 0, 2, 9]))])),
+               (104, nexthop_payload([("NHA_ID", 14), ("NHA_GROUP", group)])),
+               (104, nexthop_payload([("NHA_ID", 15), ("NHA_BLACKHOLE", True)])),
+               (_nl.NLMSG_DONE, struct.pack("=i", 0))]
+    w = dump_writer(list(answers))
+    assert w.nexthops() == [(11, 3, bytes([192, 0, 2, 9]), [], False), (14, None, None, [11, 12], False),
+                            (15, None, None, [], True)]
+    assert struct.unpack_from("=IHH", w.sock.sent[0]) == (16 + 8, 106, _nl.NLM_F_REQUEST | _nl.NLM_F_DUMP)
+
+    class Nl(object):
+        def writer(self, ns):
+            return dump_writer(list(answers))
+    nhs = _hostmodel.host_nexthops(Nl())
+    got = dict((k, (v.oif, v.gateway, v.group, v.blackhole)) for k, v in nhs.items())
+    assert got == {11: (3, ipaddress.ip_address("192.0.2.9"), [], False), 14: (None, None, [11, 12], False),
+                   15: (None, None, [], True)}
+
+
+@pytest.mark.parametrize("code", [22, 95])
+def test_a_kernel_without_nexthop_objects_has_none(code):
+    assert dump_writer([(_nl.NLMSG_ERROR, struct.pack("=i", -code))]).nexthops() == []
+    with pytest.raises(Exception) as err:
+        dump_writer([(_nl.NLMSG_ERROR, struct.pack("=i", -1))]).nexthops()
+    assert err.value.code == 1
+
+
+def test_iproute_is_imported_on_first_use_and_a_broken_pyroute2_fails_before_a_write(monkeypatch):
+    """_nl.IPRoute is imported by its first lookup; a pyroute2 found at load that does not import raises
+    StateError from require_pyroute2 (what the engine calls before applying anything)."""
+    from ansible_collections.netplumb.container.plugins.module_utils._errors import StateError
+    monkeypatch.delattr(_nl, "IPRoute", raising=False)
+    monkeypatch.setattr(_nl, "HAS_PYROUTE2", True)
+
+    def broken():
+        raise ImportError("No module named 'pyroute2.netlink.nlsocket'")
+    monkeypatch.setattr(_nl, "_import_iproute", broken)
+    with pytest.raises(StateError) as err:
+        _nl.require_pyroute2()
+    assert "pyroute2 is installed but does not import" in str(err.value) and "nlsocket" in str(err.value)
+    monkeypatch.setattr(_nl, "_import_iproute", lambda: "the class")
+    assert _nl.IPRoute == "the class" and _nl.iproute_class() == "the class"
+    monkeypatch.setattr(_nl, "IPRoute", "a test's fake")      # set by a test: wins
+    assert _nl.iproute_class() == "a test's fake"

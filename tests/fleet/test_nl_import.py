@@ -1,4 +1,5 @@
-"""_nl imports IPRoute only when first asked for (_nl.IPRoute, Netlink.sock), without running pyroute2/__init__.py, and the package still completes itself on demand.
+"""_nl imports IPRoute only when first asked for (_nl.IPRoute, Netlink.sock), without running
+pyroute2/__init__.py, and the package still completes itself on demand.
 
 Each check runs in a fresh interpreter (a module process starts with nothing imported): the venv's (PyPI
 pyroute2 0.9) and, when it has pyroute2, the system python3 (Debian's 0.7.2, what the lab hosts and Debian 12

@@ -260,10 +260,13 @@ def converge(ctx, steps, validated=False):
 
 def finish(ctx, steps, planned):
     """The checked plans as the result (check mode, or nothing changes), else the run applied."""
-    if ctx.check_mode or not any(plan.changed for dummy, plan in planned):
+    changed = any(plan.changed for dummy, plan in planned)
+    if changed and isinstance(ctx.nl, Netlink):     # not the render filter's empty host
+        # pyroute2 is imported lazily (_nl.iproute_class): a broken one fails a run that would write here, before
+        # its first write, and its check mode the same way (check == real)
+        require_pyroute2()
+    if ctx.check_mode or not changed:
         return planned
-    if ctx.nl is not None:
-        require_pyroute2()  # imported lazily (_nl.iproute_class): a broken pyroute2 fails here, before any write
     return apply(ctx, steps, planned)
 
 

@@ -110,6 +110,30 @@ def test_the_checked_plans_are_applied_until_a_step_writes_then_later_steps_see_
     assert [d.commands for dummy, d in done] == [[], ["ip link add b0"], ["ip link add c0"]]
 
 
+def test_a_broken_pyroute2_fails_check_and_real_alike_before_any_write_and_a_no_op_never_imports_it(no_host,
+                                                                                                   monkeypatch):
+    """pyroute2 is imported lazily (_nl.iproute_class). One that is installed but does not import fails a run
+    that would write before its first write, and its check mode the same way (check == real); a run with nothing
+    to change never imports it."""
+    from ansible_collections.netplumb.container.plugins.module_utils import _nl
+    monkeypatch.delattr(_nl, "IPRoute", raising=False)
+    monkeypatch.setattr(_nl, "HAS_PYROUTE2", True)
+    imports = []
+
+    def broken():
+        imports.append(1)
+        raise ImportError("No module named 'pyroute2.netlink.nlsocket'")
+    monkeypatch.setattr(_nl, "_import_iproute", broken)
+    for check_mode in (True, False):
+        log = []
+        with pytest.raises(StateError) as err:
+            _engine.converge(_engine.RunContext(NoSession(), check_mode), [Step("a", ["a0"], log=log)])
+        assert "pyroute2 is installed but does not import" in str(err.value) and log == []
+    assert len(imports) == 2
+    ((dummy, plan),) = _engine.converge(_engine.RunContext(NoSession(), False), [Step("a", [], log=[])])
+    assert not plan.changed and len(imports) == 2
+
+
 def test_a_refusal_of_any_step_stops_the_run_before_its_first_write(no_host):
     class Refused(Step):
         def plan(self, ctx):

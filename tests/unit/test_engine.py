@@ -110,8 +110,8 @@ def test_the_checked_plans_are_applied_until_a_step_writes_then_later_steps_see_
     assert [d.commands for dummy, d in done] == [[], ["ip link add b0"], ["ip link add c0"]]
 
 
-def test_a_broken_pyroute2_fails_check_and_real_alike_before_any_write_and_a_no_op_never_imports_it(no_host,
-                                                                                                   monkeypatch):
+def test_a_broken_pyroute2_fails_check_and_real_alike_before_any_write_and_a_no_op_never_imports_it(
+        no_host, monkeypatch):
     """pyroute2 is imported lazily (_nl.iproute_class). One that is installed but does not import fails a run
     that would write before its first write, and its check mode the same way (check == real); a run with nothing
     to change never imports it."""

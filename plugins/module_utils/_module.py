@@ -7,7 +7,7 @@ constraints between options, _schema), the run on the one run path (_engine: a t
 module that assembles its own steps: container_network, preflight), and the answer in Ansible's terms, shaped
 in one place (pyroute2 missing, failures, warnings, diff). A module's main() is
 
-    module, result, error = run_module(NAME, SomeStep)
+    module, result, error = run_module(NAME, SomeStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)
@@ -34,11 +34,11 @@ def missing_pyroute2():
         missing_required_lib("pyroute2")
 
 
-def run_module(name, make):
-    """The module ``name``'s whole run: its AnsibleModule (argument_spec and constraints from the schema), then
-    ``make(params)`` - a typed step (_steps) or an _engine.Job - answered. Returns (module, result, error
-    message or None) for main() to exit with."""
-    module = AnsibleModule(argument_spec=_schema.argspec(name), supports_check_mode=True,
+def run_module(name, make, supports_check_mode):
+    """The module ``name``'s whole run: its AnsibleModule (argument_spec and constraints from the schema; check
+    mode as the module's main() declares it, no default), then ``make(params)`` - a typed step (_steps) or an
+    _engine.Job - answered. Returns (module, result, error message or None) for main() to exit with."""
+    module = AnsibleModule(argument_spec=_schema.argspec(name), supports_check_mode=supports_check_mode,
                            **_schema.constraints(name))
     job = make(module.params)
     return (module,) + answer(module, job if isinstance(job, _engine.Job) else _engine.StepJob(job))

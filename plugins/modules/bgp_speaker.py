@@ -201,7 +201,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("bgp_speaker", _steps.BgpStep)
+    module, result, error = run_module("bgp_speaker", _steps.BgpStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -148,7 +148,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("container_nat", _steps.NatStep)
+    module, result, error = run_module("container_nat", _steps.NatStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

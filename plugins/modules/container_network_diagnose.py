@@ -121,7 +121,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("container_network_diagnose", _steps.DiagnoseStep)
+    module, result, error = run_module("container_network_diagnose", _steps.DiagnoseStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -168,7 +168,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("container_network_info", _steps.GatherStep)
+    module, result, error = run_module("container_network_info", _steps.GatherStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

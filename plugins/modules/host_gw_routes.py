@@ -101,7 +101,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("host_gw_routes", _steps.HostGwStep)
+    module, result, error = run_module("host_gw_routes", _steps.HostGwStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -108,7 +108,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("kernel_prerequisites", _steps.KernelStep)
+    module, result, error = run_module("kernel_prerequisites", _steps.KernelStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

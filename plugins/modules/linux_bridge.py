@@ -146,7 +146,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("linux_bridge", _steps.BridgeStep)
+    module, result, error = run_module("linux_bridge", _steps.BridgeStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

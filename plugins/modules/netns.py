@@ -117,7 +117,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("netns", _steps.NetnsStep)
+    module, result, error = run_module("netns", _steps.NetnsStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -176,7 +176,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("port_publish", _steps.PublishStep)
+    module, result, error = run_module("port_publish", _steps.PublishStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

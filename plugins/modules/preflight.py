@@ -92,7 +92,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("preflight", _dryrun.CallsJob)
+    module, result, error = run_module("preflight", _dryrun.CallsJob, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -80,7 +80,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("swarm_facts", _steps.SwarmFactsStep)
+    module, result, error = run_module("swarm_facts", _steps.SwarmFactsStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

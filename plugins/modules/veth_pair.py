@@ -219,7 +219,7 @@ PAIR_OPTIONS = tuple(k for k in _schema.argspec("veth_pair") if k not in ("lock_
 
 
 def main():
-    module, result, error = run_module("veth_pair", _steps.VethStep)
+    module, result, error = run_module("veth_pair", _steps.VethStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

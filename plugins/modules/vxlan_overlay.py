@@ -147,7 +147,7 @@ from ansible_collections.netplumb.container.plugins.module_utils._module import 
 
 
 def main():
-    module, result, error = run_module("vxlan_overlay", _steps.VxlanStep)
+    module, result, error = run_module("vxlan_overlay", _steps.VxlanStep, supports_check_mode=True)
     if error:
         module.fail_json(msg=error, **result)
     module.exit_json(**result)

@@ -58,7 +58,7 @@ class WarnStep(_steps.Step):
 
 
 def test_run_module_makes_ansiblemodule_from_the_schema(fake_module, no_host):
-    module, res, err = _module.run_module("port_publish", WarnStep)
+    module, res, err = _module.run_module("port_publish", WarnStep, supports_check_mode=True)
     made = fake_module.made[0]
     assert made["argument_spec"] == _schema.argspec("port_publish") and made["supports_check_mode"] is True
     assert made["mutually_exclusive"] == [["ports", "host_port"], ["ports", "container_ip"]]
@@ -71,7 +71,7 @@ def test_run_module_makes_ansiblemodule_from_the_schema(fake_module, no_host):
 
 def test_run_module_without_diff_drops_the_diff_and_a_module_without_constraints_gets_none(fake_module, no_host):
     fake_module.diff = False
-    dummy, res, err = _module.run_module("linux_bridge", WarnStep)
+    dummy, res, err = _module.run_module("linux_bridge", WarnStep, supports_check_mode=True)
     assert set(fake_module.made[0]) == set(["argument_spec", "supports_check_mode"])
     assert err is None and "diff" not in res
 
@@ -101,7 +101,7 @@ def test_gather_step_reads_with_the_runs_driver_and_says_its_warnings(fake_modul
     monkeypatch.setattr(_steps._gather, "read", lambda nl, driver, why, adopt=False: seen.append(
         (driver.backend, why, adopt)) or dict(container_networks=[], unmanaged=[], host={}))
     fake_module.params = dict(lock_timeout=1, firewall_backend="iptables", adopt=True)
-    module, res, err = _module.run_module("container_network_info", _steps.GatherStep)
+    module, res, err = _module.run_module("container_network_info", _steps.GatherStep, supports_check_mode=True)
     assert err is None and seen == [("iptables", None, True)]
     assert res == dict(changed=False, container_networks=[], unmanaged=[], host={})
     assert module.warnings == ["iptables-legacy rules found too"]

@@ -51,6 +51,8 @@ def test_each_module_takes_its_argument_spec_from_the_schema(name, monkeypatch):
     with pytest.raises(_Captured):
         mod.main()
     assert seen["argument_spec"] == _schema.argspec(name)
+    # every module declares check mode in its own main() (its documented check_mode attribute: validate-modules)
+    assert seen["supports_check_mode"] is True
     # the constraints between its options come from the schema too
     assert dict((k, v) for k, v in seen.items() if k not in ("argument_spec", "supports_check_mode")) \
         == _schema.constraints(name)

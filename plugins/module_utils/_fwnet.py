@@ -25,8 +25,8 @@ from ansible_collections.netplumb.container.plugins.module_utils._firewall impor
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import (
     OWNER_PREFIX, NetworkIntent, network_of, parse_forward_owner, parse_fwmark)
 from ansible_collections.netplumb.container.plugins.module_utils._plan import Action, Plan
-from ansible_collections.netplumb.container.plugins.module_utils._portmap import (  # noqa: F401 pylint: disable=unused-import
-    LOOPBACK, PROTOCOLS, PortIndex, by_bridge, validate_mappings)
+from ansible_collections.netplumb.container.plugins.module_utils._portmap import (
+    LOOPBACK, PortIndex, by_bridge, validate_mappings)
 from ansible_collections.netplumb.container.plugins.module_utils import _preflight, _ranges
 from ansible_collections.netplumb.container.plugins.module_utils._owner import is_ours
 

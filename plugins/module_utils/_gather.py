@@ -52,7 +52,8 @@ from ansible_collections.netplumb.container.plugins.module_utils import _hostfw,
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, StateError
 from ansible_collections.netplumb.container.plugins.module_utils._firewall import OWNER_PREFIX
 from ansible_collections.netplumb.container.plugins.module_utils._fwintent import format_fwmark
-from ansible_collections.netplumb.container.plugins.module_utils._fwnet import PROTOCOLS, nat_rules, sysctl_read
+from ansible_collections.netplumb.container.plugins.module_utils._fwnet import nat_rules, sysctl_read
+from ansible_collections.netplumb.container.plugins.module_utils._portmap import PROTOCOLS
 from ansible_collections.netplumb.container.plugins.module_utils._owner import is_ours, pending
 from ansible_collections.netplumb.container.plugins.module_utils._prune import (
     bridge_name, rule_subnet, suggested_name)

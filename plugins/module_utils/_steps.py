@@ -25,7 +25,7 @@ import sys
 
 from ansible_collections.netplumb.container.plugins.module_utils import _bgp, _fwnet, _hostgw, _kprereq, _links, _netns
 from ansible_collections.netplumb.container.plugins.module_utils import _diagnose, _gather, _kfeatures
-from ansible_collections.netplumb.container.plugins.module_utils import _firewalld, _netspec, _options, _persist
+from ansible_collections.netplumb.container.plugins.module_utils import _firewalld, _netspec, _options, _persist, _portmap
 from ansible_collections.netplumb.container.plugins.module_utils import _schema, _swarm, _vxlan
 from ansible_collections.netplumb.container.plugins.module_utils import _validate as v
 from ansible_collections.netplumb.container.plugins.module_utils._errors import NetplumbError, ValidationError, shorten
@@ -214,7 +214,7 @@ class PublishStep(Step):
     module = "port_publish"
 
     def validate(self):
-        _fwnet.validate_mappings(self.params)
+        _portmap.validate_mappings(self.params)
 
     def plan(self, ctx):
         return _fwnet.plan_publish(ctx.nl, self.params, ctx.predicting,

@@ -317,6 +317,16 @@ class Host(object):
             return None
         return pid
 
+    def running(self, pid):
+        """Process pid still runs as bird: it exists, is bird, and is no zombie (bird unlinks its pid file just
+        before it exits, so a gone pid file does not yet mean a gone process)."""
+        stat = self.read("/proc/%d/stat" % pid)
+        if stat is None or ")" not in stat:
+            return False
+        comm = stat[stat.find("(") + 1:stat.rfind(")")]
+        state = stat[stat.rfind(")") + 1:].split()[:1]
+        return comm == "bird" and state != ["Z"] and state != ["X"]
+
     def answers(self, sock):
         """bird answers on its control socket."""
         if not os.path.exists(sock):
@@ -481,7 +491,7 @@ def op_stop_self(host, s, pid, sock):
             os.kill(pid, signal.SIGTERM)      # bird withdraws its routes from the kernel as it shuts down
         except OSError:
             pass
-        _wait(lambda: host.pid_of(s.pidfile) != pid, "bird (pid %d) exited" % pid)
+        _wait(lambda: not host.running(pid), "bird (pid %d) exited" % pid)
         for path in (s.pidfile, sock):
             try:
                 os.unlink(path)

@@ -259,3 +259,41 @@ def test_persisted_exemptions_of_bgp_are_valid_boot_input():
                 networks=[dict(bridge="br-fleet", subnet="10.244.59.0/24")])
     out = _persist.validate_cross_host(dict(module="host_gw_routes", args=args))
     assert out["module"] == "host_gw_routes" and out["args"]["underlay"] == "eth0" and out["args"]["routes"] == []
+
+
+# --- the stop waits for the process, not its pid file (bird unlinks it just before it exits) --------------------
+@pytest.mark.parametrize("stat,running", [
+    ("4242 (bird) S 1 4242 4242 0 -1", True),
+    ("4242 (bird) R 1 4242 4242 0 -1", True),
+    ("4242 (bird) Z 1 4242 4242 0 -1", False),     # exited, not yet reaped by its parent
+    ("4242 (bird) X 1 4242 4242 0 -1", False),
+    ("4242 (birdc) S 1 4242 4242 0 -1", False),    # the pid taken by another program
+    ("4242 (a) b) S 1 4242 4242 0 -1", False),
+    (None, False),                                 # gone
+])
+def test_running_reads_the_process_state(stat, running):
+    class Proc(_bgp.Host):
+        def read(self, path):
+            assert path == "/proc/4242/stat"
+            return stat
+    assert Proc().running(4242) is running
+
+
+def test_stop_waits_until_the_process_is_gone(monkeypatch, tmp_path):
+    looks = []
+    pidfile, sock = tmp_path / "bird.pid", tmp_path / "bird.ctl"
+    pidfile.write_text("4242\n")
+    sock.write_text("")
+
+    class Proc(_bgp.Host):
+        def running(self, pid):
+            looks.append(pid)
+            return len(looks) < 3       # the kill is looks[0]: still there on the first look, gone on the second
+    monkeypatch.setattr(_bgp.os, "kill", lambda pid, sig: looks.append(("kill", pid, sig)))
+    monkeypatch.setattr(_bgp.time, "sleep", lambda s: None)
+    spec = type("S", (), dict(pidfile=str(pidfile)))()
+    action = _bgp.op_stop_self(Proc(), spec, 4242, str(sock))
+    assert action.command == "kill -TERM 4242  # bird of %s" % pidfile
+    action.fn()
+    assert looks == [("kill", 4242, _bgp.signal.SIGTERM), 4242, 4242]
+    assert not pidfile.exists() and not sock.exists()

@@ -8,7 +8,9 @@
   the last run's time in .build/suites/times.json) starts first.
 - Each suite's output goes to .build/suites/SUITE.log; one line is printed when a suite starts and ends.
 - At the first failure no further suite starts; the running ones finish (they clean up their labs), then the
-  failure's log tail is printed. --keep-going runs every suite anyway.
+  failure's log tail is printed, and last (where a CI keeps only the end of the output) a digest of what failed:
+  pytest's FAILED/ERROR summary lines, the first assertion lines, Ansible's fatal lines. --keep-going runs every
+  suite anyway.
 - The table of times (start offset, seconds, result per suite; the wall time and the sum) is printed in every
   case, also on failure or interrupt; the exit code is the first failed suite's.
 
@@ -17,6 +19,7 @@ Environment: MAKE (the make to call), SUITE_JOBS (lanes, default 3), SUITE_LOG_T
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,6 +68,25 @@ def tail(path, n):
     except OSError:
         return []
     return lines[-n:]
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# pytest's short summary, its assertion lines, Ansible's failed tasks, molecule's failed action
+DIGEST = re.compile(r"^(FAILED |ERROR |E {3}|fatal: \[|failed: \[|ERROR +\S.*failed|CRITICAL )")
+
+
+def digest(path, limit=12):
+    """The lines of the log at PATH that say what failed (ANSI colours gone, each at most 200 characters): every
+    pytest FAILED/ERROR summary line first, then the first assertion and Ansible failure lines, LIMIT in all."""
+    try:
+        with open(path, "rb") as f:
+            lines = [ANSI.sub("", ln).strip() for ln in f.read().decode("utf-8", "replace").splitlines()]
+    except OSError:
+        return []
+    hits = [ln for ln in lines if DIGEST.match(ln)]
+    summary = [ln for ln in hits if ln.startswith(("FAILED ", "ERROR ")) and "::" in ln]
+    rest = [ln for ln in hits if ln not in summary]
+    return [ln[:200] for ln in (summary + rest)[:limit]]
 
 
 class Runner:
@@ -179,6 +201,12 @@ class Runner:
             print("=== %s failed (exit %d); the last %d lines of %s:" % (s, self.done[s][2], n, log))
             for line in tail(log, n):
                 print("    " + line)
+        for s in failed:
+            lines = digest(os.path.join(LOGS, s + ".log"))
+            if lines:
+                print("=== what failed in %s:" % s)
+                for line in lines:
+                    print("    " + line)
         if failed:
             first = self.first_failure
             print("=== first failure: %s (exit %d), log .build/suites/%s.log" % (first, self.done[first][2], first))

@@ -323,9 +323,8 @@ class Host(object):
         stat = self.read("/proc/%d/stat" % pid)
         if stat is None or ")" not in stat:
             return False
-        comm = stat[stat.find("(") + 1:stat.rfind(")")]
-        state = stat[stat.rfind(")") + 1:].split()[:1]
-        return comm == "bird" and state != ["Z"] and state != ["X"]
+        comm, rest = stat[stat.find("(") + 1:stat.rfind(")")], stat[stat.rfind(")") + 1:].split()
+        return comm == "bird" and bool(rest) and rest[0] not in ("Z", "X")
 
     def answers(self, sock):
         """bird answers on its control socket."""

@@ -203,6 +203,11 @@ def test_bgp_story(world, run):
     real = run("bgp_speaker", gone)
     assert (real["changed"], real["commands"]) == (True, check["commands"])
     assert alive(paths["pidfile"]) is None and not os.path.exists(paths["config"])
+    try:        # the module returned after bird's process exited (a zombie at most), not only after its pid file went
+        with open("/proc/%d/stat" % pid) as f:
+            assert f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        pass
     assert routes() == []
     assert run("bgp_speaker", gone)["changed"] is False
 

@@ -75,8 +75,6 @@ def test_h1_reaches_h3_with_its_own_address_only_vxlan_crosses_the_router(host, 
     assert before["other"] == 0, before     # the converge sent nothing host to host but VXLAN
     listener = CONTAINERS["h3"][0]
     netcheck.serve_peer_address("h3", listener)
-    # netcheck.ask waits for the answer itself (socat's client gives up 0.5 s after its stdin's EOF: shorter than
-    # the listener's fork and `echo` on a loaded machine)
     assert netcheck.ask(host, caddr("h3"), 7070, netns="f1") == caddr("h1")
     after = counters()
     assert after["vxlan"] > before["vxlan"] and after["other"] == 0, (before, after)

@@ -36,13 +36,21 @@ def egress_seen_as(host, netns):
     return out.stdout.strip() if out.rc == 0 else None
 
 
+def answer_cmd(answer, proto="tcp"):
+    """socat's SYSTEM command of a listener answering ANSWER. TCP: the asker's data is read to its EOF first (every
+    asker here half-closes): an `echo` that exits before socat hands it the asker's data makes socat's write fail
+    (EPIPE) and the connection close with no answer (7 of 200 asks beside stress-ng --cpu 4, none with the read).
+    UDP: no EOF comes; answered at once."""
+    return ("cat >/dev/null; echo %s" if proto == "tcp" else "echo %s") % answer
+
+
 def serve(host, netns, port, answer, proto="tcp", seconds=120):
     """Start a listener inside NETNS on PORT answering ANSWER, for SECONDS; wait until it listens. ``-t 30``: after
     the asker's EOF the listener waits up to 30 s for ANSWER (socat's default, 0.5 s, is shorter than its fork and
     `echo` on a loaded machine, and the connection is then closed with no answer)."""
     listen = "TCP-LISTEN:%d,reuseaddr,fork" % port if proto == "tcp" else "UDP-RECVFROM:%d,reuseaddr,fork" % port
-    host.run("setsid -f timeout %d ip netns exec %s socat -t 30 %s SYSTEM:'echo %s' </dev/null >/dev/null 2>&1"
-             % (seconds, netns, listen, answer))
+    host.run("setsid -f timeout %d ip netns exec %s socat -t 30 %s SYSTEM:'%s' </dev/null >/dev/null 2>&1"
+             % (seconds, netns, listen, answer_cmd(answer, proto)))
     flag = "-tln" if proto == "tcp" else "-uln"
     deadline = time.monotonic() + 30     # a condition wait, bounded: a loaded machine starts socat slowly
     while time.monotonic() < deadline:
@@ -57,7 +65,7 @@ def serve_peer_address(where, netns, port=7070, seconds=120):
     address it sees it come from, for SECONDS (``-t 30`` as in serve()); wait until it listens. Each look is a
     lab_exec round trip: a bounded condition wait."""
     lab_exec(where, "sh", "-c", "setsid -f timeout %d ip netns exec %s socat -t 30 TCP-LISTEN:%d,reuseaddr,"
-             "fork SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1" % (seconds, netns, port))
+             "fork SYSTEM:'%s' </dev/null >/dev/null 2>&1" % (seconds, netns, port, answer_cmd("$SOCAT_PEERADDR")))
     for dummy in range(50):
         if ":%d " % port in lab_exec(where, "ip", "netns", "exec", netns, "ss", "-H", "-tln").stdout:
             return

@@ -72,7 +72,7 @@ def tail(path, n):
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # pytest's short summary, its assertion lines, Ansible's failed tasks, molecule's failed action
-DIGEST = re.compile(r"^(FAILED |ERROR |E {3}|fatal: \[|failed: \[|ERROR +\S.*failed|CRITICAL )")
+DIGEST = re.compile(r"^(FAILED\b|ERROR |E {3}|fatal: \[|failed: \[|ERROR +\S.*failed|CRITICAL )")
 
 
 def digest(path, limit=12):
@@ -80,7 +80,9 @@ def digest(path, limit=12):
     pytest FAILED/ERROR summary line first, then the first assertion and Ansible failure lines, LIMIT in all."""
     try:
         with open(path, "rb") as f:
-            lines = [ANSI.sub("", ln).strip() for ln in f.read().decode("utf-8", "replace").splitlines()]
+            # molecule draws a box's left edge before its output
+            lines = [ANSI.sub("", ln).strip().lstrip("\u2502").strip()
+                     for ln in f.read().decode("utf-8", "replace").splitlines()]
     except OSError:
         return []
     hits = [ln for ln in lines if DIGEST.match(ln)]

@@ -62,3 +62,13 @@ def test_a_failed_run_ends_with_the_digest(tmp_path, monkeypatch, capsys):
     i = out.index("=== what failed in molecule-bgp:")
     assert out[i + 1].startswith("    FAILED tests/test_bgp.py::test_h1_reaches_h3")
     assert len(out) - i <= 14       # the digest stays within the few last lines a CI keeps
+
+
+def test_digest_reads_through_molecules_box(tmp_path):
+    log = tmp_path / "molecule-overlay.log"
+    log.write_text("  \u2502 >       assert netcheck.ask(host) ==\n"
+                   "  \u2502 E       AssertionError: assert None == '10.244.59.10'\n"
+                   "  \u2502 FAILED\n  \u2502   tests/test_overlay.py::test_h1_reaches_h3[ssh://h1] - AssertionError\n"
+                   "\x1b[31mCRITICAL\x1b[0m Verifier tests failed\n")
+    assert run.digest(str(log)) == ["E       AssertionError: assert None == '10.244.59.10'", "FAILED",
+                                    "CRITICAL Verifier tests failed"]

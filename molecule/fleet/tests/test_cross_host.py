@@ -60,17 +60,7 @@ def test_container_reaches_other_hosts_containers_with_its_own_address(host, nam
     seen = {}
     for other in HOSTS:
         for cname, addr in fleet_containers(other) if other != name else []:
-            # a listener in the other host's container answering with the peer address it sees; -t 30: after the
-            # asker's EOF socat waits up to 30 s for the answer (its default, 0.5 s, is shorter than a fork and
-            # `echo` under stress-ng: the connection was closed with no answer)
-            netcheck.lab_exec(other, "sh", "-c", "setsid -f timeout 120 ip netns exec %s socat -t 30 "
-                              "TCP-LISTEN:7070,reuseaddr,fork SYSTEM:'echo $SOCAT_PEERADDR' </dev/null >/dev/null 2>&1"
-                              % cname)
-            for dummy in range(50):
-                if ":7070 " in netcheck.lab_exec(other, "ip", "netns", "exec", cname, "ss", "-H", "-tln").stdout:
-                    break
-            else:
-                raise AssertionError("no listener in %s on %s" % (cname, other))
+            netcheck.serve_peer_address(other, cname)      # answers with the peer address it sees
             for src, src_addr in mine:
                 # waits for the answer; asked again up to 3 times, as netcheck.probe_from does
                 for dummy in range(3):

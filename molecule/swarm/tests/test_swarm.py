@@ -28,8 +28,8 @@ def others(name):
 def serve(host, port, answer):
     # -t 30: after the asker's EOF socat waits up to 30 s for the answer (its 0.5 s default is shorter than the
     # fork and `echo` on a loaded machine)
-    host.run("setsid -f timeout 120 socat -t 30 TCP-LISTEN:%d,reuseaddr,fork SYSTEM:'echo %s' "
-             "</dev/null >/dev/null 2>&1" % (port, answer))
+    host.run("setsid -f timeout 120 socat -t 30 TCP-LISTEN:%d,reuseaddr,fork SYSTEM:'%s' "
+             "</dev/null >/dev/null 2>&1" % (port, netcheck.answer_cmd(answer)))
     deadline = time.monotonic() + 30     # a condition wait, bounded: a loaded machine starts socat slowly
     while time.monotonic() < deadline:
         if (":%d " % port) in host.run("ss -H -tln").stdout:
